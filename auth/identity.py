@@ -1,0 +1,32 @@
+"""The verified identity a connection token carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["trainer", "student", "planner", "content_manager"]
+ROLES: tuple[Role, ...] = ("trainer", "student", "planner", "content_manager")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A user as vouched for by the tenant's back end, after the token checked out.
+
+    Personal fields are optional: the back end decides what it shares, and the
+    server only shows them as the privacy rules allow.
+    """
+
+    tenant: str
+    sub: str
+    role: Role
+    sessions: frozenset[str]
+    expires_at: float
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    username: str | None = None
+
+    def __repr__(self) -> str:
+        """Keep personal data out of tracebacks and logs that print this object."""
+        return f"Identity(tenant={self.tenant!r}, role={self.role!r})"

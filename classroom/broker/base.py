@@ -1,0 +1,150 @@
+"""The broker contract: per-channel offsets, bounded history and fan-out to one handler.
+
+Modelled on centrifugal/centrifuge's ``Broker``: every stored publication gets the
+next offset of its channel's stream, and the stream's epoch says which stream an
+offset belongs to, so a client never "recovers" from a stream that storage lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPosition:
+    """A place in a channel's stream; offsets only compare within one epoch."""
+
+    offset: int
+    epoch: str
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One message as delivered or stored; offset 0 and epoch "" when ephemeral."""
+
+    offset: int
+    epoch: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """Where a publish landed, and whether an idempotency key made it a no-op."""
+
+    position: StreamPosition
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryResult:
+    """Retained publications, the current position, and whether ``since`` was recovered."""
+
+    publications: list[Publication]
+    position: StreamPosition
+    recovered: bool
+
+
+PublicationHandler = Callable[[str, Publication], None]
+"""Receives ``(channel, publication)``; synchronous and must never block the broker."""
+
+
+class BrokerUnavailable(Exception):  # noqa: N818 - the name is part of the contract
+    """The backend cannot be reached, so callers can answer ``unavailable`` and carry on."""
+
+
+class Broker(Protocol):
+    """Offsets, history and fan-out of channels; memory or Redis behind one contract.
+
+    Streams: a channel's stream is created on first use (``publish``, ``history``,
+    ``position``) with a new random epoch and offset 0. Each stored publish
+    increments the offset by one (the first is 1), so offsets are gapless within an
+    epoch. A stream with no publication for ``history_ttl`` seconds is lost whole:
+    its offset, epoch and history are dropped, and the next use starts a new epoch
+    at offset 1. History keeps at most ``history_size`` publications per channel
+    (the oldest trimmed exactly) and drops publications older than ``history_ttl``.
+    """
+
+    async def start(self, handler: PublicationHandler) -> None:
+        """Set the one handler that gets every publication of subscribed channels.
+
+        Per channel the handler sees stored publications in offset order, each once.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release the backend; afterwards nothing is delivered and calls fail."""
+        ...
+
+    async def subscribe(self, channel: str) -> None:
+        """Deliver ``channel``'s publications to the handler; idempotent."""
+        ...
+
+    async def unsubscribe(self, channel: str) -> None:
+        """Stop delivering ``channel``'s publications; idempotent."""
+        ...
+
+    async def publish(
+        self,
+        channel: str,
+        data: bytes,
+        *,
+        stored: bool = True,
+        idempotency_key: str | None = None,
+    ) -> PublishResult:
+        """Publish ``data``: stored gets the next offset and history, ephemeral neither.
+
+        ``stored=True``: atomically increment the channel's offset, append
+        ``Publication(offset, epoch, data)`` to history, then deliver it to the
+        handler if this broker subscribes to the channel. ``stored=False``: no
+        offset, no history; delivered as ``Publication(0, "", data)``, and the
+        result's position is ``StreamPosition(0, <current epoch or "">)``.
+
+        With ``idempotency_key``: if the same key was used on this channel within
+        ``idempotency_ttl`` seconds, nothing is stored or delivered and the first
+        publish's position comes back with ``duplicate=True``.
+
+        Raises ``BrokerUnavailable`` when the backend cannot be reached.
+        """
+        ...
+
+    async def recall(self, channel: str, idempotency_key: str) -> StreamPosition | None:
+        """The position a publish with this key got within ``idempotency_ttl``, if any.
+
+        Lets a caller answer a retry before validating it again against newer state.
+        """
+        ...
+
+    async def history(
+        self,
+        channel: str,
+        *,
+        since: StreamPosition | None = None,
+        limit: int | None = None,
+    ) -> HistoryResult:
+        """Retained publications in ascending offset order, for replay and recovery.
+
+        ``since=None``: the newest ``limit`` retained publications (all if ``limit``
+        is None), ``recovered=True``. ``since=pos``: the publications with offset
+        greater than ``pos.offset`` (the first ``limit`` of them), and
+        ``recovered=True`` only if ``pos.epoch`` is the current epoch, ``pos.offset``
+        is not past the newest offset, and nothing after ``pos.offset`` was trimmed
+        (``pos.offset >= first retained offset - 1``, or ``pos.offset`` is the newest
+        offset when nothing is retained). Otherwise ``recovered=False`` and the
+        publications are the newest ``limit`` of the whole retained history.
+
+        ``position`` is always the channel's current newest position; a stream is
+        created if missing, so an empty channel answers offset 0 with its epoch and
+        ``since=StreamPosition(0, epoch)`` recovers with no publications.
+        ``limit=0`` returns no publications. Raises ``BrokerUnavailable``.
+        """
+        ...
+
+    async def position(self, channel: str) -> StreamPosition:
+        """The newest offset (0 when empty) and epoch; creates the stream if missing."""
+        ...
+
+    async def ready(self) -> bool:
+        """Whether the backend is reachable, for ``/readyz``."""
+        ...

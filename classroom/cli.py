@@ -1,0 +1,79 @@
+"""The ``classroom`` command: ``classroom serve --host H --port P``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from auth.tenants import TenantConfigError
+from auth.tokens import issue_token
+from classroom.app import create_app
+from classroom.config import Settings
+from classroom.logs import configure_logging
+from classroom.server import build_server
+
+DEMO_SESSION = "demo-lesson"
+DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
+    ("trainer", "demo-trainer", "Tessa Trainer", "tessa@example.nl"),
+    ("student", "demo-student-1", "Sam Student", "sam@example.nl"),
+    ("student", "demo-student-2", "Noor de Vries", "noor@example.nl"),
+    ("planner", "demo-planner", "Pim Planner", "pim@example.nl"),
+)
+
+
+def demo_banner(settings: Settings, host: str, port: int) -> str:
+    """Ready-made tokens for the demo tenant, so a new user can connect at once."""
+    tenant = settings.load_tenants().get("demo")
+    if tenant is None:
+        return ""
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    lines = [
+        "",
+        "classroom demo tenant (no CLASSROOM_TENANTS set)",
+        f"  WebSocket endpoint : ws://{shown_host}:{port}/ws",
+        f"  demo session       : {DEMO_SESSION}",
+        f"  server API key     : {tenant.api_key}",
+        "  connection tokens (valid 12 h; send as {\"type\": \"connect\", \"token\": ...}):",
+    ]
+    for role, sub, name, email in DEMO_USERS:
+        token = issue_token(
+            tenant, sub=sub, role=role, sessions=[DEMO_SESSION], ttl=12 * 3600,
+            name=name, email=email,
+        )
+        lines.append(f"    {role:<8} {sub:<15} {token}")
+    return "\n".join(lines) + "\n"
+
+
+def serve(host: str, port: int) -> int:
+    """Start one node and serve until SIGINT/SIGTERM."""
+    try:
+        settings = Settings()
+        settings.load_tenants()
+    except (TenantConfigError, ValueError) as exc:
+        print(f"classroom: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    if settings.is_demo:
+        print(demo_banner(settings, host, port), flush=True)
+    server = build_server(app, settings, host, port)
+    asyncio.run(server.serve())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = argparse.ArgumentParser(prog="classroom", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run a classroom server node")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args.host, args.port)
+    return 2  # pragma: no cover - argparse enforces the choices
+
+
+if __name__ == "__main__":
+    sys.exit(main())

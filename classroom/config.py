@@ -1,0 +1,120 @@
+"""Settings from the environment (PROTOCOL.md section 9), read once at start and passed down.
+
+Nothing here reads the environment at import time: ``Settings()`` does, so tests
+can build as many independent configurations as they like, with keyword
+arguments or with ``monkeypatch.setenv``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Literal
+
+from pydantic import Field, PrivateAttr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from auth.tenants import TenantRegistry, demo_registry, load_tenants
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class Settings(BaseSettings):
+    """Everything a node needs to know about its deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="",
+        case_sensitive=False,
+        populate_by_name=True,
+        env_ignore_empty=True,
+        extra="forbid",
+        hide_input_in_errors=True,
+    )
+
+    # Deployment: where things are and how to reach them. Secret-bearing values stay out of repr.
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL", repr=False)
+    tenants_raw: str | None = Field(default=None, validation_alias="CLASSROOM_TENANTS", repr=False)
+    secret: str | None = Field(default=None, validation_alias="CLASSROOM_SECRET", repr=False)
+    opentok_api_key: str | None = Field(default=None, validation_alias="OPENTOK_API_KEY")
+    opentok_api_secret: str | None = Field(
+        default=None, validation_alias="OPENTOK_API_SECRET", repr=False
+    )
+    opentok_api_url: str | None = Field(default=None, validation_alias="OPENTOK_API_URL")
+    smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL", repr=False)
+    mail_from: str | None = Field(default=None, validation_alias="MAIL_FROM")
+    sentry_dsn: str | None = Field(default=None, validation_alias="SENTRY_DSN", repr=False)
+    log_level: LogLevel = Field(default="info", validation_alias="CLASSROOM_LOG_LEVEL")
+
+    # Operational knobs (PROTOCOL.md section 7 gives the defaults clients rely on).
+    connect_timeout: float = Field(default=10.0, gt=0, validation_alias="CLASSROOM_CONNECT_TIMEOUT")
+    ping_interval: int = Field(default=25, ge=0, validation_alias="CLASSROOM_PING_INTERVAL")
+    max_frame_bytes: int = Field(default=65536, ge=1, validation_alias="CLASSROOM_MAX_FRAME_BYTES")
+    rate_limit_per_second: float = Field(
+        default=50.0, gt=0, validation_alias="CLASSROOM_RATE_LIMIT_PER_SECOND"
+    )
+    rate_limit_burst: int = Field(default=100, ge=1, validation_alias="CLASSROOM_RATE_LIMIT_BURST")
+    bad_frames_limit: int = Field(default=20, ge=1, validation_alias="CLASSROOM_BAD_FRAMES_LIMIT")
+    bad_frames_window: float = Field(
+        default=60.0, gt=0, validation_alias="CLASSROOM_BAD_FRAMES_WINDOW"
+    )
+    send_queue_max_bytes: int = Field(
+        default=1048576, ge=1, validation_alias="CLASSROOM_SEND_QUEUE_MAX_BYTES"
+    )
+    close_timeout: float = Field(default=5.0, ge=0, validation_alias="CLASSROOM_CLOSE_TIMEOUT")
+    history_size: int = Field(default=10000, ge=0, validation_alias="CLASSROOM_HISTORY_SIZE")
+    history_ttl: float = Field(default=86400.0, gt=0, validation_alias="CLASSROOM_HISTORY_TTL")
+    idempotency_ttl: float = Field(
+        default=300.0, gt=0, validation_alias="CLASSROOM_IDEMPOTENCY_TTL"
+    )
+    token_leeway: float = Field(default=0.0, ge=0, validation_alias="CLASSROOM_TOKEN_LEEWAY")
+    drain_timeout: float = Field(default=10.0, ge=0, validation_alias="CLASSROOM_DRAIN_TIMEOUT")
+    history_limit_max: int = Field(
+        default=1000, ge=1, validation_alias="CLASSROOM_HISTORY_LIMIT_MAX"
+    )
+
+    _generated_secret: bytes = PrivateAttr(default_factory=lambda: secrets.token_bytes(32))
+    _tenants: TenantRegistry | None = PrivateAttr(default=None)
+
+    @field_validator(
+        "redis_url",
+        "tenants_raw",
+        "secret",
+        "opentok_api_key",
+        "opentok_api_secret",
+        "opentok_api_url",
+        "smtp_url",
+        "mail_from",
+        "sentry_dsn",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """Treat a blank value like an unset one, as shells and .env files often produce."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: object) -> object:
+        """Accept INFO as well as info."""
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def secret_bytes(self) -> bytes:
+        """Key for pseudonymous ids: ``CLASSROOM_SECRET``, or one generated for this process."""
+        if self.secret is not None:
+            return self.secret.encode("utf-8")
+        return self._generated_secret
+
+    @property
+    def is_demo(self) -> bool:
+        """Whether no tenants are configured, so the generated ``demo`` tenant is used."""
+        return self.tenants_raw is None
+
+    def load_tenants(self) -> TenantRegistry:
+        """The configured tenants (or the demo tenant), loaded once and then reused."""
+        if self._tenants is None:
+            if self.tenants_raw is None:
+                self._tenants = demo_registry()
+            else:
+                self._tenants = load_tenants(self.tenants_raw)
+        return self._tenants

@@ -1,0 +1,43 @@
+"""Prometheus metrics, one registry per app so that several apps can live in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+
+class Metrics:
+    """The counters a classroom node exports at ``/metrics``."""
+
+    content_type = CONTENT_TYPE_PLAIN_0_0_4
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.connections = Gauge(
+            "classroom_connections", "Open WebSocket connections", registry=self.registry
+        )
+        self.frames_in = Counter(
+            "classroom_frames_in", "Commands received, by type", ["type"], registry=self.registry
+        )
+        self.frames_out = Counter(
+            "classroom_frames_out", "Frames written to clients", registry=self.registry
+        )
+        self.bad_frames = Counter(
+            "classroom_bad_frames", "Frames refused as bad_request", registry=self.registry
+        )
+        self.rate_limited = Counter(
+            "classroom_rate_limited", "Commands refused by the rate limit", registry=self.registry
+        )
+        self.slow_disconnects = Counter(
+            "classroom_slow_disconnects", "Clients closed for not reading (4008)",
+            registry=self.registry,
+        )
+        self.fanout_seconds = Histogram(
+            "classroom_fanout_seconds", "Time to queue one publication to local members",
+            registry=self.registry,
+            buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+        )
+
+    def render(self) -> bytes:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,339 @@
+"""The node: joins, leaves, publishes and queries, between the hub and the broker.
+
+Every stored publication reaches this node through the broker's handler, in
+offset order, and is applied to the session's live state there; so the state a
+node shows is a pure function of the stream it received, and a publish on any
+node updates every node's state the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from auth.identity import Identity
+from auth.tenants import TenantRegistry
+from classroom.broker import Broker, BrokerUnavailable, Publication, StreamPosition
+from classroom.codec import Payload, encode, pack_internal, unpack_internal
+from classroom.errors import CommandError
+from classroom.events import EventRejected, is_stored, prepare_event
+from classroom.hub import Hub, Membership, Peer
+from classroom.participants import Participant, participant_for
+from classroom.state import SessionState
+from classroom.views import (
+    View,
+    referenced_pids,
+    render_event,
+    render_participant,
+    render_progress,
+    render_state,
+    view_for_role,
+)
+from presence.store import PresenceStore
+
+T = TypeVar("T")
+
+
+def channel_of(tenant: str, session: str) -> str:
+    """The broker channel of a tenant's session (tenant ids never hold a colon)."""
+    return f"{tenant}:{session}"
+
+
+@dataclass
+class SessionRuntime:
+    """What this node keeps of one session: its live state and the stream's epoch."""
+
+    state: SessionState = field(default_factory=SessionState)
+    epoch: str = ""
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def follow(self, epoch: str) -> None:
+        """Adopt a new stream epoch: offsets restart, the live state carries on."""
+        if epoch and epoch != self.epoch:
+            self.epoch = epoch
+            self.state.offset = 0
+
+
+@dataclass
+class JoinOutcome:
+    """A finished join: replayed frames, the ``joined`` reply body, and the membership."""
+
+    membership: Membership
+    replay: list[Payload]
+    reply: dict[str, Any]
+    live_after: int
+
+
+class Node:
+    """Owns the hub, the broker and the presence store of one server process."""
+
+    def __init__(
+        self,
+        *,
+        tenants: TenantRegistry,
+        broker: Broker,
+        presence: PresenceStore,
+        secret: bytes,
+        history_limit_max: int = 1000,
+    ) -> None:
+        self.tenants = tenants
+        self.broker = broker
+        self.presence = presence
+        self.hub = Hub()
+        self._secret = secret
+        self._history_limit_max = history_limit_max
+        self._runtimes: dict[str, SessionRuntime] = {}
+
+    async def start(self) -> None:
+        """Connect the broker's publications to this node."""
+        await self.broker.start(self._on_publication)
+
+    async def close(self) -> None:
+        """Release the broker and presence backends."""
+        await self.broker.close()
+        await self.presence.close()
+
+    # -- identities -------------------------------------------------------------
+
+    def participant(self, identity: Identity, session: str) -> Participant:
+        """The identity's participant in ``session``, with the tenant's name policy."""
+        tenant = self.tenants.get(identity.tenant)
+        policy = tenant.display_name if tenant is not None else "first"
+        return participant_for(identity, session, self._secret, policy)
+
+    def _authorise(self, identity: Identity, session: str) -> str:
+        if session not in identity.sessions:
+            raise CommandError("forbidden", "this token does not grant that session")
+        return channel_of(identity.tenant, session)
+
+    def _runtime(self, channel: str) -> SessionRuntime:
+        runtime = self._runtimes.get(channel)
+        if runtime is None:
+            runtime = self._runtimes[channel] = SessionRuntime()
+        return runtime
+
+    # -- commands ---------------------------------------------------------------
+
+    async def join(
+        self, peer: Peer, identity: Identity, session: str, since: StreamPosition | None
+    ) -> JoinOutcome:
+        """Join ``session``: buffer live traffic, replay history, snapshot, then go live."""
+        channel = self._authorise(identity, session)
+        participant = self.participant(identity, session)
+        view = view_for_role(identity.role)
+        membership = Membership(peer, channel, session, participant, view)
+        runtime = self._runtime(channel)
+        if self.hub.add(membership):
+            await self._guard(self.broker.subscribe(channel), membership)
+        try:
+            position = await self.broker.position(channel)
+            if position.epoch != runtime.epoch:
+                runtime.follow(position.epoch)
+                runtime.state.offset = max(runtime.state.offset, position.offset)
+            first = await self.presence.add(
+                channel, peer.client_id, identity.sub, pack_internal(participant.to_record())
+            )
+            if first:
+                await self._announce(channel, "presence.join", participant)
+            replay: list[Payload] = []
+            recovered = False
+            if since is not None:
+                history = await self.broker.history(channel, since=since)
+                recovered = history.recovered and since.epoch == runtime.epoch
+                if recovered:
+                    replay = self._replay(membership, history.publications, runtime)
+            snapshot_offset = runtime.state.offset
+            state = render_state(runtime.state.snapshot(), view, participant.pid)
+            participants = await self._participants(channel, view, participant.pid)
+        except BaseException:
+            await self._forget(membership)
+            raise
+        reply = {
+            "type": "joined",
+            "session": session,
+            "epoch": runtime.epoch,
+            "offset": snapshot_offset,
+            "state": state,
+            "participants": participants,
+            "recovered": recovered,
+            "me": render_participant(participant.to_record(), view, participant.pid),
+        }
+        return JoinOutcome(membership, replay, reply, snapshot_offset)
+
+    def _replay(
+        self, membership: Membership, publications: list[Publication], runtime: SessionRuntime
+    ) -> list[Payload]:
+        frames = []
+        for pub in publications:
+            if pub.offset > runtime.state.offset:
+                break
+            record = unpack_internal(pub.data).get("record")
+            if record is None:
+                continue
+            frame = event_frame(
+                membership.session, pub, record, membership.view, membership.pid
+            )
+            if frame is not None:
+                frames.append(encode(frame, membership.peer.encoding))
+        return frames
+
+    async def leave(self, membership: Membership) -> None:
+        """Leave a session; announce the user's leave after their last connection."""
+        await self._forget(membership)
+
+    async def _forget(self, membership: Membership) -> None:
+        channel = membership.channel
+        if self.hub.remove(membership):
+            with contextlib.suppress(BrokerUnavailable):
+                await self.broker.unsubscribe(channel)
+        gone = await self.presence.remove(channel, membership.peer.client_id)
+        if gone is not None:
+            record = unpack_internal(gone.info)
+            with contextlib.suppress(BrokerUnavailable):
+                await self._announce(channel, "presence.leave", Participant.from_record(record))
+
+    async def publish(
+        self, membership: Membership, event: dict[str, Any], client_msg_id: str | None
+    ) -> StreamPosition | None:
+        """Validate and publish an event; the stored position, or None if ephemeral."""
+        channel = membership.channel
+        runtime = self._runtime(channel)
+        key = f"{membership.pid}:{client_msg_id}" if client_msg_id else None
+        async with runtime.lock:
+            if key is not None:
+                earlier = await self._call(self.broker.recall(channel, key))
+                if earlier is not None:
+                    return earlier
+            try:
+                record = prepare_event(
+                    event, membership.participant, runtime.state, now=time.time()
+                )
+            except EventRejected as exc:
+                raise CommandError(exc.code, exc.message) from None
+            stored = is_stored(record["kind"])
+            data = pack_internal({"t": "event", "record": record})
+            result = await self._call(
+                self.broker.publish(
+                    channel, data, stored=stored, idempotency_key=key if stored else None
+                )
+            )
+        return result.position if stored else None
+
+    async def presence_of(self, identity: Identity, session: str) -> list[dict[str, Any]]:
+        """Who is in ``session``, as the asking user may see them."""
+        channel = self._authorise(identity, session)
+        me = self.participant(identity, session)
+        return await self._participants(channel, view_for_role(identity.role), me.pid)
+
+    async def history_of(
+        self,
+        identity: Identity,
+        session: str,
+        since: StreamPosition | None,
+        limit: int | None,
+    ) -> dict[str, Any]:
+        """Stored events of ``session`` as the asking user may see them."""
+        channel = self._authorise(identity, session)
+        me = self.participant(identity, session)
+        view = view_for_role(identity.role)
+        limit = min(limit or self._history_limit_max, self._history_limit_max)
+        history = await self._call(self.broker.history(channel, since=since, limit=limit))
+        events = []
+        for pub in history.publications:
+            record = unpack_internal(pub.data).get("record")
+            if record is None:
+                continue
+            event = history_event(record, view, me.pid)
+            if event is not None:
+                events.append({"offset": pub.offset, "event": event})
+        return {
+            "session": session,
+            "epoch": history.position.epoch,
+            "offset": history.position.offset,
+            "events": events,
+            "recovered": history.recovered if since is not None else True,
+        }
+
+    # -- internals ---------------------------------------------------------------
+
+    async def _participants(self, channel: str, view: View, self_pid: str) -> list[dict[str, Any]]:
+        entries = await self.presence.participants(channel)
+        return [render_participant(unpack_internal(e.info), view, self_pid) for e in entries]
+
+    async def _announce(self, channel: str, kind: str, participant: Participant) -> None:
+        data = pack_internal({"t": kind, "participant": participant.to_record()})
+        await self.broker.publish(channel, data, stored=False)
+
+    async def _guard(self, call: Awaitable[T], membership: Membership) -> T:
+        try:
+            return await self._call(call)
+        except BaseException:
+            self.hub.remove(membership)
+            raise
+
+    @staticmethod
+    async def _call(call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except BrokerUnavailable:
+            raise CommandError("unavailable", "the message broker is unreachable") from None
+
+    def _on_publication(self, channel: str, pub: Publication) -> None:
+        """Apply a stored event to the live state, then fan the frame out."""
+        message = unpack_internal(pub.data)
+        kind = message.get("t")
+        session = channel.partition(":")[2]
+        if kind == "event":
+            record = message["record"]
+            if pub.offset:
+                runtime = self._runtime(channel)
+                runtime.follow(pub.epoch)
+                runtime.state.apply(pub.offset, record)
+
+            def build(view: View, self_pid: str | None) -> dict[str, Any] | None:
+                return event_frame(session, pub, record, view, self_pid)
+
+            self.hub.deliver(channel, pub.offset, build, referenced_pids(record))
+        elif kind in ("presence.join", "presence.leave"):
+            subject = message["participant"]
+
+            def build_presence(view: View, self_pid: str | None) -> dict[str, Any]:
+                shown = render_participant(subject, view, self_pid)
+                return {"type": kind, "session": session, "participant": shown}
+
+            self.hub.deliver(channel, 0, build_presence, skip_pid=subject["pid"])
+
+
+def event_frame(
+    session: str, pub: Publication, record: dict[str, Any], view: View, self_pid: str | None
+) -> dict[str, Any] | None:
+    """The frame one kind of recipient gets for an event publication, or None."""
+    if record.get("kind") == "progress":
+        body = render_progress(record, view, self_pid)
+        if body is None:
+            return None
+        return {"type": "progress", "session": session, **body,
+                "epoch": pub.epoch, "offset": pub.offset}
+    event = render_event(record, view, self_pid)
+    if event is None:
+        return None
+    frame: dict[str, Any] = {"type": "event", "session": session}
+    if pub.offset:
+        frame["epoch"] = pub.epoch
+        frame["offset"] = pub.offset
+    frame["event"] = event
+    return frame
+
+
+def history_event(record: dict[str, Any], view: View, self_pid: str) -> dict[str, Any] | None:
+    """An event as the ``history`` reply shows it; progress appears to trainers only."""
+    if record.get("kind") == "progress":
+        body = render_progress(record, view, self_pid)
+        if body is None:
+            return None
+        return {"kind": "progress", "by": body["participant"], **body["progress"]}
+    return render_event(record, view, self_pid)

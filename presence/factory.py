@@ -1,0 +1,35 @@
+"""Pick the presence store from a URL scheme, like the broker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from presence.memory import MemoryPresenceStore
+from presence.store import PresenceStore
+
+
+def _memory(url: str, options: dict[str, Any]) -> PresenceStore:
+    return MemoryPresenceStore(**options)
+
+
+def _redis(url: str, options: dict[str, Any]) -> PresenceStore:
+    raise NotImplementedError("Redis presence arrives with the multi-node issue")
+
+
+_SCHEMES: dict[str, Callable[[str, dict[str, Any]], PresenceStore]] = {
+    "memory": _memory,
+    "redis": _redis,
+    "rediss": _redis,
+}
+
+
+def presence_from_url(url: str | None, **options: Any) -> PresenceStore:
+    """The presence store for ``url`` (None means in memory), built with ``options``."""
+    url = url or "memory://"
+    scheme = urlsplit(url).scheme
+    build = _SCHEMES.get(scheme)
+    if build is None:
+        raise ValueError(f"unsupported presence URL scheme {scheme!r}")
+    return build(url, options)

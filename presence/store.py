@@ -1,0 +1,55 @@
+"""The presence contract: who is connected to which channel, counted once per user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceEntry:
+    """One connection of a user in a channel, with the opaque info shown to others."""
+
+    client: str
+    user: str
+    info: bytes
+
+
+class PresenceStore(Protocol):
+    """Connections per channel, so joins and leaves are announced once per user.
+
+    A user with several connections (tabs, devices) is one participant: joined at
+    their first connection, left at their last. Memory or Redis behind one contract.
+    """
+
+    async def add(self, channel: str, client: str, user: str, info: bytes) -> bool:
+        """Record a connection; True iff it is the user's first live one in ``channel``.
+
+        Re-adding a present client replaces its info, makes it the user's newest
+        connection and returns False. A client id belongs to one user: re-adding it
+        under another user raises ``ValueError``.
+        """
+        ...
+
+    async def remove(self, channel: str, client: str) -> PresenceEntry | None:
+        """Drop a connection; its entry iff it was the user's last, so a leave is announced.
+
+        None when the user still has other connections, or the client is unknown.
+        """
+        ...
+
+    async def participants(self, channel: str) -> list[PresenceEntry]:
+        """One entry per user, the newest connection's, in order of the users' first join."""
+        ...
+
+    async def clients(self, channel: str, user: str) -> list[str]:
+        """The user's live connection ids in ``channel``, oldest first."""
+        ...
+
+    async def remove_user(self, channel: str, user: str) -> PresenceEntry | None:
+        """Drop all of a user's connections (erasure); their newest entry if there were any."""
+        ...
+
+    async def close(self) -> None:
+        """Release the backend."""
+        ...

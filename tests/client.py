@@ -1,0 +1,111 @@
+"""A small test client of the wire protocol, on the real ``websockets`` library."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+Frame = dict[str, Any]
+
+
+class Client:
+    """Sends commands, matches replies by id, and keeps pushes in an inbox."""
+
+    def __init__(self, ws: ClientConnection, encoding: str) -> None:
+        self.ws = ws
+        self.encoding = encoding
+        self.inbox: list[Frame] = []
+        self.received: list[Frame] = []
+        self._ids = itertools.count(1)
+
+    @classmethod
+    async def open(cls, url: str, encoding: str = "json", **kwargs: Any) -> Client:
+        subprotocols = [f"classroom.v1.{encoding}"] if encoding else None
+        ws = await connect(url, subprotocols=subprotocols, max_size=None, **kwargs)
+        return cls(ws, encoding or "json")
+
+    async def send_frame(self, frame: Frame) -> None:
+        if self.encoding == "msgpack":
+            await self.ws.send(msgpack.packb(frame, use_bin_type=True))
+        else:
+            await self.ws.send(orjson.dumps(frame).decode())
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.ws.send(data)
+
+    async def read(self, timeout: float = 5.0) -> Frame:
+        data = await asyncio.wait_for(self.ws.recv(), timeout)
+        if isinstance(data, bytes):
+            assert self.encoding == "msgpack", "binary frame on a JSON connection"
+            frame = msgpack.unpackb(data, raw=False)
+        else:
+            assert self.encoding == "json", "text frame on a MessagePack connection"
+            frame = orjson.loads(data)
+        self.received.append(frame)
+        return frame
+
+    async def request(self, kind: str, timeout: float = 5.0, **fields: Any) -> Frame:
+        """Send a command and return its reply (or error); pushes go to the inbox."""
+        command_id = next(self._ids)
+        await self.send_frame({"type": kind, "id": command_id, **fields})
+        return await self.reply_to(command_id, timeout)
+
+    async def reply_to(self, command_id: int, timeout: float = 5.0) -> Frame:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            frame = await self.read(max(0.01, deadline - loop.time()))
+            if frame.get("id") == command_id:
+                return frame
+            self.inbox.append(frame)
+
+    async def expect(
+        self, match: Callable[[Frame], bool] | str, timeout: float = 5.0
+    ) -> Frame:
+        """The first push that matches (a frame type or a predicate), inbox first."""
+        test = (lambda f: f.get("type") == match) if isinstance(match, str) else match
+        for index, frame in enumerate(self.inbox):
+            if test(frame):
+                return self.inbox.pop(index)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            frame = await self.read(max(0.01, deadline - loop.time()))
+            if test(frame):
+                return frame
+            self.inbox.append(frame)
+
+    async def quiet(self, seconds: float = 0.3) -> list[Frame]:
+        """Collect whatever arrives within ``seconds`` (to assert that nothing does)."""
+        frames = list(self.inbox)
+        self.inbox.clear()
+        try:
+            while True:
+                frames.append(await self.read(seconds))
+        except TimeoutError:
+            return frames
+
+    async def connect(self, token: str) -> Frame:
+        return await self.request("connect", token=token)
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+    async def closed_code(self, timeout: float = 5.0) -> int | None:
+        """Read until the server closes; the close code it sent."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await self.read(max(0.01, deadline - loop.time()))
+        await self.ws.wait_closed()
+        rcvd = self.ws.protocol.close_rcvd
+        return rcvd.code if rcvd is not None else None

@@ -1,0 +1,108 @@
+"""Fixtures: a real classroom server (uvicorn on a free loopback port) per test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from auth.tenants import Tenant
+from auth.tokens import issue_token
+from classroom.app import create_app
+from classroom.config import Settings
+from classroom.server import build_server
+from tests.client import Client
+
+TENANTS = {
+    "acme": {"secrets": ["acme-secret-0", "acme-secret-1"], "api_key": "acme-key",
+             "display_name": "first"},
+    "globex": {"secrets": ["globex-secret"], "api_key": "globex-key", "display_name": "full"},
+}
+
+
+@dataclass
+class RunningServer:
+    """A server under test and helpers to reach it."""
+
+    settings: Settings
+    port: int
+    app: Any
+    server: Any
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def tenant(self, tenant_id: str = "acme") -> Tenant:
+        tenant = self.settings.load_tenants().get(tenant_id)
+        assert tenant is not None
+        return tenant
+
+    def token(self, sub: str, role: str, sessions: list[str] | None = None,
+              tenant: str = "acme", ttl: float = 600, **profile: Any) -> str:
+        return issue_token(self.tenant(tenant), sub=sub, role=role,
+                           sessions=sessions if sessions is not None else ["s1"],
+                           ttl=ttl, **profile)
+
+    async def client(self, sub: str, role: str, sessions: list[str] | None = None,
+                     encoding: str = "json", tenant: str = "acme", ttl: float = 600,
+                     **profile: Any) -> Client:
+        """An open, connected client."""
+        client = await Client.open(self.ws_url, encoding)
+        reply = await client.connect(self.token(sub, role, sessions, tenant, ttl, **profile))
+        assert reply["type"] == "connected", reply
+        return client
+
+    async def member(self, sub: str, role: str, session: str = "s1", **kw: Any) -> Client:
+        """A connected client that has joined ``session``."""
+        client = await self.client(sub, role, [session], **kw)
+        reply = await client.request("join", session=session)
+        assert reply["type"] == "joined", reply
+        return client
+
+
+ServerFactory = Callable[..., Awaitable[RunningServer]]
+
+
+@pytest.fixture
+async def start_server() -> AsyncIterator[ServerFactory]:
+    """Start servers with settings overrides; all are stopped after the test."""
+    running: list[tuple[Any, asyncio.Task[None]]] = []
+
+    async def start(**overrides: Any) -> RunningServer:
+        values: dict[str, Any] = {"tenants_raw": json.dumps(TENANTS), "secret": "test-secret",
+                                  "close_timeout": 1.0, "drain_timeout": 2.0}
+        values.update(overrides)
+        settings = Settings(**values)
+        app = create_app(settings)
+        server = build_server(app, settings, "127.0.0.1", 0)
+        task = asyncio.create_task(server.serve())
+        for _ in range(500):
+            if server.started:
+                break
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        running.append((server, task))
+        return RunningServer(settings, port, app, server)
+
+    yield start
+    for server, _ in running:
+        server.should_exit = True
+    for _, task in running:
+        await asyncio.wait_for(task, 15)
+
+
+@pytest.fixture
+async def server(start_server: ServerFactory) -> RunningServer:
+    """One server with default settings."""
+    return await start_server()
