@@ -12,7 +12,9 @@ from typing import Any
 
 import orjson
 
-SAFE_FIELDS = ("pid", "client", "session", "command", "reason", "code", "tenant", "count")
+SAFE_FIELDS = (
+    "pid", "client", "session", "command", "reason", "code", "tenant", "count", "address",
+)
 
 
 class JsonFormatter(logging.Formatter):

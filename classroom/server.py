@@ -7,6 +7,7 @@ writers a moment to flush, so clients know to come back.
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import uvicorn
@@ -15,6 +16,8 @@ from starlette.applications import Starlette
 from classroom.app import Classroom
 from classroom.config import Settings
 
+log = logging.getLogger("classroom.server")
+
 
 class ClassroomServer(uvicorn.Server):
     """uvicorn's server, draining classroom connections before shutting down."""
@@ -22,6 +25,14 @@ class ClassroomServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, classroom: Classroom) -> None:
         super().__init__(config)
         self.classroom = classroom
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start listening and say where (without uvicorn's client-address noise)."""
+        await super().startup(sockets)
+        for server in self.servers:
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                log.info("listening", extra={"address": f"{host}:{port}"})
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Stop accepting, drain our clients, then let uvicorn finish."""
@@ -41,7 +52,8 @@ def server_config(app: Starlette, settings: Settings, host: str, port: int) -> u
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,
         lifespan="on",
-        log_level=settings.log_level,
+        # uvicorn's own info lines carry client addresses: keep them out of the logs.
+        log_level="warning",
         access_log=False,
         server_header=False,
     )
