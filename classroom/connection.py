@@ -125,8 +125,10 @@ class Connection:
             writer = self._writer
             try:
                 await asyncio.wait_for(asyncio.shield(writer), self._settings.close_timeout * 2)
-            except (TimeoutError, asyncio.CancelledError, Exception):
+            except (TimeoutError, asyncio.CancelledError):
                 writer.cancel()
+            except Exception:
+                log.exception("writer failed", extra={"client": self.client_id})
             if writer is self._writer:
                 break
 

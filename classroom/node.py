@@ -8,11 +8,10 @@ node updates every node's state the same way.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from auth.identity import Identity
@@ -23,7 +22,7 @@ from classroom.errors import CommandError
 from classroom.events import EventRejected, is_stored, prepare_event
 from classroom.hub import Hub, Membership, Peer
 from classroom.participants import Participant, participant_for
-from classroom.state import SessionState
+from classroom.streams import SessionStreams
 from classroom.views import (
     View,
     referenced_pids,
@@ -41,21 +40,6 @@ T = TypeVar("T")
 def channel_of(tenant: str, session: str) -> str:
     """The broker channel of a tenant's session (tenant ids never hold a colon)."""
     return f"{tenant}:{session}"
-
-
-@dataclass
-class SessionRuntime:
-    """What this node keeps of one session: its live state and the stream's epoch."""
-
-    state: SessionState = field(default_factory=SessionState)
-    epoch: str = ""
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    def follow(self, epoch: str) -> None:
-        """Adopt a new stream epoch: offsets restart, the live state carries on."""
-        if epoch and epoch != self.epoch:
-            self.epoch = epoch
-            self.state.offset = 0
 
 
 @dataclass
@@ -79,6 +63,7 @@ class Node:
         presence: PresenceStore,
         secret: bytes,
         history_limit_max: int = 1000,
+        publish_timeout: float = 5.0,
     ) -> None:
         self.tenants = tenants
         self.broker = broker
@@ -86,11 +71,12 @@ class Node:
         self.hub = Hub()
         self._secret = secret
         self._history_limit_max = history_limit_max
-        self._runtimes: dict[str, SessionRuntime] = {}
+        self._publish_timeout = publish_timeout
+        self.streams = SessionStreams(broker, self._fan_out)
 
     async def start(self) -> None:
         """Connect the broker's publications to this node."""
-        await self.broker.start(self._on_publication)
+        await self.broker.start(self.streams.receive)
 
     async def close(self) -> None:
         """Release the broker and presence backends."""
@@ -110,12 +96,6 @@ class Node:
             raise CommandError("forbidden", "this token does not grant that session")
         return channel_of(identity.tenant, session)
 
-    def _runtime(self, channel: str) -> SessionRuntime:
-        runtime = self._runtimes.get(channel)
-        if runtime is None:
-            runtime = self._runtimes[channel] = SessionRuntime()
-        return runtime
-
     # -- commands ---------------------------------------------------------------
 
     async def join(
@@ -126,28 +106,30 @@ class Node:
         participant = self.participant(identity, session)
         view = view_for_role(identity.role)
         membership = Membership(peer, channel, session, participant, view)
-        runtime = self._runtime(channel)
-        if self.hub.add(membership):
-            await self._guard(self.broker.subscribe(channel), membership)
+        runtime = self.streams.runtime(channel)
         try:
-            position = await self.broker.position(channel)
-            if position.epoch != runtime.epoch:
-                runtime.follow(position.epoch)
-                runtime.state.offset = max(runtime.state.offset, position.offset)
+            if self.hub.add(membership):
+                await self._call(self.broker.subscribe(channel))
+                await self.streams.sync(channel)
+            else:
+                await self.streams.settled(channel)
             first = await self.presence.add(
                 channel, peer.client_id, identity.sub, pack_internal(participant.to_record())
             )
             if first:
                 await self._announce(channel, "presence.join", participant)
+            # The snapshot and its offset are taken together, before any further await:
+            # replay covers (since, offset], the membership's buffer everything after.
+            snapshot_offset = runtime.state.offset
+            epoch = runtime.epoch
+            state = render_state(runtime.state.snapshot(), view, participant.pid)
             replay: list[Payload] = []
             recovered = False
-            if since is not None:
-                history = await self.broker.history(channel, since=since)
-                recovered = history.recovered and since.epoch == runtime.epoch
+            if since is not None and since.epoch == epoch:
+                history = await self._call(self.broker.history(channel, since=since))
+                recovered = history.recovered and since.offset <= snapshot_offset
                 if recovered:
-                    replay = self._replay(membership, history.publications, runtime)
-            snapshot_offset = runtime.state.offset
-            state = render_state(runtime.state.snapshot(), view, participant.pid)
+                    replay = self._replay(membership, history.publications, snapshot_offset)
             participants = await self._participants(channel, view, participant.pid)
         except BaseException:
             await self._forget(membership)
@@ -155,7 +137,7 @@ class Node:
         reply = {
             "type": "joined",
             "session": session,
-            "epoch": runtime.epoch,
+            "epoch": epoch,
             "offset": snapshot_offset,
             "state": state,
             "participants": participants,
@@ -165,11 +147,11 @@ class Node:
         return JoinOutcome(membership, replay, reply, snapshot_offset)
 
     def _replay(
-        self, membership: Membership, publications: list[Publication], runtime: SessionRuntime
+        self, membership: Membership, publications: list[Publication], until: int
     ) -> list[Payload]:
         frames = []
         for pub in publications:
-            if pub.offset > runtime.state.offset:
+            if pub.offset > until:
                 break
             record = unpack_internal(pub.data).get("record")
             if record is None:
@@ -201,7 +183,7 @@ class Node:
     ) -> StreamPosition | None:
         """Validate and publish an event; the stored position, or None if ephemeral."""
         channel = membership.channel
-        runtime = self._runtime(channel)
+        runtime = self.streams.runtime(channel)
         key = f"{membership.pid}:{client_msg_id}" if client_msg_id else None
         async with runtime.lock:
             if key is not None:
@@ -221,6 +203,10 @@ class Node:
                     channel, data, stored=stored, idempotency_key=key if stored else None
                 )
             )
+            if stored:
+                # Hold the session's lock until this node applied the event, so the
+                # next command validates against a state that includes it.
+                await self.streams.wait_applied(channel, result.position, self._publish_timeout)
         return result.position if stored else None
 
     async def presence_of(self, identity: Identity, session: str) -> list[dict[str, Any]]:
@@ -282,17 +268,12 @@ class Node:
         except BrokerUnavailable:
             raise CommandError("unavailable", "the message broker is unreachable") from None
 
-    def _on_publication(self, channel: str, pub: Publication) -> None:
-        """Apply a stored event to the live state, then fan the frame out."""
-        message = unpack_internal(pub.data)
+    def _fan_out(self, channel: str, pub: Publication, message: dict[str, Any]) -> None:
+        """Fan one publication out to the channel's local members, as each may see it."""
         kind = message.get("t")
         session = channel.partition(":")[2]
         if kind == "event":
             record = message["record"]
-            if pub.offset:
-                runtime = self._runtime(channel)
-                runtime.follow(pub.epoch)
-                runtime.state.apply(pub.offset, record)
 
             def build(view: View, self_pid: str | None) -> dict[str, Any] | None:
                 return event_frame(session, pub, record, view, self_pid)
