@@ -40,6 +40,7 @@ class Classroom:
             secret=settings.secret_bytes(),
             history_limit_max=settings.history_limit_max,
         )
+        self.node.observe_fan_out = self.metrics.fanout_seconds.observe
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection at ``/ws``."""

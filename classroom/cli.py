@@ -50,11 +50,11 @@ def serve(host: str, port: int) -> int:
     try:
         settings = Settings()
         settings.load_tenants()
+        app = create_app(settings)
     except (TenantConfigError, ValueError) as exc:
         print(f"classroom: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    app = create_app(settings)
     if settings.is_demo:
         print(demo_banner(settings, host, port), flush=True)
     server = build_server(app, settings, host, port)

@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     history_limit_max: int = Field(
         default=1000, ge=1, validation_alias="CLASSROOM_HISTORY_LIMIT_MAX"
     )
+    redis_prefix: str = Field(
+        default="classroom", pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        validation_alias="CLASSROOM_REDIS_PREFIX",
+    )
+    presence_ttl: float = Field(default=30.0, gt=0, validation_alias="CLASSROOM_PRESENCE_TTL")
+    publish_timeout: float = Field(
+        default=5.0, gt=0, validation_alias="CLASSROOM_PUBLISH_TIMEOUT"
+    )
 
     _generated_secret: bytes = PrivateAttr(default_factory=lambda: secrets.token_bytes(32))
     _tenants: TenantRegistry | None = PrivateAttr(default=None)

@@ -239,6 +239,10 @@ class Connection:
         try:
             command = parse_command(frame)
         except CommandError as exc:
+            if self.identity is None and frame.get("type") == "connect":
+                self.enqueue_frame(error_frame("unauthorized", "token refused", command_id))
+                self.request_close(CLOSE_UNAUTHORIZED, "token refused")
+                return
             self._reject_frame(exc.message, command_id)
             return
         self._metrics.frames_in.labels(command.type).inc()
@@ -346,7 +350,8 @@ class Connection:
             return None
         self.memberships[command.session] = outcome.membership
         for payload in outcome.replay:
-            self.enqueue(payload)
+            # Replay is bounded by the history size; it must not count as a slow reader.
+            self._outbox.put(payload, bounded=False)
         reply = outcome.reply
         reply["id"] = command.id
         self.enqueue_frame(reply)

@@ -87,6 +87,10 @@ class Hub:
         """Every channel with a local member (what to resubscribe after a reconnect)."""
         return list(self._channels)
 
+    def client_ids(self, channel: str) -> list[str]:
+        """The distinct connections with a membership of ``channel`` (for heartbeats)."""
+        return list({m.peer.client_id: None for m in self._channels.get(channel, {}).values()})
+
     def count(self, channel: str) -> int:
         """How many local memberships the channel has."""
         return len(self._channels.get(channel, {}))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -73,6 +73,7 @@ class Node:
         self._history_limit_max = history_limit_max
         self._publish_timeout = publish_timeout
         self.streams = SessionStreams(broker, self._fan_out)
+        self.observe_fan_out: Callable[[float], None] | None = None
 
     async def start(self) -> None:
         """Connect the broker's publications to this node."""
@@ -270,6 +271,7 @@ class Node:
 
     def _fan_out(self, channel: str, pub: Publication, message: dict[str, Any]) -> None:
         """Fan one publication out to the channel's local members, as each may see it."""
+        started = time.perf_counter()
         kind = message.get("t")
         session = channel.partition(":")[2]
         if kind == "event":
@@ -287,6 +289,8 @@ class Node:
                 return {"type": kind, "session": session, "participant": shown}
 
             self.hub.deliver(channel, 0, build_presence, skip_pid=subject["pid"])
+        if self.observe_fan_out is not None:
+            self.observe_fan_out(time.perf_counter() - started)
 
 
 def event_frame(

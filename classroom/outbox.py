@@ -21,30 +21,38 @@ class Outbox:
     def __init__(self, max_bytes: int, on_overflow: Callable[[], None]) -> None:
         self._frames: deque[Payload] = deque()
         self._bytes = 0
+        self._grace = 0  # bytes of unbounded bursts still queued; not held against the bound
         self._max_bytes = max_bytes
         self._on_overflow = on_overflow
         self._ready = asyncio.Event()
         self._finishing = False
         self.closed = False
 
-    def put(self, payload: Payload) -> None:
-        """Append a frame; overflowing the bound drops everything and reports it."""
+    def put(self, payload: Payload, *, bounded: bool = True) -> None:
+        """Append a frame; overflowing the bound drops everything and reports it.
+
+        ``bounded=False`` is for a burst whose size is bounded elsewhere (a join's
+        replay of history): it is queued whole, and later frames wait behind it.
+        """
         if self.closed or self._finishing:
             return
         size = len(payload)
-        if self._bytes + size > self._max_bytes and self._frames:
+        if bounded and self._bytes - self._grace + size > self._max_bytes and self._frames:
             self.clear()
             self.closed = True
             self._on_overflow()
             return
         self._frames.append(payload)
         self._bytes += size
+        if not bounded:
+            self._grace += size
         self._ready.set()
 
     def clear(self) -> None:
         """Forget every queued frame."""
         self._frames.clear()
         self._bytes = 0
+        self._grace = 0
 
     def finish(self) -> None:
         """Let the writer drain what is queued, then receive None (time to close)."""
@@ -60,6 +68,7 @@ class Outbox:
             await self._ready.wait()
         payload = self._frames.popleft()
         self._bytes -= len(payload)
+        self._grace = max(0, self._grace - len(payload))
         return payload
 
     @property

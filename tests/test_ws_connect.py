@@ -100,10 +100,33 @@ async def test_health_ready_and_metrics(server: RunningServer) -> None:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         ready = await http.get("/readyz")
         assert ready.status_code == 200 and ready.json() == {"ready": True}
-        client = await server.client("u1", "student")
+        client = await server.client("u1", "trainer")
+        await client.request("join", session="s1")
+        await client.request("publish", session="s1", event={"kind": "chat", "text": "hi"})
+        await client.expect("event")
         metrics = (await http.get("/metrics")).text
         assert "classroom_connections 1.0" in metrics
+        assert 'classroom_frames_in_total{type="publish"} 1.0' in metrics
+        fan_outs = next(line for line in metrics.splitlines()
+                        if line.startswith("classroom_fanout_seconds_count"))
+        assert float(fan_outs.split()[1]) >= 1
         await client.close()
         await asyncio.sleep(0.1)
         metrics = (await http.get("/metrics")).text
         assert "classroom_connections 0.0" in metrics
+
+
+@pytest.mark.parametrize("frame", [
+    {"type": "connect", "id": 1, "token": ""},
+    {"type": "connect", "id": 1, "token": "x" * 9000},
+    {"type": "connect", "id": 1},
+    {"type": "connect", "id": 1, "token": 42},
+])
+async def test_unusable_connect_token_is_unauthorized(
+    server: RunningServer, frame: dict[str, object]
+) -> None:
+    client = await Client.open(server.ws_url)
+    await client.send_frame(frame)
+    reply = await client.read()
+    assert reply["code"] == "unauthorized" and reply["id"] == 1
+    assert await client.closed_code() == 4401

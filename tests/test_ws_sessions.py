@@ -354,3 +354,24 @@ async def test_video_without_opentok_is_unavailable(server: RunningServer) -> No
     assert reply["code"] == "unavailable"
     assert (await trainer.request("ping"))["type"] == "pong"
     await trainer.close()
+
+
+async def test_a_long_replay_is_not_mistaken_for_a_slow_client(start_server: object) -> None:
+    server = await start_server(send_queue_max_bytes=32 * 1024,  # type: ignore[operator]
+                                rate_limit_per_second=100_000, rate_limit_burst=100_000)
+    trainer = await server.member("t1", "trainer", **TRAINER)
+    await trainer.request("publish", session="s1", event={"kind": "chat", "text": "start"})
+    for n in range(400):
+        reply = await trainer.request("publish", session="s1",
+                                      event={"kind": "chat", "text": f"{n:04d}" + "x" * 300})
+        assert reply["type"] == "published"
+        trainer.inbox.clear()
+    student = await server.client("u1", "student", **STUDENT_A)
+    history = await student.request("history", session="s1", limit=1)
+    epoch = history["epoch"]
+    joined = await student.request("join", session="s1", since={"epoch": epoch, "offset": 1})
+    assert joined["recovered"] is True
+    replayed = [f for f in student.inbox if f.get("type") == "event"]
+    assert [f["offset"] for f in replayed] == list(range(2, 402))
+    await trainer.close()
+    await student.close()
