@@ -32,13 +32,18 @@ class Classroom:
             tenants=self.tenants,
             broker=broker_from_url(
                 settings.redis_url,
+                prefix=settings.redis_prefix,
                 history_size=settings.history_size,
                 history_ttl=settings.history_ttl,
                 idempotency_ttl=settings.idempotency_ttl,
             ),
-            presence=presence_from_url(settings.redis_url),
+            presence=presence_from_url(
+                settings.redis_url, prefix=settings.redis_prefix, ttl=settings.presence_ttl
+            ),
             secret=settings.secret_bytes(),
             history_limit_max=settings.history_limit_max,
+            publish_timeout=settings.publish_timeout,
+            heartbeat_interval=settings.presence_ttl / 3,
         )
         self.node.observe_fan_out = self.metrics.fanout_seconds.observe
 

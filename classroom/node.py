@@ -8,6 +8,7 @@ node updates every node's state the same way.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from classroom.broker import Broker, BrokerUnavailable, Publication, StreamPosit
 from classroom.codec import Payload, encode, pack_internal, unpack_internal
 from classroom.errors import CommandError
 from classroom.events import EventRejected, is_stored, prepare_event
+from classroom.heartbeat import PresenceKeeper
 from classroom.hub import Hub, Membership, Peer
 from classroom.participants import Participant, participant_for
 from classroom.streams import SessionStreams
@@ -32,7 +34,7 @@ from classroom.views import (
     render_state,
     view_for_role,
 )
-from presence.store import PresenceStore
+from presence.store import PresenceStore, PresenceUnavailable
 
 T = TypeVar("T")
 
@@ -64,6 +66,7 @@ class Node:
         secret: bytes,
         history_limit_max: int = 1000,
         publish_timeout: float = 5.0,
+        heartbeat_interval: float = 10.0,
     ) -> None:
         self.tenants = tenants
         self.broker = broker
@@ -73,16 +76,42 @@ class Node:
         self._history_limit_max = history_limit_max
         self._publish_timeout = publish_timeout
         self.streams = SessionStreams(broker, self._fan_out)
+        self.keeper = PresenceKeeper(self.hub, presence, self._announce, heartbeat_interval)
         self.observe_fan_out: Callable[[float], None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Connect the broker's publications to this node."""
+        """Connect the broker's publications to this node and start heart-beating."""
+        self.broker.on_reconnect = self._reconnected
         await self.broker.start(self.streams.receive)
+        self.keeper.start()
 
     async def close(self) -> None:
-        """Release the broker and presence backends."""
+        """Stop heart-beating and release the broker and presence backends."""
+        await self.keeper.stop()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.broker.close()
         await self.presence.close()
+
+    def _reconnected(self) -> None:
+        """The broker came back: catch every served session up, re-register presence."""
+        for channel in self.hub.channels():
+            task = asyncio.create_task(self._recover(channel))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _recover(self, channel: str) -> None:
+        # Entries may be gone with a restarted Redis: put ours back, silently,
+        # since every member already saw these users join.
+        for membership in self.hub.members(channel):
+            record = pack_internal(membership.participant.to_record())
+            with contextlib.suppress(PresenceUnavailable):
+                await self.presence.add(
+                    channel, membership.peer.client_id, membership.participant.sub, record
+                )
+        await self.streams.sync(channel)
 
     # -- identities -------------------------------------------------------------
 
@@ -114,9 +143,9 @@ class Node:
                 await self.streams.sync(channel)
             else:
                 await self.streams.settled(channel)
-            first = await self.presence.add(
+            first = await self._call(self.presence.add(
                 channel, peer.client_id, identity.sub, pack_internal(participant.to_record())
-            )
+            ))
             if first:
                 await self._announce(channel, "presence.join", participant)
             # The snapshot and its offset are taken together, before any further await:
@@ -173,7 +202,10 @@ class Node:
         if self.hub.remove(membership):
             with contextlib.suppress(BrokerUnavailable):
                 await self.broker.unsubscribe(channel)
-        gone = await self.presence.remove(channel, membership.peer.client_id)
+        try:
+            gone = await self.presence.remove(channel, membership.peer.client_id)
+        except PresenceUnavailable:
+            return  # the entry expires by itself; its leave is announced by a sweep
         if gone is not None:
             record = unpack_internal(gone.info)
             with contextlib.suppress(BrokerUnavailable):
@@ -248,7 +280,7 @@ class Node:
     # -- internals ---------------------------------------------------------------
 
     async def _participants(self, channel: str, view: View, self_pid: str) -> list[dict[str, Any]]:
-        entries = await self.presence.participants(channel)
+        entries = await self._call(self.presence.participants(channel))
         return [render_participant(unpack_internal(e.info), view, self_pid) for e in entries]
 
     async def _announce(self, channel: str, kind: str, participant: Participant) -> None:
@@ -266,7 +298,7 @@ class Node:
     async def _call(call: Awaitable[T]) -> T:
         try:
             return await call
-        except BrokerUnavailable:
+        except (BrokerUnavailable, PresenceUnavailable):
             raise CommandError("unavailable", "the message broker is unreachable") from None
 
     def _fan_out(self, channel: str, pub: Publication, message: dict[str, Any]) -> None:

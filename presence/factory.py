@@ -7,15 +7,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from presence.memory import MemoryPresenceStore
+from presence.redis import RedisPresenceStore
 from presence.store import PresenceStore
 
 
 def _memory(url: str, options: dict[str, Any]) -> PresenceStore:
+    options.pop("prefix", None)  # a Redis key namespace; one process has none to share
+    options.pop("ttl", None)  # entries of one process never expire
     return MemoryPresenceStore(**options)
 
 
 def _redis(url: str, options: dict[str, Any]) -> PresenceStore:
-    raise NotImplementedError("Redis presence arrives with the multi-node issue")
+    return RedisPresenceStore(url, **options)
 
 
 _SCHEMES: dict[str, Callable[[str, dict[str, Any]], PresenceStore]] = {
@@ -32,4 +35,4 @@ def presence_from_url(url: str | None, **options: Any) -> PresenceStore:
     build = _SCHEMES.get(scheme)
     if build is None:
         raise ValueError(f"unsupported presence URL scheme {scheme!r}")
-    return build(url, options)
+    return build(url, dict(options))

@@ -76,6 +76,13 @@ class MemoryPresenceStore:
         self._forget_if_empty(channel, room)
         return entry
 
+    async def touch(self, channel: str, clients: list[str]) -> None:
+        """Nothing to do: entries of one process never expire."""
+
+    async def sweep(self, channel: str) -> list[PresenceEntry]:
+        """Nothing expires in one process, so nobody is swept."""
+        return []
+
     async def close(self) -> None:
         """Forget every connection."""
         self._channels.clear()

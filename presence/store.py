@@ -15,6 +15,10 @@ class PresenceEntry:
     info: bytes
 
 
+class PresenceUnavailable(Exception):  # noqa: N818 - mirrors the broker's BrokerUnavailable
+    """The backend cannot be reached, so callers can answer ``unavailable`` and carry on."""
+
+
 class PresenceStore(Protocol):
     """Connections per channel, so joins and leaves are announced once per user.
 
@@ -48,6 +52,17 @@ class PresenceStore(Protocol):
 
     async def remove_user(self, channel: str, user: str) -> PresenceEntry | None:
         """Drop all of a user's connections (erasure); their newest entry if there were any."""
+        ...
+
+    async def touch(self, channel: str, clients: list[str]) -> None:
+        """Heartbeat: keep these live connections from expiring; unknown ones are ignored."""
+        ...
+
+    async def sweep(self, channel: str) -> list[PresenceEntry]:
+        """Drop expired connections; one entry per user left with none, for their leave.
+
+        Across every store sharing the backend, each such user is returned exactly once.
+        """
         ...
 
     async def close(self) -> None:

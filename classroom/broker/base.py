@@ -66,6 +66,10 @@ class Broker(Protocol):
     (the oldest trimmed exactly) and drops publications older than ``history_ttl``.
     """
 
+    on_reconnect: Callable[[], None] | None
+    """Called after the backend connection came back and subscriptions were restored:
+    publications may have been missed meanwhile, so the caller catches up from history."""
+
     async def start(self, handler: PublicationHandler) -> None:
         """Set the one handler that gets every publication of subscribed channels.
 

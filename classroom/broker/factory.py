@@ -8,14 +8,16 @@ from urllib.parse import urlsplit
 
 from classroom.broker.base import Broker
 from classroom.broker.memory import MemoryBroker
+from classroom.broker.redis import RedisBroker
 
 
 def _memory(url: str, options: dict[str, Any]) -> Broker:
+    options.pop("prefix", None)  # a Redis key namespace; one process has none to share
     return MemoryBroker(**options)
 
 
 def _redis(url: str, options: dict[str, Any]) -> Broker:
-    raise NotImplementedError("Redis broker arrives with the multi-node issue")
+    return RedisBroker(url, **options)
 
 
 _SCHEMES: dict[str, Callable[[str, dict[str, Any]], Broker]] = {
@@ -32,4 +34,4 @@ def broker_from_url(url: str | None, **options: Any) -> Broker:
     build = _SCHEMES.get(scheme)
     if build is None:
         raise ValueError(f"unsupported broker URL scheme {scheme!r}")
-    return build(url, options)
+    return build(url, dict(options))

@@ -1,25 +1,31 @@
 """Fixtures that run one contract suite against every backend of Broker and PresenceStore.
 
-Adding Redis: append ``"redis"`` to ``BACKENDS`` (skipped when ``REDIS_URL`` is
-unset), build the Redis implementations in ``make_broker`` / ``presence`` with a
-key prefix unique to the test, and ``expire`` then waits the TTLs out for real,
-which is why the TTLs below are short.
+Redis is always on: ``make test`` starts one on 127.0.0.1:6379, and the tests use
+database 15 (or ``CLASSROOM_TEST_REDIS_URL``) under a key prefix unique to each
+test, deleted afterwards. ``expire`` then waits the TTLs out for real, which is
+why the TTLs below are short.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from classroom.broker import Broker, MemoryBroker, Publication
+from classroom.broker.redis import RedisBroker
 from presence.memory import MemoryPresenceStore
+from presence.redis import RedisPresenceStore
 from presence.store import PresenceStore
 
-BACKENDS = ["memory"]  # "redis" goes here, next week.
+BACKENDS = ["memory", "redis"]
+REDIS_URL = os.environ.get("CLASSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,7 @@ class Limits:
 
 
 # How long an asynchronous backend may take to deliver a publication it acknowledged.
-DELIVERY_GRACE = {"memory": 0.0}  # "redis": 0.3
+DELIVERY_GRACE = {"memory": 0.0, "redis": 0.3}
 
 
 class FakeClock:
@@ -95,6 +101,31 @@ def expire(backend: str, clock: FakeClock) -> Expire:
     return expire
 
 
+async def drop_prefix(url: str, prefix: str) -> None:
+    """Delete every key under ``prefix``, so tests leave the database as they found it."""
+    client = aioredis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
+        for start in range(0, len(keys), 500):
+            await client.delete(*keys[start : start + 500])
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix of this test's own on the test Redis, emptied when the test ends."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    await drop_prefix(REDIS_URL, prefix)
+
+
+@pytest.fixture
+def key_prefix(backend: str, request: pytest.FixtureRequest) -> str:
+    """The test's Redis key prefix; memory backends have no keys to clean up."""
+    return str(request.getfixturevalue("redis_prefix")) if backend == "redis" else ""
+
+
 @pytest.fixture
 def limits() -> Limits:
     return Limits()
@@ -107,7 +138,7 @@ def inbox(backend: str) -> Inbox:
 
 @pytest.fixture
 async def make_broker(
-    backend: str, clock: FakeClock, inbox: Inbox, limits: Limits
+    backend: str, clock: FakeClock, inbox: Inbox, limits: Limits, key_prefix: str
 ) -> AsyncIterator[MakeBroker]:
     """Build a started broker delivering to ``inbox``; options override the test defaults."""
     made: list[Broker] = []
@@ -116,7 +147,8 @@ async def make_broker(
         settings = {**asdict(limits), **options}
         if backend == "memory":
             broker: Broker = MemoryBroker(clock=clock, **settings)
-        # elif backend == "redis": broker = RedisBroker(REDIS_URL, prefix=<unique>, **settings)
+        elif backend == "redis":
+            broker = RedisBroker(REDIS_URL, prefix=key_prefix, **settings)
         else:
             raise AssertionError(f"unknown backend {backend}")
         await broker.start(inbox)
@@ -134,10 +166,11 @@ async def broker(make_broker: MakeBroker) -> Broker:
 
 
 @pytest.fixture
-async def presence(backend: str) -> AsyncIterator[PresenceStore]:
+async def presence(backend: str, key_prefix: str) -> AsyncIterator[PresenceStore]:
     if backend == "memory":
         store: PresenceStore = MemoryPresenceStore()
-    # elif backend == "redis": store = RedisPresenceStore(REDIS_URL, prefix=<unique>)
+    elif backend == "redis":
+        store = RedisPresenceStore(REDIS_URL, prefix=key_prefix)
     else:
         raise AssertionError(f"unknown backend {backend}")
     yield store

@@ -429,13 +429,6 @@ def test_factory_builds_the_memory_broker_by_default():
     assert isinstance(broker_from_url("memory://", history_size=3), MemoryBroker)
 
 
-def test_factory_redis_is_not_there_yet():
-    with pytest.raises(NotImplementedError):
-        broker_from_url("redis://localhost:6379/0")
-    with pytest.raises(NotImplementedError):
-        broker_from_url("rediss://localhost:6380/0")
-
-
 def test_factory_refuses_unknown_schemes():
     with pytest.raises(ValueError, match="unsupported"):
         broker_from_url("kafka://broker:9092")

@@ -114,11 +114,6 @@ def test_factory_builds_the_memory_store_by_default():
     assert isinstance(presence_from_url("memory://"), MemoryPresenceStore)
 
 
-def test_factory_redis_is_not_there_yet():
-    with pytest.raises(NotImplementedError):
-        presence_from_url("redis://localhost:6379/0")
-
-
 def test_factory_refuses_unknown_schemes():
     with pytest.raises(ValueError, match="unsupported"):
         presence_from_url("etcd://localhost")
