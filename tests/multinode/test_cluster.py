@@ -165,3 +165,37 @@ async def test_redis_restart_nodes_recover_by_themselves(
     assert joined["recovered"] is False
     for client in (trainer, student, again):
         await client.close()
+
+
+async def test_one_redis_subscription_per_session_per_node(cluster: Cluster) -> None:
+    import redis.asyncio as aioredis
+
+    one, two = await cluster.start(2)
+    name = f"{cluster.prefix}:{{acme:s1}}:pub"
+    inspector = aioredis.from_url(cluster.redis_url)
+
+    async def subscribers() -> int:
+        counts = dict(await inspector.pubsub_numsub(name))
+        return int(counts.get(name.encode(), 0))
+
+    async def settle(expected: int) -> int:
+        for _ in range(50):
+            if await subscribers() == expected:
+                break
+            await asyncio.sleep(0.05)
+        return await subscribers()
+
+    try:
+        members = [await member(one, f"u{i}", "student", name=f"S {i}") for i in range(4)]
+        assert await settle(1) == 1  # four members on one node share one subscription
+        far = await member(two, "u9", "student", name="Far Away")
+        assert await settle(2) == 2
+        for client in members:
+            await client.request("leave", session="s1")
+        assert await settle(1) == 1  # the last local member left node one
+        await far.close()
+        assert await settle(0) == 0
+        for client in members:
+            await client.close()
+    finally:
+        await inspector.aclose()
