@@ -42,6 +42,9 @@ class Tenant:
     secrets: tuple[str, ...]
     api_key: str
     display_name: DisplayName = "first"
+    history_retention_days: float = 30.0
+    progress_retention_days: float = 365.0
+    invitations: bool = False
 
     def __post_init__(self) -> None:
         """Refuse a tenant that could never verify a token or would accept any API key."""
@@ -123,6 +126,9 @@ class _TenantModel(BaseModel):
     secrets: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
     api_key: str = Field(min_length=1)
     display_name: DisplayName = "first"
+    history_retention_days: float = Field(default=30.0, gt=0, le=3650)
+    progress_retention_days: float = Field(default=365.0, gt=0, le=3650)
+    invitations: bool = False
 
 
 def _shown_id(tenant_id: str) -> str:
@@ -232,6 +238,9 @@ def _build(document: Any, where: str) -> TenantRegistry:
                 secrets=tuple(model.secrets),
                 api_key=model.api_key,
                 display_name=model.display_name,
+                history_retention_days=model.history_retention_days,
+                progress_retention_days=model.progress_retention_days,
+                invitations=model.invitations,
             )
         )
     return TenantRegistry(tenants)

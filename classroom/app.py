@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -12,11 +13,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
+from classroom.api.routes import ServerApi
+from classroom.backoffice import Backoffice
 from classroom.broker.factory import broker_from_url
 from classroom.config import Settings
-from classroom.connection import Connection, ConnectionRegistry
+from classroom.connection import CLOSE_FORBIDDEN, Connection, ConnectionRegistry
+from classroom.data.records import Records
+from classroom.data.redis import data_store_from_url
 from classroom.metrics import Metrics
 from classroom.node import Node
+from classroom.video import video_from_settings
 from presence.factory import presence_from_url
 
 
@@ -28,6 +34,10 @@ class Classroom:
         self.tenants = settings.load_tenants()
         self.metrics = Metrics()
         self.connections = ConnectionRegistry()
+        self.records = Records(
+            data_store_from_url(settings.redis_url, prefix=settings.redis_prefix),
+            settings.secret_bytes(),
+        )
         self.node = Node(
             tenants=self.tenants,
             broker=broker_from_url(
@@ -44,7 +54,13 @@ class Classroom:
             history_limit_max=settings.history_limit_max,
             publish_timeout=settings.publish_timeout,
             heartbeat_interval=settings.presence_ttl / 3,
+            records=self.records,
+            progress_interval=settings.progress_push_interval,
         )
+        self.node.on_user_control = self._user_control
+        self.backoffice = Backoffice(self.node, settings.secret_bytes(), settings.idle_after)
+        self.api = ServerApi(self.tenants, self.backoffice, self.records)
+        self.video = video_from_settings(settings, token_ttl=settings.video_token_ttl)
         self.node.observe_fan_out = self.metrics.fanout_seconds.observe
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -52,9 +68,17 @@ class Classroom:
         connection = Connection(
             scope, receive, send,
             node=self.node, settings=self.settings,
-            metrics=self.metrics, registry=self.connections,
+            metrics=self.metrics, registry=self.connections, video=self.video,
         )
         await connection.run()
+
+    def _user_control(self, message: dict[str, Any]) -> None:
+        """Close a user's connections on this node: 4403, and no reconnecting."""
+        if message.get("t") not in ("disconnect", "erase"):
+            return
+        reason = str(message.get("reason", "disconnected by the server"))
+        for connection in self.connections.of_user(str(message["tenant"]), str(message["sub"])):
+            connection.disconnect(CLOSE_FORBIDDEN, reason, reconnect=False)
 
     async def drain(self) -> None:
         """Send every client ``disconnect`` 1012 and wait (bounded) until they are gone."""
@@ -96,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await classroom.node.close()
+            await classroom.video.close()
 
     app = Starlette(
         routes=[
@@ -103,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            *classroom.api.routes(),
         ],
         lifespan=lifespan,
     )

@@ -111,10 +111,13 @@ def parse_command(frame: dict[str, Any]) -> Command:
         raise CommandError("bad_request", describe(exc)) from None
 
 
-def describe(exc: ValidationError) -> str:
-    """Summarise validation errors by field and reason, never by value."""
+def describe(exc: ValidationError, *, skip: int = 1) -> str:
+    """Summarise validation errors by field and reason, never by value.
+
+    ``skip`` drops leading location parts (a command's own type tag by default).
+    """
     parts = []
     for error in exc.errors(include_input=False, include_url=False)[:5]:
-        location = ".".join(str(p) for p in error["loc"][1:]) or "frame"
+        location = ".".join(str(p) for p in error["loc"][skip:]) or "frame"
         parts.append(f"{location}: {error['msg']}")
     return "; ".join(parts)

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     publish_timeout: float = Field(
         default=5.0, gt=0, validation_alias="CLASSROOM_PUBLISH_TIMEOUT"
     )
+    progress_push_interval: float = Field(
+        default=0.5, gt=0, validation_alias="CLASSROOM_PROGRESS_PUSH_INTERVAL"
+    )
+    idle_after: float = Field(default=120.0, gt=0, validation_alias="CLASSROOM_IDLE_AFTER")
+    video_token_ttl: float = Field(
+        default=4 * 3600.0, gt=0, le=30 * 86400, validation_alias="CLASSROOM_VIDEO_TOKEN_TTL"
+    )
 
     _generated_secret: bytes = PrivateAttr(default_factory=lambda: secrets.token_bytes(32))
     _tenants: TenantRegistry | None = PrivateAttr(default=None)

@@ -34,13 +34,15 @@ from classroom.commands import (
     parse_command,
 )
 from classroom.config import Settings
+from classroom.data.store import DataUnavailable
 from classroom.errors import CommandError, error_frame
 from classroom.hub import Membership
 from classroom.metrics import Metrics
-from classroom.node import Node
+from classroom.node import Node, channel_of
 from classroom.outbox import Outbox
 from classroom.participants import display_name_for
 from classroom.ratelimit import StrikeCounter, TokenBucket
+from classroom.video import VideoBroker, VideoUnavailable
 
 log = logging.getLogger("classroom.connection")
 
@@ -64,6 +66,7 @@ class Connection:
         settings: Settings,
         metrics: Metrics,
         registry: ConnectionRegistry,
+        video: VideoBroker,
     ) -> None:
         self.client_id = secrets.token_urlsafe(12)
         self.encoding: Encoding = "json"
@@ -74,6 +77,7 @@ class Connection:
         self._settings = settings
         self._metrics = metrics
         self._registry = registry
+        self._video_broker = video
         self._outbox = Outbox(settings.send_queue_max_bytes, self._too_slow)
         self._bucket = TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst)
         self._strikes = StrikeCounter(settings.bad_frames_limit, settings.bad_frames_window)
@@ -82,6 +86,7 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._receiving = False
         self._expiry: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -162,6 +167,22 @@ class Connection:
             {"type": "disconnect", "code": code, "reason": reason, "reconnect": reconnect}
         )
         self.request_close(code, reason)
+
+    def session_ended(self, session: str) -> None:
+        """The session ended: leave it, and close normally when nothing else is joined."""
+        membership = self.memberships.pop(session, None)
+        if membership is None:
+            return
+        task = asyncio.create_task(self._end(membership))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _end(self, membership: Membership) -> None:
+        try:
+            await self._node.leave(membership)
+        finally:
+            if not self.memberships:
+                self.request_close(1000, "session ended")
 
     def _too_slow(self) -> None:
         self._metrics.slow_disconnects.inc()
@@ -271,7 +292,7 @@ class Connection:
 
     async def _dispatch(self, command: Command) -> dict[str, Any] | None:
         if isinstance(command, Connect):
-            return self._connect(command)
+            return await self._connect(command)
         identity = self.identity
         if identity is None:
             raise CommandError("unauthorized", "send connect first")
@@ -291,11 +312,10 @@ class Connection:
             body = await self._node.history_of(identity, command.session, since, command.limit)
             return {"type": "history", **body}
         if isinstance(command, Video):
-            self._node_session_check(identity, command.session)
-            raise CommandError("unavailable", "video is not configured on this server")
+            return await self._video(identity, command.session)
         raise CommandError("bad_request", "unknown command type")
 
-    def _connect(self, command: Connect) -> dict[str, Any]:
+    async def _connect(self, command: Connect) -> dict[str, Any]:
         if self.identity is not None:
             raise CommandError("bad_request", "already connected")
         try:
@@ -305,6 +325,8 @@ class Connection:
         except TokenRejected as exc:
             log.info("connect refused", extra={"reason": exc.reason})
             raise CommandError("unauthorized", "token refused") from None
+        with contextlib.suppress(DataUnavailable):
+            await self._node.records.remember(identity)
         self.identity = identity
         self._registry.index(self)
         delay = identity.expires_at + self._settings.token_leeway - time.time()
@@ -333,6 +355,18 @@ class Connection:
         if display_name is not None:
             profile["display_name"] = display_name
         return profile
+
+    async def _video(self, identity: Identity, session: str) -> dict[str, Any]:
+        self._node_session_check(identity, session)
+        participant = self._node.participant(identity, session)
+        try:
+            credentials = await self._video_broker.credentials(
+                channel_of(identity.tenant, session), pid=participant.pid,
+                role=identity.role, display_name=participant.display_name,
+            )
+        except VideoUnavailable as exc:
+            raise CommandError("unavailable", str(exc)) from None
+        return {"type": "video", "session": session, **credentials}
 
     def _expired(self) -> None:
         self.disconnect(CLOSE_UNAUTHORIZED, "token expired", reconnect=True)

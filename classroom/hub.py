@@ -30,6 +30,9 @@ class Peer(Protocol):
     def enqueue(self, payload: Payload) -> None:
         """Queue a frame for sending; must not block (a slow peer closes itself)."""
 
+    def session_ended(self, session: str) -> None:
+        """The session ended: drop the membership, close if nothing else is joined."""
+
 
 @dataclass(eq=False)
 class Membership:

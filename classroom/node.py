@@ -19,6 +19,9 @@ from auth.identity import Identity
 from auth.tenants import TenantRegistry
 from classroom.broker import Broker, BrokerUnavailable, Publication, StreamPosition
 from classroom.codec import Payload, encode, pack_internal, unpack_internal
+from classroom.cohort import ProgressCoalescer
+from classroom.data.records import DAY, Records
+from classroom.data.store import DataUnavailable, MemoryDataStore
 from classroom.errors import CommandError
 from classroom.events import EventRejected, is_stored, prepare_event
 from classroom.heartbeat import PresenceKeeper
@@ -37,6 +40,10 @@ from classroom.views import (
 from presence.store import PresenceStore, PresenceUnavailable
 
 T = TypeVar("T")
+
+
+CONTROL_CHANNEL = "__control__"
+"""Broker channel every node subscribes to, for commands about users (not sessions)."""
 
 
 def channel_of(tenant: str, session: str) -> str:
@@ -67,6 +74,8 @@ class Node:
         history_limit_max: int = 1000,
         publish_timeout: float = 5.0,
         heartbeat_interval: float = 10.0,
+        records: Records | None = None,
+        progress_interval: float = 0.5,
     ) -> None:
         self.tenants = tenants
         self.broker = broker
@@ -78,22 +87,29 @@ class Node:
         self.streams = SessionStreams(broker, self._fan_out)
         self.keeper = PresenceKeeper(self.hub, presence, self._announce, heartbeat_interval)
         self.observe_fan_out: Callable[[float], None] | None = None
+        self.records = records or Records(MemoryDataStore(), secret)
+        self.coalescer = ProgressCoalescer(progress_interval, self._push_progress)
+        # Set by the app: act on a user's connections on this node (disconnect, erasure).
+        self.on_user_control: Callable[[dict[str, Any]], None] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Connect the broker's publications to this node and start heart-beating."""
         self.broker.on_reconnect = self._reconnected
         await self.broker.start(self.streams.receive)
+        await self.broker.subscribe(CONTROL_CHANNEL)
         self.keeper.start()
 
     async def close(self) -> None:
         """Stop heart-beating and release the broker and presence backends."""
         await self.keeper.stop()
+        self.coalescer.close()
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.broker.close()
         await self.presence.close()
+        await self.records.store.close()
 
     def _reconnected(self) -> None:
         """The broker came back: catch every served session up, re-register presence."""
@@ -133,6 +149,12 @@ class Node:
     ) -> JoinOutcome:
         """Join ``session``: buffer live traffic, replay history, snapshot, then go live."""
         channel = self._authorise(identity, session)
+        status = await self._call(self.records.status(identity.tenant, session))
+        if status is not None and status.get("status") == "ended":
+            raise CommandError("forbidden", "this session has ended")
+        if identity.role == "trainer":
+            await self._call(self.records.mark_live(identity.tenant, session))
+        await self._call(self.records.joined(identity.tenant, identity.sub, session))
         participant = self.participant(identity, session)
         view = view_for_role(identity.role)
         membership = Membership(peer, channel, session, participant, view)
@@ -215,20 +237,42 @@ class Node:
         self, membership: Membership, event: dict[str, Any], client_msg_id: str | None
     ) -> StreamPosition | None:
         """Validate and publish an event; the stored position, or None if ephemeral."""
-        channel = membership.channel
+        if event.get("kind") == "session.end":
+            if membership.participant.role != "trainer":
+                raise CommandError("forbidden", "only a trainer may end the session")
+            return await self.end_session(membership.channel, membership.participant.to_record())
+        position = await self.publish_record(
+            membership.channel, membership.participant, event, client_msg_id
+        )
+        if position is not None and event.get("kind") == "progress":
+            tenant, _, session = membership.channel.partition(":")
+            record = {**event, "by": membership.participant.to_record(), "at": time.time()}
+            await self._call(self.records.record_progress(tenant, session, record))
+        return position
+
+    async def publish_record(
+        self,
+        channel: str,
+        actor: Participant,
+        event: dict[str, Any],
+        client_msg_id: str | None,
+        *,
+        shown_as: dict[str, Any] | None = None,
+    ) -> StreamPosition | None:
+        """Validate ``event`` as ``actor`` would publish it, and publish it."""
         runtime = self.streams.runtime(channel)
-        key = f"{membership.pid}:{client_msg_id}" if client_msg_id else None
+        key = f"{actor.pid}:{client_msg_id}" if client_msg_id else None
         async with runtime.lock:
             if key is not None:
                 earlier = await self._call(self.broker.recall(channel, key))
                 if earlier is not None:
                     return earlier
             try:
-                record = prepare_event(
-                    event, membership.participant, runtime.state, now=time.time()
-                )
+                record = prepare_event(event, actor, runtime.state, now=time.time())
             except EventRejected as exc:
                 raise CommandError(exc.code, exc.message) from None
+            if shown_as is not None:
+                record["by"] = shown_as
             stored = is_stored(record["kind"])
             data = pack_internal({"t": "event", "record": record})
             result = await self._call(
@@ -241,6 +285,26 @@ class Node:
                 # next command validates against a state that includes it.
                 await self.streams.wait_applied(channel, result.position, self._publish_timeout)
         return result.position if stored else None
+
+    async def end_session(self, channel: str, by: dict[str, Any]) -> StreamPosition:
+        """Publish ``session.ended``; every node then closes its members of the session."""
+        record = {"kind": "session.ended", "by": by, "at": time.time()}
+        data = pack_internal({"t": "event", "record": record})
+        result = await self._call(self.broker.publish(channel, data))
+        tenant_id, _, session = channel.partition(":")
+        tenant = self.tenants.get(tenant_id)
+        progress_days = tenant.progress_retention_days if tenant is not None else 365.0
+        await self._call(self.records.mark_ended(tenant_id, session, progress_days * DAY))
+        return result.position
+
+    async def announce_leave(self, channel: str, record: dict[str, Any]) -> None:
+        """Tell the session a user left (erasure removed their presence)."""
+        await self._announce(channel, "presence.leave", Participant.from_record(record))
+
+    async def control(self, message: dict[str, Any]) -> None:
+        """Tell every node to act on a user's connections (``disconnect``, ``erase``)."""
+        await self._call(self.broker.publish(CONTROL_CHANNEL, pack_internal(message),
+                                             stored=False))
 
     async def presence_of(self, identity: Identity, session: str) -> list[dict[str, Any]]:
         """Who is in ``session``, as the asking user may see them."""
@@ -298,21 +362,56 @@ class Node:
     async def _call(call: Awaitable[T]) -> T:
         try:
             return await call
-        except (BrokerUnavailable, PresenceUnavailable):
+        except (BrokerUnavailable, PresenceUnavailable, DataUnavailable):
             raise CommandError("unavailable", "the message broker is unreachable") from None
+
+    def _on_control(self, message: dict[str, Any]) -> None:
+        if message.get("t") == "erase":
+            prefix = f"{message['tenant']}:"
+            for channel in self.streams.channels():
+                if channel.startswith(prefix):
+                    self.streams.runtime(channel).state.erase_user(message["sub"])
+        if self.on_user_control is not None:
+            self.on_user_control(message)
+
+    def _push_progress(
+        self, channel: str, reports: list[tuple[dict[str, Any], dict[str, Any]]]
+    ) -> None:
+        """Send trainers one coalesced ``progress`` frame for the reports since the last."""
+        session = channel.partition(":")[2]
+
+        def build(view: View, self_pid: str | None) -> dict[str, Any] | None:
+            if view != "trainer":
+                return None
+            rows = [{"participant": render_participant(p, view, self_pid), "progress": data}
+                    for p, data in reports]
+            return {"type": "progress", "session": session, **rows[-1], "rows": rows}
+
+        self.hub.deliver(channel, 0, build)
 
     def _fan_out(self, channel: str, pub: Publication, message: dict[str, Any]) -> None:
         """Fan one publication out to the channel's local members, as each may see it."""
         started = time.perf_counter()
         kind = message.get("t")
         session = channel.partition(":")[2]
+        if channel == CONTROL_CHANNEL:
+            self._on_control(message)
+            return
         if kind == "event":
             record = message["record"]
+            if record.get("kind") == "progress":
+                progress = {k: record[k] for k in ("screen", "completed", "score", "at")
+                            if k in record}
+                self.coalescer.report(channel, record["by"], progress)
 
             def build(view: View, self_pid: str | None) -> dict[str, Any] | None:
                 return event_frame(session, pub, record, view, self_pid)
 
             self.hub.deliver(channel, pub.offset, build, referenced_pids(record))
+            if record.get("kind") == "session.ended":
+                self.coalescer.forget(channel)
+                for membership in self.hub.members(channel):
+                    membership.peer.session_ended(membership.session)
         elif kind in ("presence.join", "presence.leave"):
             subject = message["participant"]
 
@@ -330,11 +429,7 @@ def event_frame(
 ) -> dict[str, Any] | None:
     """The frame one kind of recipient gets for an event publication, or None."""
     if record.get("kind") == "progress":
-        body = render_progress(record, view, self_pid)
-        if body is None:
-            return None
-        return {"type": "progress", "session": session, **body,
-                "epoch": pub.epoch, "offset": pub.offset}
+        return None  # trainers get coalesced ``progress`` pushes instead (classroom.cohort)
     event = render_event(record, view, self_pid)
     if event is None:
         return None

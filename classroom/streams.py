@@ -59,6 +59,10 @@ class SessionStreams:
             runtime = self._runtimes[channel] = SessionRuntime()
         return runtime
 
+    def channels(self) -> list[str]:
+        """Every channel this node keeps a runtime for."""
+        return list(self._runtimes)
+
     def receive(self, channel: str, pub: Publication) -> None:
         """The broker handler: ephemeral messages pass, stored ones keep offset order."""
         if pub.offset == 0:

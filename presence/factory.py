@@ -1,4 +1,7 @@
-"""Pick the presence store from a URL scheme, like the broker."""
+"""Pick the presence store from a URL scheme, like the broker.
+
+A comma-separated list of Redis URLs shards channels over those Redis servers.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from urllib.parse import urlsplit
 
 from presence.memory import MemoryPresenceStore
 from presence.redis import RedisPresenceStore
+from presence.rendezvous import shard_identities, split_urls
+from presence.sharded import ShardedPresenceStore
 from presence.store import PresenceStore
 
 
@@ -29,8 +34,15 @@ _SCHEMES: dict[str, Callable[[str, dict[str, Any]], PresenceStore]] = {
 
 
 def presence_from_url(url: str | None, **options: Any) -> PresenceStore:
-    """The presence store for ``url`` (None means in memory), built with ``options``."""
+    """The presence store for ``url`` (None means in memory), built with ``options``.
+
+    ``redis://a,redis://b`` gives a ``ShardedPresenceStore`` with one Redis store per URL.
+    """
     url = url or "memory://"
+    if "," in url:
+        urls = split_urls(url)
+        identities = shard_identities(urls)  # validates every URL before anything is built
+        return ShardedPresenceStore([_redis(part, dict(options)) for part in urls], identities)
     scheme = urlsplit(url).scheme
     build = _SCHEMES.get(scheme)
     if build is None:

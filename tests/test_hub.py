@@ -21,6 +21,9 @@ class Peer:
     def enqueue(self, payload: Payload) -> None:
         self.payloads.append(payload)
 
+    def session_ended(self, session: str) -> None:
+        self.payloads.append(f"ended {session}")
+
 
 def member(hub: Hub, n: int, view: View, encoding: Encoding = "json",
            live: bool = True) -> tuple[Peer, Membership]:

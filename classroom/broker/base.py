@@ -145,6 +145,15 @@ class Broker(Protocol):
         """
         ...
 
+    async def rewrite(self, channel: str, replacements: dict[int, bytes]) -> int:
+        """Replace the data of retained publications, by offset; offsets and order stay.
+
+        For erasure: the content of events a user authored is replaced by a
+        tombstone, so no replay or recovery brings it back. Returns how many
+        publications changed. Raises ``BrokerUnavailable``.
+        """
+        ...
+
     async def position(self, channel: str) -> StreamPosition:
         """The newest offset (0 when empty) and epoch; creates the stream if missing."""
         ...

@@ -1,4 +1,7 @@
-"""Pick the broker from a URL scheme, the way encode/broadcaster picks its backend."""
+"""Pick the broker from a URL scheme, the way encode/broadcaster picks its backend.
+
+A comma-separated list of Redis URLs shards channels over those Redis servers.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from urllib.parse import urlsplit
 from classroom.broker.base import Broker
 from classroom.broker.memory import MemoryBroker
 from classroom.broker.redis import RedisBroker
+from classroom.broker.sharded import ShardedBroker
+from presence.rendezvous import shard_identities, split_urls
 
 
 def _memory(url: str, options: dict[str, Any]) -> Broker:
@@ -28,8 +33,15 @@ _SCHEMES: dict[str, Callable[[str, dict[str, Any]], Broker]] = {
 
 
 def broker_from_url(url: str | None, **options: Any) -> Broker:
-    """The broker for ``url`` (None means the embedded memory broker), built with ``options``."""
+    """The broker for ``url`` (None means the embedded memory broker), built with ``options``.
+
+    ``redis://a,redis://b`` gives a ``ShardedBroker`` with one ``RedisBroker`` per URL.
+    """
     url = url or "memory://"
+    if "," in url:
+        urls = split_urls(url)
+        identities = shard_identities(urls)  # validates every URL before anything is built
+        return ShardedBroker([_redis(part, dict(options)) for part in urls], identities)
     scheme = urlsplit(url).scheme
     build = _SCHEMES.get(scheme)
     if build is None:

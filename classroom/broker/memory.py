@@ -165,6 +165,20 @@ class MemoryBroker:
         """Memory is always reachable until closed."""
         return not self._closed
 
+    async def rewrite(self, channel: str, replacements: dict[int, bytes]) -> int:
+        """Replace the data of retained publications by offset (erasure); how many changed."""
+        self._now()
+        stream = self._streams.get(channel)
+        if stream is None:
+            return 0
+        changed = 0
+        for index, (stamp, pub) in enumerate(stream.history):
+            data = replacements.get(pub.offset)
+            if data is not None:
+                stream.history[index] = (stamp, Publication(pub.offset, pub.epoch, data))
+                changed += 1
+        return changed
+
     async def remove_history(self, channel: str) -> None:
         """Forget retained publications but keep offset and epoch, so offsets never repeat."""
         self._now()

@@ -5,7 +5,7 @@ Keys of one channel share the hash tag ``{channel}`` so they land in one Cluster
 ``<offset>-0`` with ``d`` data and ``t`` publish time in ms) and ``:idem:<key>``
 (``"<offset>:<epoch>"``). Publications travel on the pub/sub channel
 ``<prefix>:{<channel>}:pub`` as ``b"<offset>:<epoch>:" + data``; one Lua script
-stores and publishes, so every node receives them in offset order.
+(``redis_scripts.PUBLISH``) stores and publishes, so every node receives them in offset order.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from classroom.broker.base import (
     PublishResult,
     StreamPosition,
 )
+from classroom.broker.redis_scripts import HISTORY, POSITION, PUBLISH, REWRITE
 
 logger = logging.getLogger("classroom.broker")
 
@@ -43,84 +44,6 @@ HEALTH_CHECK_INTERVAL = 5.0  # the pub/sub connection pings when idle this long
 READ_TIMEOUT = 1.0  # one get_message() wait; bounds how late the watchdog notices
 MAX_CONNECTIONS = 32  # commands wait for a free connection instead of opening hundreds
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
-
-_PRELUDE = """
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function epoch_of(meta, stream, new_epoch, ttl_ms)
-  local epoch = redis.call('HGET', meta, 'e')
-  if epoch then return epoch end
-  redis.call('DEL', stream)
-  redis.call('HSET', meta, 'e', new_epoch, 'o', 0)
-  redis.call('PEXPIRE', meta, ttl_ms)
-  return new_epoch
-end
-"""
-
-# KEYS: meta, stream[, idem]  ARGV: data, new_epoch, size, ttl_ms, idem_ttl_ms, pubsub, stored
-_PUBLISH = _PRELUDE + """
-if KEYS[3] then
-  local seen = redis.call('GET', KEYS[3])
-  if seen then return {seen, 1} end
-end
-local position, payload = '0:' .. (redis.call('HGET', KEYS[1], 'e') or ''), '0::' .. ARGV[1]
-if ARGV[7] == '1' then
-  local epoch = epoch_of(KEYS[1], KEYS[2], ARGV[2], ARGV[4])
-  local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
-  redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[3], offset .. '-0', 'd', ARGV[1], 't', now_ms())
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
-  position = offset .. ':' .. epoch
-  payload = position .. ':' .. ARGV[1]
-end
-if KEYS[3] then redis.call('SET', KEYS[3], position, 'NX', 'PX', ARGV[5]) end
-redis.call('PUBLISH', ARGV[6], payload)
-return {position, 0}
-"""
-
-# KEYS: meta, stream  ARGV: new_epoch, ttl_ms
-_POSITION = _PRELUDE + """
-local epoch = epoch_of(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
-return {tonumber(redis.call('HGET', KEYS[1], 'o')), epoch}
-"""
-
-# KEYS: meta, stream  ARGV: new_epoch, ttl_ms, since offset or '', since epoch, limit or ''
-_HISTORY = _PRELUDE + """
-local epoch = epoch_of(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
-local offset = tonumber(redis.call('HGET', KEYS[1], 'o'))
-local cutoff = now_ms() - tonumber(ARGV[2])
-local stale = nil
-repeat
-  local start = stale and ('(' .. stale .. '-0') or '-'
-  local batch = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', 100)
-  local fresh = false
-  for _, entry in ipairs(batch) do
-    if tonumber(entry[2][4]) > cutoff then fresh = true break end
-    stale = tonumber(string.match(entry[1], '^%d+'))
-  end
-until fresh or #batch < 100
-if stale then redis.call('XTRIM', KEYS[2], 'MINID', '=', (stale + 1) .. '-0') end
-local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
-local first = head[1] and tonumber(string.match(head[1][1], '^%d+')) or offset + 1
-local since, limit = tonumber(ARGV[3]), tonumber(ARGV[5])
-local recovered = 1
-if since and (ARGV[4] ~= epoch or since < 0 or since > offset or since < first - 1) then
-  recovered = 0
-end
-local entries, newest_first, count = {}, 0, limit and {'COUNT', limit} or {}
-if limit == 0 then
-  entries = {}
-elseif since and recovered == 1 then
-  entries = redis.call('XRANGE', KEYS[2], '(' .. since .. '-0', '+', unpack(count))
-elseif limit then
-  entries, newest_first = redis.call('XREVRANGE', KEYS[2], '+', '-', unpack(count)), 1
-else
-  entries = redis.call('XRANGE', KEYS[2], '-', '+')
-end
-return {offset, epoch, recovered, newest_first, entries}
-"""
 
 
 def _position(raw: bytes | str) -> StreamPosition:
@@ -173,9 +96,10 @@ class RedisBroker:
             maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
         self._client = aioredis.Redis.from_pool(pool)
-        self._publish_script = self._client.register_script(_PUBLISH)
-        self._position_script = self._client.register_script(_POSITION)
-        self._history_script = self._client.register_script(_HISTORY)
+        self._publish_script = self._client.register_script(PUBLISH)
+        self._position_script = self._client.register_script(POSITION)
+        self._history_script = self._client.register_script(HISTORY)
+        self._rewrite_script = self._client.register_script(REWRITE)
         self.on_reconnect: Callable[[], None] | None = None
         self._handler: PublicationHandler | None = None
         self._channels: set[str] = set()
@@ -334,6 +258,17 @@ class RedisBroker:
         if newest_first:
             publications.reverse()
         return HistoryResult(publications, StreamPosition(offset, epoch), bool(recovered))
+
+    async def rewrite(self, channel: str, replacements: dict[int, bytes]) -> int:
+        """Replace the data of retained publications by offset (erasure)."""
+        self._check_open()
+        if not replacements:
+            return 0
+        args: list[Any] = []
+        for offset, data in sorted(replacements.items()):
+            args += [offset, data]
+        changed = await self._call(self._rewrite_script, [self._key(channel, "stream")], args)
+        return int(changed)
 
     async def position(self, channel: str) -> StreamPosition:
         """The newest offset and epoch of ``channel``; creates the stream if missing."""

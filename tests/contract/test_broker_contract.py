@@ -432,3 +432,18 @@ def test_factory_builds_the_memory_broker_by_default():
 def test_factory_refuses_unknown_schemes():
     with pytest.raises(ValueError, match="unsupported"):
         broker_from_url("kafka://broker:9092")
+
+
+async def test_rewrite_replaces_data_and_keeps_offsets_and_order(broker):
+    for n in range(1, 6):
+        await broker.publish("acme:s1", f"event-{n}".encode())
+    changed = await broker.rewrite("acme:s1", {2: b"tomb-2", 4: b"tomb-4", 99: b"absent"})
+    assert changed == 2
+    history = await broker.history("acme:s1")
+    assert [p.offset for p in history.publications] == [1, 2, 3, 4, 5]
+    assert [p.data for p in history.publications] == [
+        b"event-1", b"tomb-2", b"event-3", b"tomb-4", b"event-5"]
+    result = await broker.publish("acme:s1", b"event-6")
+    assert result.position.offset == 6
+    assert await broker.rewrite("acme:s1", {}) == 0
+    assert await broker.rewrite("acme:other", {1: b"x"}) == 0

@@ -1,0 +1,1 @@
+"""The server API for tenants' back ends (section 8): ``/api/v1``, keyed per tenant."""

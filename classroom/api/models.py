@@ -1,0 +1,158 @@
+"""Request and response bodies of the server API; the OpenAPI document is built from these."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+Sub = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+Text = Annotated[StrictStr, Field(max_length=500)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RosterStudent(_Body):
+    """A student of the cohort, with the contact data only trainers may see."""
+
+    sub: Sub
+    name: Text | None = None
+    email: Text | None = None
+    phone: Text | None = None
+    username: Text | None = None
+
+
+class Roster(_Body):
+    """Who a session is for: its trainers and its cohort (``PUT /sessions/{sid}``)."""
+
+    title: Text | None = None
+    course: Text | None = None
+    trainers: list[Sub] = Field(default_factory=list, max_length=100)
+    students: list[RosterStudent] = Field(default_factory=list, max_length=5000)
+    screens: list[Annotated[StrictStr, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=2000,
+        description="Screens in course order; lets progress say how far behind a student is.",
+    )
+
+
+class SessionInfo(BaseModel):
+    """A session's roster and lifecycle state."""
+
+    session: str
+    status: str = Field(description="scheduled, live or ended")
+    roster: Roster | None = None
+
+
+class ServerEvent(_Body):
+    """An event the back end publishes into a session as the server."""
+
+    event: dict[str, Any]
+    client_msg_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+
+
+class Published(BaseModel):
+    """Where a published event landed (no offset for ephemeral kinds)."""
+
+    session: str
+    epoch: str | None = None
+    offset: int | None = None
+
+
+class Participant(BaseModel):
+    """A participant with the full data the back end owns."""
+
+    model_config = ConfigDict(extra="allow")
+    pid: str
+    role: str
+
+
+class PresenceList(BaseModel):
+    """Who is online in a session."""
+
+    session: str
+    participants: list[Participant]
+
+
+class ProgressRow(BaseModel):
+    """One rostered (or reporting) student's progress in a session."""
+
+    participant: Participant
+    screen: str | None = None
+    completed: list[str] = Field(default_factory=list)
+    completed_count: int = 0
+    score: float | None = None
+    last_activity: float | None = None
+    online: bool = False
+    behind: int | None = Field(default=None, description="screens behind the trainer")
+    idle: bool = False
+    hand_raised: bool = False
+
+
+class CohortProgress(BaseModel):
+    """The whole cohort table of a session."""
+
+    session: str
+    trainer_screen: str | None = None
+    students: list[ProgressRow]
+
+
+class Ended(BaseModel):
+    """A session that was ended."""
+
+    session: str
+    status: str
+
+
+class Disconnected(BaseModel):
+    """The user's connections, on every node, are being closed with 4403."""
+
+    sub: str
+    disconnected: bool
+
+
+class Erased(BaseModel):
+    """What an erasure removed: sessions touched and events turned into tombstones."""
+
+    sub: str
+    sessions: int
+    events: int
+
+
+class AuditEntry(BaseModel):
+    """One audited access: never personal data, the subject only as a keyed hash."""
+
+    at: float
+    action: str
+    route: str
+    subject: str | None = None
+    session: str | None = None
+    status: int
+
+
+class AuditLog(BaseModel):
+    """The newest audited accesses of the tenant, oldest first."""
+
+    entries: list[AuditEntry]
+
+
+class Export(BaseModel):
+    """Every datum the server holds on one user of the tenant."""
+
+    model_config = ConfigDict(extra="allow")
+    sub: str
+    profile: dict[str, Any] | None = None
+    sessions: list[str] = Field(default_factory=list)
+    rosters: list[dict[str, Any]] = Field(default_factory=list)
+    progress: list[dict[str, Any]] = Field(default_factory=list)
+    presence: list[dict[str, Any]] = Field(default_factory=list)
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    mail: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Problem(BaseModel):
+    """An error answer."""
+
+    error: str
+    message: str

@@ -1,0 +1,135 @@
+"""The Lua scripts of the Redis broker, kept apart so ``redis.py`` reads as Python.
+
+Each script runs atomically on one channel's keys (``<prefix>:{<channel>}:meta`` and
+``:stream``, plus ``:idem:<key>``), so they always share one Cluster slot.
+"""
+
+from __future__ import annotations
+
+PRELUDE = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function epoch_of(meta, stream, new_epoch, ttl_ms)
+  local epoch = redis.call('HGET', meta, 'e')
+  if epoch then return epoch end
+  redis.call('DEL', stream)
+  redis.call('HSET', meta, 'e', new_epoch, 'o', 0)
+  redis.call('PEXPIRE', meta, ttl_ms)
+  return new_epoch
+end
+"""
+"""Shared Lua helpers: Redis time in ms, and the epoch (a new, empty stream if missing).
+
+Takes no KEYS or ARGV of its own; the helpers get theirs from the script they prefix.
+"""
+
+PUBLISH = PRELUDE + """
+if KEYS[3] then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then return {seen, 1} end
+end
+local position, payload = '0:' .. (redis.call('HGET', KEYS[1], 'e') or ''), '0::' .. ARGV[1]
+if ARGV[7] == '1' then
+  local epoch = epoch_of(KEYS[1], KEYS[2], ARGV[2], ARGV[4])
+  local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[3], offset .. '-0', 'd', ARGV[1], 't', now_ms())
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  position = offset .. ':' .. epoch
+  payload = position .. ':' .. ARGV[1]
+end
+if KEYS[3] then redis.call('SET', KEYS[3], position, 'NX', 'PX', ARGV[5]) end
+redis.call('PUBLISH', ARGV[6], payload)
+return {position, 0}
+"""
+"""Store and publish in one step, so offset order is delivery order on every node.
+
+Returns ``{"<offset>:<epoch>", duplicate}``.
+
+KEYS: meta, stream[, idem]. ARGV: data, new_epoch, history size, history ttl (ms),
+idempotency ttl (ms), pub/sub channel name, stored ('1' or '0').
+"""
+
+POSITION = PRELUDE + """
+local epoch = epoch_of(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+return {tonumber(redis.call('HGET', KEYS[1], 'o')), epoch}
+"""
+"""The newest position, creating the stream if missing; returns ``{offset, epoch}``.
+
+KEYS: meta, stream. ARGV: new_epoch, history ttl (ms).
+"""
+
+HISTORY = PRELUDE + """
+local epoch = epoch_of(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+local offset = tonumber(redis.call('HGET', KEYS[1], 'o'))
+local cutoff = now_ms() - tonumber(ARGV[2])
+local stale = nil
+repeat
+  local start = stale and ('(' .. stale .. '-0') or '-'
+  local batch = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', 100)
+  local fresh = false
+  for _, entry in ipairs(batch) do
+    if tonumber(entry[2][4]) > cutoff then fresh = true break end
+    stale = tonumber(string.match(entry[1], '^%d+'))
+  end
+until fresh or #batch < 100
+if stale then redis.call('XTRIM', KEYS[2], 'MINID', '=', (stale + 1) .. '-0') end
+local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+local first = head[1] and tonumber(string.match(head[1][1], '^%d+')) or offset + 1
+local since, limit = tonumber(ARGV[3]), tonumber(ARGV[5])
+local recovered = 1
+if since and (ARGV[4] ~= epoch or since < 0 or since > offset or since < first - 1) then
+  recovered = 0
+end
+local entries, newest_first, count = {}, 0, limit and {'COUNT', limit} or {}
+if limit == 0 then
+  entries = {}
+elseif since and recovered == 1 then
+  entries = redis.call('XRANGE', KEYS[2], '(' .. since .. '-0', '+', unpack(count))
+elseif limit then
+  entries, newest_first = redis.call('XREVRANGE', KEYS[2], '+', '-', unpack(count)), 1
+else
+  entries = redis.call('XRANGE', KEYS[2], '-', '+')
+end
+return {offset, epoch, recovered, newest_first, entries}
+"""
+"""Drop expired entries, then read history in one step, so recovery sees one state.
+
+Returns ``{offset, epoch, recovered, newest_first, entries}``.
+
+KEYS: meta, stream. ARGV: new_epoch, history ttl (ms), since offset or '', since epoch,
+limit or ''.
+"""
+
+REWRITE = """
+local replace = {}
+for i = 1, #ARGV, 2 do replace[ARGV[i] .. '-0'] = ARGV[i + 1] end
+local entries = redis.call('XRANGE', KEYS[1], '-', '+')
+local changed = 0
+for _, entry in ipairs(entries) do
+  if replace[entry[1]] then changed = changed + 1 end
+end
+if changed == 0 then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('DEL', KEYS[1])
+for _, entry in ipairs(entries) do
+  local fields = entry[2]
+  local data, stamp = nil, nil
+  for i = 1, #fields, 2 do
+    if fields[i] == 'd' then data = fields[i + 1] end
+    if fields[i] == 't' then stamp = fields[i + 1] end
+  end
+  redis.call('XADD', KEYS[1], entry[1], 'd', replace[entry[1]] or data, 't', stamp)
+end
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return changed
+"""
+"""Replace the data of stream entries by offset, keeping ids, times and the key's TTL.
+
+Erasure: Redis cannot edit a stream entry in place, so the stream is rebuilt
+atomically with the replaced data. Returns how many entries changed.
+
+KEYS: stream. ARGV: offset, data, offset, data, ...
+"""

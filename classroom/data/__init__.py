@@ -1,0 +1,1 @@
+"""Durable server-side records (rosters, progress, profiles, audit) behind one small store."""

@@ -1,0 +1,1 @@
+"""Fakes of third-party services, run in-process on loopback for tests."""
