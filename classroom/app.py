@@ -69,6 +69,7 @@ class Classroom:
             scope, receive, send,
             node=self.node, settings=self.settings,
             metrics=self.metrics, registry=self.connections, video=self.video,
+            backoffice=self.backoffice,
         )
         await connection.run()
 

@@ -91,9 +91,12 @@ class Backoffice:
         entries = await self._node.presence.participants(channel_of(tenant.id, session))
         return [unpack_internal(entry.info) for entry in entries]
 
-    async def cohort(self, tenant: Tenant, session: str) -> dict[str, Any]:
+    async def cohort(
+        self, tenant: Tenant, session: str, *, must_exist: bool = True
+    ) -> dict[str, Any]:
         """The cohort progress table: every rostered student, online or not."""
-        await self._known_session(tenant, session)
+        if must_exist:
+            await self._known_session(tenant, session)
         channel = channel_of(tenant.id, session)
         roster = await self._records.roster(tenant.id, session) or {}
         progress = await self._records.progress(tenant.id, session)

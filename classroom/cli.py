@@ -8,8 +8,10 @@ import sys
 
 from auth.tenants import TenantConfigError
 from auth.tokens import issue_token
+from classroom import __version__
 from classroom.app import create_app
 from classroom.config import Settings
+from classroom.errorreports import init_error_reports, shutdown_error_reports
 from classroom.logs import configure_logging
 from classroom.server import build_server
 
@@ -58,7 +60,11 @@ def serve(host: str, port: int) -> int:
     if settings.is_demo:
         print(demo_banner(settings, host, port), flush=True)
     server = build_server(app, settings, host, port)
-    asyncio.run(server.serve())
+    init_error_reports(settings.sentry_dsn, release=__version__)
+    try:
+        asyncio.run(server.serve())
+    finally:
+        shutdown_error_reports()
     return 0
 
 

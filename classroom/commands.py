@@ -73,6 +73,11 @@ class History(_Command):
     limit: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
 
 
+class CohortQuery(_Command):
+    type: Literal["cohort"]
+    session: SessionId
+
+
 class Video(_Command):
     type: Literal["video"]
     session: SessionId
@@ -83,11 +88,11 @@ class Ping(_Command):
 
 
 Command = Annotated[
-    Connect | Join | Leave | Publish | PresenceQuery | History | Video | Ping,
+    Connect | Join | Leave | Publish | PresenceQuery | History | Video | CohortQuery | Ping,
     Field(discriminator="type"),
 ]
 COMMAND_TYPES = frozenset(
-    {"connect", "join", "leave", "publish", "presence", "history", "video", "ping"}
+    {"connect", "join", "leave", "publish", "presence", "history", "video", "cohort", "ping"}
 )
 _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 

@@ -18,9 +18,11 @@ from starlette.types import Receive, Scope, Send
 
 from auth.identity import Identity
 from auth.tokens import TokenRejected, verify_token
-from classroom.broker import StreamPosition
+from classroom.backoffice import Backoffice
+from classroom.broker import BrokerUnavailable, StreamPosition
 from classroom.codec import Encoding, FrameError, Payload, decode, encode, negotiate
 from classroom.commands import (
+    CohortQuery,
     Command,
     Connect,
     History,
@@ -43,6 +45,8 @@ from classroom.outbox import Outbox
 from classroom.participants import display_name_for
 from classroom.ratelimit import StrikeCounter, TokenBucket
 from classroom.video import VideoBroker, VideoUnavailable
+from classroom.views import render_participant, view_for_role
+from presence.store import PresenceUnavailable
 
 log = logging.getLogger("classroom.connection")
 
@@ -67,6 +71,7 @@ class Connection:
         metrics: Metrics,
         registry: ConnectionRegistry,
         video: VideoBroker,
+        backoffice: Backoffice,
     ) -> None:
         self.client_id = secrets.token_urlsafe(12)
         self.encoding: Encoding = "json"
@@ -78,6 +83,7 @@ class Connection:
         self._metrics = metrics
         self._registry = registry
         self._video_broker = video
+        self._backoffice = backoffice
         self._outbox = Outbox(settings.send_queue_max_bytes, self._too_slow)
         self._bucket = TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst)
         self._strikes = StrikeCounter(settings.bad_frames_limit, settings.bad_frames_window)
@@ -313,6 +319,8 @@ class Connection:
             return {"type": "history", **body}
         if isinstance(command, Video):
             return await self._video(identity, command.session)
+        if isinstance(command, CohortQuery):
+            return await self._cohort(identity, command.session)
         raise CommandError("bad_request", "unknown command type")
 
     async def _connect(self, command: Connect) -> dict[str, Any]:
@@ -355,6 +363,24 @@ class Connection:
         if display_name is not None:
             profile["display_name"] = display_name
         return profile
+
+    async def _cohort(self, identity: Identity, session: str) -> dict[str, Any]:
+        """The cohort table: trainers see their students, observers pids only."""
+        self._node_session_check(identity, session)
+        if identity.role == "student":
+            raise CommandError("forbidden", "students see only their own progress")
+        tenant = self._node.tenants.get(identity.tenant)
+        if tenant is None:
+            raise CommandError("forbidden", "unknown tenant")
+        try:
+            table = await self._backoffice.cohort(tenant, session, must_exist=False)
+        except (DataUnavailable, BrokerUnavailable, PresenceUnavailable):
+            raise CommandError("unavailable", "storage is unreachable") from None
+        view = view_for_role(identity.role)
+        me = self._node.participant(identity, session).pid
+        for row in table["students"]:
+            row["participant"] = render_participant(row["participant"], view, me)
+        return {"type": "cohort", **table}
 
     async def _video(self, identity: Identity, session: str) -> dict[str, Any]:
         self._node_session_check(identity, session)

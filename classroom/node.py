@@ -294,6 +294,8 @@ class Node:
         tenant_id, _, session = channel.partition(":")
         tenant = self.tenants.get(tenant_id)
         progress_days = tenant.progress_retention_days if tenant is not None else 365.0
+        history_days = tenant.history_retention_days if tenant is not None else 30.0
+        await self._call(self.broker.retain(channel, history_days * DAY))
         await self._call(self.records.mark_ended(tenant_id, session, progress_days * DAY))
         return result.position
 

@@ -29,6 +29,9 @@ class Client:
     @classmethod
     async def open(cls, url: str, encoding: str = "json", **kwargs: Any) -> Client:
         subprotocols = [f"classroom.v1.{encoding}"] if encoding else None
+        # Unbounded by default: a test client that leaves pushes unread must still be
+        # able to complete the closing handshake (the slow-client test sets its own).
+        kwargs.setdefault("max_queue", None)
         ws = await connect(url, subprotocols=subprotocols, max_size=None, **kwargs)
         return cls(ws, encoding or "json")
 

@@ -145,6 +145,18 @@ class Broker(Protocol):
         """
         ...
 
+    async def retain(self, channel: str, ttl: float) -> None:
+        """The session ended: keep its whole history ``ttl`` seconds more, then drop it.
+
+        Replaces the rolling ``history_ttl``: a retained stream is no longer trimmed
+        by age, and its keys expire at the deadline (the tenant's retention).
+        """
+        ...
+
+    async def retention(self, channel: str) -> float | None:
+        """Seconds left of a retained stream; None when the stream is not retained."""
+        ...
+
     async def rewrite(self, channel: str, replacements: dict[int, bytes]) -> int:
         """Replace the data of retained publications, by offset; offsets and order stay.
 

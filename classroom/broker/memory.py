@@ -24,13 +24,14 @@ logger = logging.getLogger(__name__)
 class _Stream:
     """One channel's stream: epoch, newest offset, retained publications, last write."""
 
-    __slots__ = ("epoch", "history", "offset", "touched")
+    __slots__ = ("epoch", "history", "offset", "retained_until", "touched")
 
     def __init__(self, size: int, now: float) -> None:
         self.epoch = secrets.token_urlsafe(6)
         self.offset = 0
         self.history: deque[tuple[float, Publication]] = deque(maxlen=size)
         self.touched = now
+        self.retained_until: float | None = None  # set when the session ended
 
     @property
     def position(self) -> StreamPosition:
@@ -165,6 +166,19 @@ class MemoryBroker:
         """Memory is always reachable until closed."""
         return not self._closed
 
+    async def retain(self, channel: str, ttl: float) -> None:
+        """Keep the whole stream, untrimmed by age, for ``ttl`` seconds more, then drop it."""
+        now = self._now()
+        self._stream(channel, now).retained_until = now + ttl
+
+    async def retention(self, channel: str) -> float | None:
+        """Seconds until a retained stream is dropped; None when not retained."""
+        now = self._now()
+        stream = self._streams.get(channel)
+        if stream is None or stream.retained_until is None:
+            return None
+        return stream.retained_until - now
+
     async def rewrite(self, channel: str, replacements: dict[int, bytes]) -> int:
         """Replace the data of retained publications by offset (erasure); how many changed."""
         self._now()
@@ -194,9 +208,13 @@ class MemoryBroker:
         """The clock's time, after dropping idle streams and expired idempotency keys."""
         self._check_open()
         now = self._clock()
-        while self._streams:
-            oldest = next(iter(self._streams.values()))
-            if now - oldest.touched < self._history_ttl:
+        for _ in range(len(self._streams)):
+            channel, oldest = next(iter(self._streams.items()))
+            if oldest.retained_until is not None:
+                if now < oldest.retained_until:
+                    self._streams.move_to_end(channel)  # kept whole until its deadline
+                    continue
+            elif now - oldest.touched < self._history_ttl:
                 break
             self._streams.popitem(last=False)
         while self._keys:
@@ -211,7 +229,8 @@ class MemoryBroker:
         stream = self._streams.get(channel)
         if stream is None:
             stream = self._streams[channel] = _Stream(self._history_size, now)
-        while stream.history and now - stream.history[0][0] >= self._history_ttl:
+        while (stream.retained_until is None and stream.history
+               and now - stream.history[0][0] >= self._history_ttl):
             stream.history.popleft()
         return stream
 

@@ -35,7 +35,7 @@ from classroom.broker.base import (
     PublishResult,
     StreamPosition,
 )
-from classroom.broker.redis_scripts import HISTORY, POSITION, PUBLISH, REWRITE
+from classroom.broker.redis_scripts import HISTORY, POSITION, PUBLISH, RETAIN, REWRITE
 
 logger = logging.getLogger("classroom.broker")
 
@@ -100,6 +100,7 @@ class RedisBroker:
         self._position_script = self._client.register_script(POSITION)
         self._history_script = self._client.register_script(HISTORY)
         self._rewrite_script = self._client.register_script(REWRITE)
+        self._retain_script = self._client.register_script(RETAIN)
         self.on_reconnect: Callable[[], None] | None = None
         self._handler: PublicationHandler | None = None
         self._channels: set[str] = set()
@@ -258,6 +259,23 @@ class RedisBroker:
         if newest_first:
             publications.reverse()
         return HistoryResult(publications, StreamPosition(offset, epoch), bool(recovered))
+
+    async def retain(self, channel: str, ttl: float) -> None:
+        """Keep the whole stream ``ttl`` seconds more, untrimmed by age."""
+        self._check_open()
+        keys = [self._key(channel, "meta"), self._key(channel, "stream")]
+        await self._call(self._retain_script, keys, [secrets.token_urlsafe(6), _ms(ttl)])
+
+    async def retention(self, channel: str) -> float | None:
+        """Seconds left of a retained stream."""
+        self._check_open()
+        meta = self._key(channel, "meta")
+        try:
+            retained = await self._client.hexists(meta, "r")
+            millis = await self._client.pttl(meta)
+        except UNREACHABLE as exc:
+            raise BrokerUnavailable("redis is unreachable") from exc
+        return millis / 1000 if retained and millis > 0 else None
 
     async def rewrite(self, channel: str, replacements: dict[int, bytes]) -> int:
         """Replace the data of retained publications by offset (erasure)."""

@@ -65,6 +65,7 @@ HISTORY = PRELUDE + """
 local epoch = epoch_of(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 local offset = tonumber(redis.call('HGET', KEYS[1], 'o'))
 local cutoff = now_ms() - tonumber(ARGV[2])
+if redis.call('HEXISTS', KEYS[1], 'r') == 1 then cutoff = -1 end
 local stale = nil
 repeat
   local start = stale and ('(' .. stale .. '-0') or '-'
@@ -132,4 +133,16 @@ Erasure: Redis cannot edit a stream entry in place, so the stream is rebuilt
 atomically with the replaced data. Returns how many entries changed.
 
 KEYS: stream. ARGV: offset, data, offset, data, ...
+"""
+
+RETAIN = PRELUDE + """
+epoch_of(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'r', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+"""
+"""Mark a stream retained: no more trimming by age, and both keys expire at the deadline.
+
+KEYS: meta, stream. ARGV: new_epoch (if the stream is missing), retention (ms).
 """

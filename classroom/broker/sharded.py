@@ -96,6 +96,14 @@ class ShardedBroker:
         """Read history from the channel's shard."""
         return await self._shard(channel).history(channel, since=since, limit=limit)
 
+    async def retain(self, channel: str, ttl: float) -> None:
+        """Retain the stream on the channel's shard."""
+        await self._shard(channel).retain(channel, ttl)
+
+    async def retention(self, channel: str) -> float | None:
+        """Seconds left of the retained stream on the channel's shard."""
+        return await self._shard(channel).retention(channel)
+
     async def rewrite(self, channel: str, replacements: dict[int, bytes]) -> int:
         """Rewrite retained publications on the channel's shard, the only one holding them."""
         return await self._shard(channel).rewrite(channel, replacements)

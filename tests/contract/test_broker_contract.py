@@ -447,3 +447,19 @@ async def test_rewrite_replaces_data_and_keeps_offsets_and_order(broker):
     assert result.position.offset == 6
     assert await broker.rewrite("acme:s1", {}) == 0
     assert await broker.rewrite("acme:other", {1: b"x"}) == 0
+
+
+async def test_retain_keeps_the_whole_history_until_its_deadline(make_broker, expire):
+    broker = await make_broker(history_ttl=1.0)
+    await broker.publish("acme:s1", b"one")
+    await broker.publish("acme:s1", b"two")
+    assert await broker.retention("acme:s1") is None
+    await broker.retain("acme:s1", 3.0)
+    left = await broker.retention("acme:s1")
+    assert left is not None and 2.0 < left <= 3.0
+    await expire(1.5)  # past history_ttl: a retained stream is not trimmed by age
+    history = await broker.history("acme:s1")
+    assert [p.data for p in history.publications] == [b"one", b"two"]
+    await expire(2.0)  # past the retention: the stream is gone, a new epoch starts
+    after = await broker.history("acme:s1")
+    assert after.publications == [] and after.position.epoch != history.position.epoch
