@@ -56,12 +56,13 @@ class Classroom:
             heartbeat_interval=settings.presence_ttl / 3,
             records=self.records,
             progress_interval=settings.progress_push_interval,
+            metrics=self.metrics,
         )
+        self.metrics.sessions.set_function(lambda: len(self.node.hub.channels()))
         self.node.on_user_control = self._user_control
         self.backoffice = Backoffice(self.node, settings.secret_bytes(), settings.idle_after)
         self.api = ServerApi(self.tenants, self.backoffice, self.records)
         self.video = video_from_settings(settings, token_ttl=settings.video_token_ttl)
-        self.node.observe_fan_out = self.metrics.fanout_seconds.observe
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection at ``/ws``."""

@@ -203,6 +203,7 @@ class Connection:
 
     def enqueue_frame(self, frame: dict[str, Any]) -> None:
         """Encode and queue one frame for this client alone."""
+        self._metrics.frames_out.labels(str(frame.get("type", ""))).inc()
         self._outbox.put(encode(frame, self.encoding))
 
     async def _write_loop(self) -> None:
@@ -215,7 +216,7 @@ class Connection:
                     await self._send({"type": "websocket.send", "text": payload})
                 else:
                     await self._send({"type": "websocket.send", "bytes": payload})
-                self._metrics.frames_out.inc()
+                self._metrics.frames_written.inc()
         except (OSError, RuntimeError):
             return
         await self._send_close()

@@ -19,8 +19,23 @@ class Metrics:
         self.frames_in = Counter(
             "classroom_frames_in", "Commands received, by type", ["type"], registry=self.registry
         )
+        self.sessions = Gauge(
+            "classroom_sessions", "Sessions with a member on this node", registry=self.registry
+        )
         self.frames_out = Counter(
-            "classroom_frames_out", "Frames written to clients", registry=self.registry
+            "classroom_frames_out", "Frames queued to clients, by type", ["type"],
+            registry=self.registry,
+        )
+        self.frames_written = Counter(
+            "classroom_frames_written", "Frames written to client sockets", registry=self.registry
+        )
+        self.backend_errors = Counter(
+            "classroom_backend_errors",
+            "Commands answered unavailable because Redis (broker, presence, data) failed",
+            registry=self.registry,
+        )
+        self.mail_outbox = Gauge(
+            "classroom_mail_outbox", "E-mails waiting in the outbox", registry=self.registry
         )
         self.bad_frames = Counter(
             "classroom_bad_frames", "Frames refused as bad_request", registry=self.registry

@@ -26,6 +26,7 @@ from classroom.errors import CommandError
 from classroom.events import EventRejected, is_stored, prepare_event
 from classroom.heartbeat import PresenceKeeper
 from classroom.hub import Hub, Membership, Peer
+from classroom.metrics import Metrics
 from classroom.participants import Participant, participant_for
 from classroom.streams import SessionStreams
 from classroom.views import (
@@ -76,6 +77,7 @@ class Node:
         heartbeat_interval: float = 10.0,
         records: Records | None = None,
         progress_interval: float = 0.5,
+        metrics: Metrics | None = None,
     ) -> None:
         self.tenants = tenants
         self.broker = broker
@@ -86,7 +88,7 @@ class Node:
         self._publish_timeout = publish_timeout
         self.streams = SessionStreams(broker, self._fan_out)
         self.keeper = PresenceKeeper(self.hub, presence, self._announce, heartbeat_interval)
-        self.observe_fan_out: Callable[[float], None] | None = None
+        self.metrics = metrics or Metrics()
         self.records = records or Records(MemoryDataStore(), secret)
         self.coalescer = ProgressCoalescer(progress_interval, self._push_progress)
         # Set by the app: act on a user's connections on this node (disconnect, erasure).
@@ -360,11 +362,11 @@ class Node:
             self.hub.remove(membership)
             raise
 
-    @staticmethod
-    async def _call(call: Awaitable[T]) -> T:
+    async def _call(self, call: Awaitable[T]) -> T:
         try:
             return await call
         except (BrokerUnavailable, PresenceUnavailable, DataUnavailable):
+            self.metrics.backend_errors.inc()
             raise CommandError("unavailable", "the message broker is unreachable") from None
 
     def _on_control(self, message: dict[str, Any]) -> None:
@@ -389,7 +391,7 @@ class Node:
                     for p, data in reports]
             return {"type": "progress", "session": session, **rows[-1], "rows": rows}
 
-        self.hub.deliver(channel, 0, build)
+        self.metrics.frames_out.labels("progress").inc(self.hub.deliver(channel, 0, build))
 
     def _fan_out(self, channel: str, pub: Publication, message: dict[str, Any]) -> None:
         """Fan one publication out to the channel's local members, as each may see it."""
@@ -409,7 +411,8 @@ class Node:
             def build(view: View, self_pid: str | None) -> dict[str, Any] | None:
                 return event_frame(session, pub, record, view, self_pid)
 
-            self.hub.deliver(channel, pub.offset, build, referenced_pids(record))
+            sent = self.hub.deliver(channel, pub.offset, build, referenced_pids(record))
+            self.metrics.frames_out.labels("event").inc(sent)
             if record.get("kind") == "session.ended":
                 self.coalescer.forget(channel)
                 for membership in self.hub.members(channel):
@@ -421,9 +424,9 @@ class Node:
                 shown = render_participant(subject, view, self_pid)
                 return {"type": kind, "session": session, "participant": shown}
 
-            self.hub.deliver(channel, 0, build_presence, skip_pid=subject["pid"])
-        if self.observe_fan_out is not None:
-            self.observe_fan_out(time.perf_counter() - started)
+            sent = self.hub.deliver(channel, 0, build_presence, skip_pid=subject["pid"])
+            self.metrics.frames_out.labels(kind).inc(sent)
+        self.metrics.fanout_seconds.observe(time.perf_counter() - started)
 
 
 def event_frame(

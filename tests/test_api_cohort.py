@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 
 from tests.client import Client
 from tests.conftest import RunningServer, ServerFactory
+from tests.multinode.conftest import REDIS_URL, drop_prefix
 
 ACME = {"Authorization": "Bearer acme-key"}
 SCREENS = ["intro", "part-1", "part-2", "part-3", "quiz"]
@@ -27,15 +29,23 @@ def roster() -> dict[str, object]:
     }
 
 
-@pytest.fixture
-async def lesson(start_server: ServerFactory) -> AsyncIterator[tuple[RunningServer,
-                                                                      httpx.AsyncClient]]:
+@pytest.fixture(params=["memory", "redis"])
+async def lesson(
+    request: pytest.FixtureRequest, start_server: ServerFactory
+) -> AsyncIterator[tuple[RunningServer, httpx.AsyncClient]]:
+    """A rostered session of 30, on the embedded default and on real Redis."""
+    options: dict[str, object] = {}
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    if request.param == "redis":
+        options = {"redis_url": REDIS_URL, "redis_prefix": prefix}
     server = await start_server(progress_push_interval=0.25, idle_after=0.5,
-                                rate_limit_per_second=1000, rate_limit_burst=1000)
+                                rate_limit_per_second=1000, rate_limit_burst=1000, **options)
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         answer = await http.put("/api/v1/sessions/s1", json=roster(), headers=ACME)
         assert answer.status_code == 200
         yield server, http
+    if request.param == "redis":
+        await drop_prefix(REDIS_URL, prefix)
 
 
 async def student(server: RunningServer, n: int) -> Client:

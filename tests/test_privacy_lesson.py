@@ -7,8 +7,12 @@ see nothing more than pids and roles.
 
 from __future__ import annotations
 
-import orjson
+import logging
 
+import orjson
+import pytest
+
+from classroom.logs import JsonFormatter
 from tests.client import Client
 from tests.conftest import RunningServer
 
@@ -45,8 +49,9 @@ async def _member(server: RunningServer, sub: str, encoding: str) -> Client:
 
 
 async def test_scripted_lesson_leaks_nothing_beyond_the_role_table(
-    server: RunningServer,
+    server: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     clients: dict[str, Client] = {}
     for index, sub in enumerate(PEOPLE):
         clients[sub] = await _member(server, sub, "json" if index % 2 else "msgpack")
@@ -111,6 +116,17 @@ async def test_scripted_lesson_leaks_nothing_beyond_the_role_table(
                 assert first_name(other) in text
             elif role == "planner":
                 assert first_name(other) not in text, f"planner saw {other}'s name"
+
+    # The server's logs of the whole lesson name no one.
+    formatter = JsonFormatter()
+    logged = "\n".join(formatter.format(r) for r in caplog.records
+                        if r.name.startswith("classroom"))
+    tokens = [server.token(sub, PEOPLE[sub][0]) for sub in PEOPLE]
+    for sub in PEOPLE:
+        for datum in secrets_of(sub):
+            assert datum not in logged, datum
+    assert not any(token.split(".")[0] + "." in logged for token in tokens[:1])
+    assert "@" not in logged
 
     # Individual answers reach trainers only; the others get tallies.
     for sub in [*students, "planner-ref-91"]:

@@ -107,6 +107,9 @@ async def test_health_ready_and_metrics(server: RunningServer) -> None:
         metrics = (await http.get("/metrics")).text
         assert "classroom_connections 1.0" in metrics
         assert 'classroom_frames_in_total{type="publish"} 1.0' in metrics
+        assert 'classroom_frames_out_total{type="event"} 1.0' in metrics
+        assert 'classroom_frames_out_total{type="joined"} 1.0' in metrics
+        assert "classroom_sessions 1.0" in metrics
         fan_outs = next(line for line in metrics.splitlines()
                         if line.startswith("classroom_fanout_seconds_count"))
         assert float(fan_outs.split()[1]) >= 1

@@ -143,6 +143,8 @@ async def test_redis_restart_nodes_recover_by_themselves(
     async with httpx.AsyncClient() as http:
         assert (await http.get(f"{one.http}/readyz")).status_code == 503
         assert (await http.get(f"{one.http}/healthz")).status_code == 200
+        metrics = (await http.get(f"{one.http}/metrics")).text
+        assert "classroom_backend_errors_total 1.0" in metrics
         own_redis.start()
         for _ in range(100):
             if (await http.get(f"{one.http}/readyz")).status_code == 200:
