@@ -30,11 +30,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 import opentok
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.maint_notifications import MaintNotificationsConfig
+
+from presence.redisclient import redis_client
 
 if TYPE_CHECKING:
     from classroom.config import Settings
@@ -49,8 +47,6 @@ SESSION_TTL = 86400.0  # an unused session id is forgotten after this long (slid
 RETRY_AFTER = 1.0  # after a failed create, other nodes answer unavailable this long
 MAX_DISPLAY_NAME = 200  # characters; OpenTok caps connection data at 1000
 POLL_INTERVAL = 0.05  # how often a node waiting for another node's create looks again
-SOCKET_TIMEOUT = 3.0
-MAX_CONNECTIONS = 8
 
 NOT_CONFIGURED = "video is not configured on this server"
 UNAVAILABLE = "video is temporarily unavailable"
@@ -209,17 +205,7 @@ class RedisVideoSessionStore:
         self._ttl_ms = _ms(ttl)
         self._retry_after_ms = _ms(retry_after)
         # Built as the broker builds its client, so a Redis restart behaves the same.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=MAX_CONNECTIONS,
-            timeout=SOCKET_TIMEOUT,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=SOCKET_TIMEOUT,
-            retry=Retry(NoBackoff(), 0),
-            # Off, so the pool replaces connections Redis closed (redis/redis-py#4252).
-            maint_notifications_config=MaintNotificationsConfig(enabled=False),
-        )
-        self._client = aioredis.Redis.from_pool(pool)
+        self._client = redis_client(url)
         self._claim = self._client.register_script(_CLAIM)
         self._release = self._client.register_script(_RELEASE)
         self._flights = _SingleFlight()

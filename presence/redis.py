@@ -14,14 +14,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.maint_notifications import MaintNotificationsConfig
 
 from presence.redis_scripts import (
     ADD,
@@ -33,10 +29,9 @@ from presence.redis_scripts import (
     SWEEP,
     TOUCH,
 )
+from presence.redisclient import redis_client
 from presence.store import PresenceEntry, PresenceUnavailable
 
-SOCKET_TIMEOUT = 3.0
-MAX_CONNECTIONS = 16
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
 
 
@@ -74,17 +69,7 @@ class RedisPresenceStore:
         self._prefix = prefix
         self._ttl = ttl
         self._key_ttl_ms = math.ceil(ttl * 2000)  # keys outlive every entry they hold
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=MAX_CONNECTIONS,
-            timeout=SOCKET_TIMEOUT,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=SOCKET_TIMEOUT,
-            retry=Retry(NoBackoff(), 0),  # a retried add could misreport "first"
-            # Off, so the pool replaces connections Redis closed (redis/redis-py#4252).
-            maint_notifications_config=MaintNotificationsConfig(enabled=False),
-        )
-        self._client = aioredis.Redis.from_pool(pool)
+        self._client = redis_client(url)
         register = self._client.register_script
         self._add, self._remove = register(ADD), register(REMOVE)
         self._participants, self._clients = register(PARTICIPANTS), register(CLIENTS)

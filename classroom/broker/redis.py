@@ -17,15 +17,11 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.maint_notifications import MaintNotificationsConfig
 
 from classroom.broker.base import (
     BrokerUnavailable,
@@ -36,13 +32,12 @@ from classroom.broker.base import (
     StreamPosition,
 )
 from classroom.broker.redis_scripts import HISTORY, POSITION, PUBLISH, RETAIN, REWRITE
+from presence.redisclient import SOCKET_TIMEOUT, redis_client
 
 logger = logging.getLogger("classroom.broker")
 
-SOCKET_TIMEOUT = 3.0  # no command waits longer on a silent Redis
 HEALTH_CHECK_INTERVAL = 5.0  # the pub/sub connection pings when idle this long
 READ_TIMEOUT = 1.0  # one get_message() wait; bounds how late the watchdog notices
-MAX_CONNECTIONS = 32  # commands wait for a free connection instead of opening hundreds
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
 
 
@@ -84,18 +79,7 @@ class RedisBroker:
         self._idempotency_ttl_ms = _ms(idempotency_ttl)
         self._reconnect_delay_max = reconnect_delay_max
         # No retries: a retried publish could store twice; callers retry with a key.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=MAX_CONNECTIONS,
-            timeout=SOCKET_TIMEOUT,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=SOCKET_TIMEOUT,
-            health_check_interval=HEALTH_CHECK_INTERVAL,
-            retry=Retry(NoBackoff(), 0),
-            # Off, so the pool replaces connections Redis closed (redis/redis-py#4252).
-            maint_notifications_config=MaintNotificationsConfig(enabled=False),
-        )
-        self._client = aioredis.Redis.from_pool(pool)
+        self._client = redis_client(url, health_check_interval=HEALTH_CHECK_INTERVAL)
         self._publish_script = self._client.register_script(PUBLISH)
         self._position_script = self._client.register_script(POSITION)
         self._history_script = self._client.register_script(HISTORY)

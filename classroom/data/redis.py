@@ -5,19 +5,17 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from classroom.data.store import DataUnavailable, dumps, loads
+from presence.redisclient import redis_client
 
 
 class RedisDataStore:
     """Each key lives under ``<prefix>:data:``; values are JSON."""
 
     def __init__(self, url: str, *, prefix: str = "classroom") -> None:
-        self._redis = aioredis.from_url(
-            url, socket_timeout=3.0, socket_connect_timeout=3.0, protocol=2
-        )
+        self._redis = redis_client(url)
         self._prefix = f"{prefix}:data:"
 
     def _key(self, key: str) -> str:
