@@ -20,6 +20,7 @@ from classroom.config import Settings
 from classroom.connection import CLOSE_FORBIDDEN, Connection, ConnectionRegistry
 from classroom.data.records import Records
 from classroom.data.redis import data_store_from_url
+from classroom.mail import mail_from_settings
 from classroom.metrics import Metrics
 from classroom.node import Node
 from classroom.video import video_from_settings
@@ -60,7 +61,11 @@ class Classroom:
         )
         self.metrics.sessions.set_function(lambda: len(self.node.hub.channels()))
         self.node.on_user_control = self._user_control
-        self.backoffice = Backoffice(self.node, settings.secret_bytes(), settings.idle_after)
+        self.outbox, self.mail = mail_from_settings(settings, on_depth=self.metrics.mail_outbox.set)
+        self.backoffice = Backoffice(
+            self.node, settings.secret_bytes(), settings.idle_after, mail=self.mail
+        )
+        self.node.on_session_ended = self.backoffice.send_summaries
         self.api = ServerApi(self.tenants, self.backoffice, self.records)
         self.video = video_from_settings(settings, token_ttl=settings.video_token_ttl)
 
@@ -118,9 +123,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await classroom.node.start()
+        classroom.mail.start()
         try:
             yield
         finally:
+            await classroom.mail.stop()
+            await classroom.outbox.close()
             await classroom.node.close()
             await classroom.video.close()
 

@@ -15,6 +15,7 @@ from classroom.broker import StreamPosition
 from classroom.codec import pack_internal, unpack_internal
 from classroom.cohort import cohort_rows, roster_participant
 from classroom.errors import CommandError
+from classroom.mail import MailSender, invitations, summaries
 from classroom.node import Node, channel_of
 from classroom.participants import Participant
 
@@ -29,11 +30,14 @@ class NotFound(Exception):  # noqa: N818 - reads as the HTTP answer it becomes
 class Backoffice:
     """Tenant-scoped operations for the server API."""
 
-    def __init__(self, node: Node, secret: bytes, idle_after: float) -> None:
+    def __init__(
+        self, node: Node, secret: bytes, idle_after: float, mail: MailSender | None = None
+    ) -> None:
         self._node = node
         self._records = node.records
         self._secret = secret
         self._idle_after = idle_after
+        self._mail = mail
 
     async def _known_session(self, tenant: Tenant, session: str) -> dict[str, Any]:
         status = await self._records.status(tenant.id, session)
@@ -51,7 +55,12 @@ class Backoffice:
         self, tenant: Tenant, session: str, roster: dict[str, Any]
     ) -> dict[str, Any]:
         """Store a session's roster; it becomes (or stays) scheduled."""
+        status = await self._records.status(tenant.id, session)
+        if status is not None and status.get("status") == "ended":
+            raise CommandError("forbidden", "this session has ended")
         await self._records.set_roster(tenant.id, session, roster)
+        if tenant.invitations and self._mail is not None:
+            await self._mail.submit(invitations(tenant.id, session, roster))
         status = await self._records.status(tenant.id, session) or {"status": "scheduled"}
         return {"session": session, "status": status["status"], "roster": roster}
 
@@ -68,6 +77,7 @@ class Backoffice:
         if status["status"] == "ended":
             raise CommandError("forbidden", "this session has ended")
         channel = channel_of(tenant.id, session)
+        await self._node.streams.sync(channel)  # validate against the stream as it is now
         if event.get("kind") == "session.end":
             position: StreamPosition | None = await self._node.end_session(channel, SERVER)
         else:
@@ -117,6 +127,23 @@ class Backoffice:
         )
         return {"session": session, "trainer_screen": state.screen, "students": rows}
 
+    async def send_summaries(self, tenant_id: str, session: str) -> None:
+        """Mail each trainer of an ended session the attendance and progress of the cohort."""
+        tenant = self._node.tenants.get(tenant_id)
+        if tenant is None or self._mail is None:
+            return
+        roster = await self._records.roster(tenant_id, session) or {}
+        addresses = {}
+        for sub in roster.get("trainers", []):
+            profile = await self._records.profile(tenant_id, sub)
+            if profile is not None and profile.get("email"):
+                addresses[sub] = profile["email"]
+        if not addresses:
+            return
+        table = await self.cohort(tenant, session, must_exist=False)
+        await self._mail.submit(summaries(tenant_id, session, roster, addresses,
+                                          table["students"]))
+
     async def disconnect(self, tenant: Tenant, sub: str) -> None:
         """Close the user's connections on every node (4403, no reconnect)."""
         await self._known_user(tenant, sub)
@@ -149,7 +176,8 @@ class Backoffice:
                 if record.get("by", {}).get("sub") == sub:
                     events.append({"session": session, "offset": pub.offset, **record})
         return {"sub": sub, "profile": profile, "sessions": sessions, "rosters": rosters,
-                "progress": progress, "presence": presence, "events": events, "mail": []}
+                "progress": progress, "presence": presence, "events": events,
+                "mail": await self._mail.outbox.about(tenant.id, sub) if self._mail else []}
 
     async def erase(self, tenant: Tenant, sub: str) -> dict[str, Any]:
         """Erase the user: progress, presence, profile gone; authored events tombstoned."""
@@ -165,6 +193,8 @@ class Backoffice:
                 await self._node.announce_leave(channel, unpack_internal(gone.info))
             erased_events += await self._tombstone(channel, sub)
         await self._records.forget_user(tenant.id, sub)
+        if self._mail is not None:
+            await self._mail.outbox.forget(tenant.id, sub)
         return {"sub": sub, "sessions": len(sessions), "events": erased_events}
 
     async def _tombstone(self, channel: str, sub: str) -> int:

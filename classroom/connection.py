@@ -93,6 +93,8 @@ class Connection:
         self._receiving = False
         self._expiry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._dispatching = False
+        self._close_after_command: tuple[int, str] | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -188,7 +190,10 @@ class Connection:
             await self._node.leave(membership)
         finally:
             if not self.memberships:
-                self.request_close(1000, "session ended")
+                if self._dispatching:  # let the command in flight (session.end) reply first
+                    self._close_after_command = (1000, "session ended")
+                else:
+                    self.request_close(1000, "session ended")
 
     def _too_slow(self) -> None:
         self._metrics.slow_disconnects.inc()
@@ -274,6 +279,15 @@ class Connection:
             self._reject_frame(exc.message, command_id)
             return
         self._metrics.frames_in.labels(command.type).inc()
+        self._dispatching = True
+        try:
+            await self._run_command(command, command_id)
+        finally:
+            self._dispatching = False
+            if self._close_after_command is not None:
+                self.request_close(*self._close_after_command)
+
+    async def _run_command(self, command: Command, command_id: int | None) -> None:
         try:
             reply = await self._dispatch(command)
         except CommandError as exc:
@@ -385,6 +399,9 @@ class Connection:
 
     async def _video(self, identity: Identity, session: str) -> dict[str, Any]:
         self._node_session_check(identity, session)
+        status = await self._node.records.status(identity.tenant, session)
+        if status is not None and status.get("status") == "ended":
+            raise CommandError("forbidden", "this session has ended")
         participant = self._node.participant(identity, session)
         try:
             credentials = await self._video_broker.credentials(

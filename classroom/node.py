@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from classroom.views import (
 from presence.store import PresenceStore, PresenceUnavailable
 
 T = TypeVar("T")
+log = logging.getLogger("classroom.node")
 
 
 CONTROL_CHANNEL = "__control__"
@@ -93,6 +95,8 @@ class Node:
         self.coalescer = ProgressCoalescer(progress_interval, self._push_progress)
         # Set by the app: act on a user's connections on this node (disconnect, erasure).
         self.on_user_control: Callable[[dict[str, Any]], None] | None = None
+        # Set by the app: runs once when a session ends (the trainers' summary mail).
+        self.on_session_ended: Callable[[str, str], Awaitable[None]] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -226,6 +230,8 @@ class Node:
         if self.hub.remove(membership):
             with contextlib.suppress(BrokerUnavailable):
                 await self.broker.unsubscribe(channel)
+            if self.streams.runtime(channel).ended:
+                self.streams.drop(channel)  # an ended session keeps no live state here
         try:
             gone = await self.presence.remove(channel, membership.peer.client_id)
         except PresenceUnavailable:
@@ -282,9 +288,10 @@ class Node:
                     channel, data, stored=stored, idempotency_key=key if stored else None
                 )
             )
-            if stored:
+            if stored and self.hub.count(channel):
                 # Hold the session's lock until this node applied the event, so the
-                # next command validates against a state that includes it.
+                # next command validates against a state that includes it. (A node
+                # with no member here is not subscribed; it catches up on next use.)
                 await self.streams.wait_applied(channel, result.position, self._publish_timeout)
         return result.position if stored else None
 
@@ -298,7 +305,14 @@ class Node:
         progress_days = tenant.progress_retention_days if tenant is not None else 365.0
         history_days = tenant.history_retention_days if tenant is not None else 30.0
         await self._call(self.broker.retain(channel, history_days * DAY))
-        await self._call(self.records.mark_ended(tenant_id, session, progress_days * DAY))
+        first = await self._call(
+            self.records.mark_ended(tenant_id, session, progress_days * DAY)
+        )
+        if first and self.on_session_ended is not None:
+            try:
+                await self.on_session_ended(tenant_id, session)
+            except Exception:  # the session has ended; a failed summary must not undo that
+                log.exception("session-ended hook failed", extra={"session": channel})
         return result.position
 
     async def announce_leave(self, channel: str, record: dict[str, Any]) -> None:
@@ -417,6 +431,7 @@ class Node:
                 self.coalescer.forget(channel)
                 for membership in self.hub.members(channel):
                     membership.peer.session_ended(membership.session)
+                self.streams.runtime(channel).ended = True
         elif kind in ("presence.join", "presence.leave"):
             subject = message["participant"]
 
@@ -433,9 +448,12 @@ def event_frame(
     session: str, pub: Publication, record: dict[str, Any], view: View, self_pid: str | None
 ) -> dict[str, Any] | None:
     """The frame one kind of recipient gets for an event publication, or None."""
-    if record.get("kind") == "progress":
+    if record.get("erased"):
+        event: dict[str, Any] | None = tombstone(record)
+    elif record.get("kind") == "progress":
         return None  # trainers get coalesced ``progress`` pushes instead (classroom.cohort)
-    event = render_event(record, view, self_pid)
+    else:
+        event = render_event(record, view, self_pid)
     if event is None:
         return None
     frame: dict[str, Any] = {"type": "event", "session": session}
@@ -448,9 +466,19 @@ def event_frame(
 
 def history_event(record: dict[str, Any], view: View, self_pid: str) -> dict[str, Any] | None:
     """An event as the ``history`` reply shows it; progress appears to trainers only."""
+    if record.get("kind") == "progress" and view != "trainer":
+        return None
+    if record.get("erased"):
+        return tombstone(record)
     if record.get("kind") == "progress":
         body = render_progress(record, view, self_pid)
         if body is None:
             return None
         return {"kind": "progress", "by": body["participant"], **body["progress"]}
     return render_event(record, view, self_pid)
+
+
+def tombstone(record: dict[str, Any]) -> dict[str, Any]:
+    """What everyone sees of an erased user's event: its kind and time, nothing else."""
+    return {"kind": record.get("kind"), "erased": True,
+            "by": {"pid": "erased", "role": "erased"}, "at": record.get("at")}

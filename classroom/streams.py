@@ -36,6 +36,7 @@ class SessionRuntime:
     syncing: asyncio.Task[None] | None = None
     pending: list[Publication] = field(default_factory=list)
     applied: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: bool = False
 
     def follow(self, epoch: str) -> None:
         """Adopt a new stream epoch: offsets restart, the live state carries on."""
@@ -63,6 +64,10 @@ class SessionStreams:
         """Every channel this node keeps a runtime for."""
         return list(self._runtimes)
 
+    def drop(self, channel: str) -> None:
+        """Forget a channel's runtime (its session ended and no member is left here)."""
+        self._runtimes.pop(channel, None)
+
     def receive(self, channel: str, pub: Publication) -> None:
         """The broker handler: ephemeral messages pass, stored ones keep offset order."""
         if pub.offset == 0:
@@ -89,7 +94,7 @@ class SessionStreams:
     def _apply(self, channel: str, runtime: SessionRuntime, pub: Publication) -> None:
         message = unpack_internal(pub.data)
         record = message.get("record")
-        if record is not None:
+        if record is not None and not record.get("erased"):  # tombstones change no state
             runtime.state.apply(pub.offset, record)
         runtime.state.offset = pub.offset
         runtime.applied.set()

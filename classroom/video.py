@@ -274,7 +274,8 @@ def _text(value: bytes | str) -> str:
 def video_store_from_url(url: str | None, prefix: str) -> VideoSessionStore:
     """The store matching the broker: Redis for ``redis://``/``rediss://``, else in memory."""
     if url is not None and url.split(":", 1)[0] in ("redis", "rediss"):
-        return RedisVideoSessionStore(url, prefix)
+        # With a sharded list, session ids live on the first server (its db kept).
+        return RedisVideoSessionStore(url.split(",")[0].strip(), prefix)
     return MemoryVideoSessionStore()
 
 

@@ -190,7 +190,7 @@ async def test_erasure_leaves_nothing_to_export_replay_or_recover(
     history = await trainer.request("history", session="s1")
     clean(orjson.dumps(history).decode())
     tombs = [e["event"] for e in history["events"] if e["event"].get("erased")]
-    assert [t["kind"] for t in tombs] == ["chat", "hand.raise"]  # progress: trainers see it
+    assert [t["kind"] for t in tombs] == ["chat", "hand.raise", "progress"]
     fresh = await server.client("u7", "student", name="Student7 Achternaam7")
     joined = await fresh.request("join", session="s1",
                                  since={"epoch": last["epoch"], "offset": 0})
@@ -245,3 +245,75 @@ async def test_ending_applies_the_tenants_retention(
     broker = server.app.state.classroom.node.broker
     history_ttl = await broker.retention("acme:s1")
     assert history_ttl is not None and 29 * 86400 < history_ttl <= 30 * 86400
+
+
+async def test_taken_off_the_roster_still_erased_everywhere_they_took_part(
+    lesson: tuple[RunningServer, httpx.AsyncClient],
+) -> None:
+    server, http = lesson
+    me = await student(server, 9)
+    await me.request("publish", session="s1", event={"kind": "chat", "text": "nine speaks"})
+    smaller = roster()
+    smaller["students"] = [s for s in smaller["students"] if s["sub"] != "u9"]  # type: ignore[union-attr, index]
+    assert (await http.put("/api/v1/sessions/s1", json=smaller, headers=ACME)).status_code == 200
+    erased = (await http.delete("/api/v1/users/u9", headers=ACME)).json()
+    assert erased["sessions"] == 1 and erased["events"] == 1
+    trainer = await server.member("t1", "trainer", name="Tessa Trainer")
+    history = await trainer.request("history", session="s1")
+    assert "nine speaks" not in orjson.dumps(history).decode()
+    await trainer.close()
+
+
+async def test_server_events_on_a_session_nobody_is_in_see_the_current_state(
+    lesson: tuple[RunningServer, httpx.AsyncClient],
+) -> None:
+    _, http = lesson
+    opened = await http.post("/api/v1/sessions/s1/events", headers=ACME, json={"event": {
+        "kind": "poll.open", "poll": "q1", "question": "Klaar?", "options": ["ja", "nee"]}})
+    assert opened.status_code == 200
+    started = time.monotonic()
+    reused = await http.post("/api/v1/sessions/s1/events", headers=ACME, json={"event": {
+        "kind": "poll.open", "poll": "q1", "question": "Again?", "options": ["a", "b"]}})
+    assert reused.status_code == 400
+    closed = await http.post("/api/v1/sessions/s1/events", headers=ACME,
+                             json={"event": {"kind": "poll.close", "poll": "q1"}})
+    assert closed.status_code == 200, closed.text
+    assert time.monotonic() - started < 2
+
+
+async def test_a_trainers_session_end_gets_its_reply_before_the_close(
+    lesson: tuple[RunningServer, httpx.AsyncClient],
+) -> None:
+    server, http = lesson
+    trainer = await server.member("t1", "trainer", name="Tessa Trainer")
+    reply = await trainer.request("publish", session="s1", event={"kind": "session.end"})
+    assert reply["type"] == "published"
+    assert await trainer.closed_code() == 1000
+    again = await http.put("/api/v1/sessions/s1", json=roster(), headers=ACME)
+    assert again.status_code == 403
+    late = await server.client("t1", "trainer", name="Tessa Trainer")
+    assert (await late.request("video", session="s1"))["code"] == "forbidden"
+    await late.close()
+
+
+async def test_tombstones_look_the_same_to_everyone(
+    lesson: tuple[RunningServer, httpx.AsyncClient],
+) -> None:
+    server, http = lesson
+    trainer = await server.member("t1", "trainer", name="Tessa Trainer")
+    gone = await student(server, 4)
+    await trainer.request("publish", session="s1", event={
+        "kind": "poll.open", "poll": "q1", "question": "?", "options": ["a", "b"]})
+    await gone.request("publish", session="s1", event={"kind": "poll.answer", "poll": "q1",
+                                                       "option": 1})
+    await gone.request("publish", session="s1", event={"kind": "progress", "screen": "intro"})
+    await http.delete("/api/v1/users/u4", headers=ACME)
+    other = await student(server, 5)
+    for client in (trainer, other):
+        history = await client.request("history", session="s1")
+        tombs = [e["event"] for e in history["events"] if e["event"].get("erased")]
+        expected = ["poll.answer", "progress"] if client is trainer else ["poll.answer"]
+        assert [t["kind"] for t in tombs] == expected
+        assert all(t["by"] == {"pid": "erased", "role": "erased"} for t in tombs)
+    await trainer.close()
+    await other.close()

@@ -52,7 +52,8 @@ class ServerApi:
         return [
             Route("/openapi.json", self._serve_openapi),
             Route("/api/v1/sessions/{sid}", r(self._put_roster), methods=["PUT"]),
-            Route("/api/v1/sessions/{sid}", r(self._get_session), methods=["GET"]),
+            Route("/api/v1/sessions/{sid}", r(self._get_session, audit=(
+                "read roster", "/api/v1/sessions/{sid}")), methods=["GET"]),
             Route("/api/v1/sessions/{sid}/events", r(self._publish), methods=["POST"]),
             Route("/api/v1/sessions/{sid}/end", r(self._end), methods=["POST"]),
             Route("/api/v1/sessions/{sid}/presence", r(self._presence, audit=(

@@ -17,6 +17,7 @@ from classroom.data.store import DataStore
 
 DAY = 86400.0
 AUDIT_KEEP = 10000
+PROFILE_TTL = 400 * DAY  # a profile outlives the longest progress retention, then goes
 
 
 class Records:
@@ -35,13 +36,11 @@ class Records:
 
     async def set_roster(self, tenant: str, session: str, roster: dict[str, Any]) -> None:
         """Store a roster and index every person on it."""
-        previous = await self.roster(tenant, session)
         await self.store.set(f"roster:{tenant}:{session}", roster)
+        # The index only grows: someone taken off a roster may still have taken part,
+        # and export and erasure must find that session.
         for sub in _roster_subs(roster):
             await self.store.sadd(f"user-sessions:{tenant}:{sub}", session)
-        if previous is not None:
-            for sub in _roster_subs(previous) - _roster_subs(roster):
-                await self.store.srem(f"user-sessions:{tenant}:{sub}", session)
         if await self.status(tenant, session) is None:
             await self.store.set(f"status:{tenant}:{session}", {"status": "scheduled"})
 
@@ -105,11 +104,15 @@ class Records:
             if getattr(identity, key) is not None
         }
         profile["last_seen"] = time.time()
-        await self.store.set(f"profile:{identity.tenant}:{identity.sub}", profile)
+        await self.store.set(
+            f"profile:{identity.tenant}:{identity.sub}", profile, ttl=PROFILE_TTL
+        )
 
     async def joined(self, tenant: str, sub: str, session: str) -> None:
-        """Index a session a user took part in."""
-        await self.store.sadd(f"user-sessions:{tenant}:{sub}", session)
+        """Index a session a user took part in (kept as long as a profile)."""
+        key = f"user-sessions:{tenant}:{sub}"
+        await self.store.sadd(key, session)
+        await self.store.expire(key, PROFILE_TTL)
 
     async def profile(self, tenant: str, sub: str) -> dict[str, Any] | None:
         """The user's profile as last seen on a connection."""
