@@ -451,7 +451,7 @@ class Connection:
             raise CommandError("bad_request", "join the session before publishing")
         position = await self._node.publish(membership, command.event, command.client_msg_id)
         reply: dict[str, Any] = {"type": "published", "session": command.session}
-        if position is not None:
+        if position is not None and position.offset > 0:
             reply["epoch"] = position.epoch
             reply["offset"] = position.offset
         return reply

@@ -252,7 +252,7 @@ class Node:
         position = await self.publish_record(
             membership.channel, membership.participant, event, client_msg_id
         )
-        if position is not None and event.get("kind") == "progress":
+        if event.get("kind") == "progress":
             tenant, _, session = membership.channel.partition(":")
             record = {**event, "by": membership.participant.to_record(), "at": time.time()}
             await self._call(self.records.record_progress(tenant, session, record))
@@ -281,11 +281,15 @@ class Node:
                 raise CommandError(exc.code, exc.message) from None
             if shown_as is not None:
                 record["by"] = shown_as
-            stored = is_stored(record["kind"])
+            # Progress is kept in the cohort records, not in the session's stream: an
+            # offset that only trainers could see would leave a gap in everyone's
+            # stream, and a gap must always mean a lost event.
+            stored = is_stored(record["kind"]) and record["kind"] != "progress"
             data = pack_internal({"t": "event", "record": record})
             result = await self._call(
                 self.broker.publish(
-                    channel, data, stored=stored, idempotency_key=key if stored else None
+                    channel, data, stored=stored,
+                    idempotency_key=key if stored or record["kind"] == "progress" else None,
                 )
             )
             if stored and self.hub.count(channel):

@@ -294,7 +294,7 @@ async def test_progress_reaches_trainers_only(server: RunningServer) -> None:
     b = await server.member("u2", "student", **STUDENT_B)
     reply = await a.request("publish", session="s1", event={
         "kind": "progress", "screen": "intro-3", "completed": True, "score": 80})
-    assert reply["offset"] == 1
+    assert reply["type"] == "published" and "offset" not in reply  # kept in the cohort table
     push = await trainer.expect("progress")
     assert push["session"] == "s1"
     assert push["participant"]["email"] == STUDENT_A["email"]
@@ -376,3 +376,25 @@ async def test_a_long_replay_is_not_mistaken_for_a_slow_client(start_server: obj
     assert [f["offset"] for f in replayed] == list(range(2, 402))
     await trainer.close()
     await student.close()
+
+
+async def test_every_member_sees_a_gapless_stream_whatever_its_role(server: RunningServer) -> None:
+    trainer = await server.member("t1", "trainer", **TRAINER)
+    student = await server.member("u1", "student", **STUDENT_A)
+    planner = await server.member("p1", "planner", name="Pim Planner")
+    steps = [
+        (trainer, {"kind": "poll.open", "poll": "q", "question": "?", "options": ["a", "b"]}),
+        (student, {"kind": "progress", "screen": "intro"}),
+        (student, {"kind": "poll.answer", "poll": "q", "option": 0}),
+        (student, {"kind": "progress", "screen": "next", "completed": True}),
+        (trainer, {"kind": "poll.close", "poll": "q"}),
+        (student, {"kind": "chat", "text": "done"}),
+    ]
+    for client, event in steps:
+        assert (await client.request("publish", session="s1", event=event))["type"] == "published"
+    for client in (trainer, student, planner):
+        offsets = [f["offset"] for f in await client.quiet(0.4)
+                   if f.get("type") == "event" and "offset" in f]
+        assert offsets == [1, 2, 3, 4]
+    for client in (trainer, student, planner):
+        await client.close()

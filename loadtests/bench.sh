@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Reproduce the results table in loadtests/README.md: each run gets a fresh server on
+# loopback (so RSS starts clean), the load generator, then the server is stopped.
+#   loadtests/bench.sh                 # every run below (about 5 minutes)
+#   loadtests/bench.sh classroom storm # only these
+# Reports land in $OUT (default loadtests/results): <run>.json, <run>.png, <run>.server.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+PORT=${PORT:-18000}
+OUT=${OUT:-loadtests/results}
+mkdir -p "$OUT"
+
+# A tenant with a known secret: the generator mints its tokens with it (it reads
+# CLASSROOM_TENANTS too), and rate limits high enough for a trainer's pointer stream.
+export CLASSROOM_TENANTS='{"acme":{"secrets":["loadtest-secret-0123456789abcdef0123456789"],"api_key":"loadtest-api-key"}}'
+export CLASSROOM_SECRET=loadtest-pid-secret
+export CLASSROOM_RATE_LIMIT_PER_SECOND=1000 CLASSROOM_RATE_LIMIT_BURST=2000
+export CLASSROOM_LOG_LEVEL=warning
+ulimit -n "$(ulimit -Hn)"  # every connection is a file descriptor, on both sides
+
+run() {  # run NAME [extra server env as VAR=value ...] -- loadtests flags ...
+  local name=$1; shift
+  local env=()
+  while [[ $1 != "--" ]]; do env+=("$1"); shift; done; shift
+  env "${env[@]}" .venv/bin/classroom serve --port "$PORT" >"$OUT/$name.server.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do
+    "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2).close()" \
+      2>/dev/null && break
+    sleep 0.1
+  done
+  echo "== $name (server pid $pid)"
+  "$PY" -m loadtests run --url "ws://127.0.0.1:$PORT/ws" --server-pid "$pid" \
+    --json "$OUT/$name.json" --plot "$OUT/$name.png" "$@" || echo "run $name failed"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [[ -s "$OUT/$name.server.log" ]] || rm -f "$OUT/$name.server.log"
+}
+
+selected=("$@")
+pick() { [[ ${#selected[@]} -eq 0 ]] || [[ " ${selected[*]} " == *" $1 "* ]]; }
+
+pick classroom && run classroom -- --scenario classroom --rooms 10 --students 30 --duration 20
+pick lecture500 && run lecture500 -- --scenario lecture --students 500 --duration 20
+pick storm && run storm -- --scenario storm --duration 20
+pick lecture && run lecture -- --scenario lecture
+pick idle && run idle -- --scenario idle --duration 40
+pick idle-max && run idle-max -- --scenario idle --rooms 180 --connect-rate 1000 --duration 40
+pick slow && run slow -- --scenario slow
+pick slow-control && run slow-control -- --scenario slow --slow-fraction 0
+if pick classroom-redis; then
+  prefix="loadtest-$$"
+  run classroom-redis REDIS_URL=redis://127.0.0.1:6379/0 "CLASSROOM_REDIS_PREFIX=$prefix" \
+    -- --scenario classroom --rooms 10 --students 30 --duration 20
+  # Remove this run's keys (and only them) from the shared Redis.
+  "$PY" -c "import redis, sys; r = redis.Redis.from_url('redis://127.0.0.1:6379/0')
+keys = list(r.scan_iter(match=sys.argv[1] + ':*', count=1000))
+print('removed', r.delete(*keys) if keys else 0, 'redis keys')" "$prefix"
+fi
+exit 0

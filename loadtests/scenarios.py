@@ -1,0 +1,156 @@
+"""Named load shapes: each preset only fills defaults, and command-line flags win.
+
+Keeping every knob in one frozen dataclass means a run is fully described by
+its JSON report (the ``config`` section), and a worker process receives the
+whole plan as one picklable value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+ENCODINGS = ("json", "msgpack")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Every parameter of a run. Rates are per room unless the name says otherwise."""
+
+    name: str = "classroom"
+    rooms: int = 10
+    students: int = 30  # per room; each room also has one trainer
+    duration: float = 20.0  # seconds from the first connect to the stop, ramp-up included
+    connect_rate: float = 200.0  # new connections per second, all processes together
+    join: bool = True  # False: connect and authenticate only (idle connections)
+    encoding: str = "json"
+    # Trainer activity.
+    navigate_every: float = 5.0  # seconds between screen.navigate (0: never)
+    trainer_pointer_hz: float = 10.0  # pointer events per second while presenting
+    poll_every: float = 10.0  # seconds between poll.open (0: no polls)
+    poll_open: float = 5.0  # seconds a poll stays open
+    poll_answer_fraction: float = 0.8  # share of students answering each poll
+    # Student activity (room totals, spread over the room's students).
+    chat_per_second: float = 1.0  # chat messages per second in the room (trainer included)
+    chat_bytes: int = 0  # pad chat text to this many characters (0: short messages)
+    student_pointer_per_second: float = 2.0  # student pointer events per second in the room
+    progress_every: float = 15.0  # seconds between one student's progress reports (0: never)
+    annotation_per_second: float = 0.0  # annotation.add per second in the room (trainer)
+    annotation_bytes: int = 1000  # size of each annotation's shape as JSON
+    # Connection churn.
+    reconnect_every: float = 0.0  # mean seconds between one client's reconnects (0: never)
+    storms: int = 0  # times every client disconnects and rejoins with ``since`` at once
+    storm_spread: float = 0.0  # each client comes back within this many seconds of a storm
+    slow_fraction: float = 0.0  # share of students that stop reading
+    slow_after: float = 2.0  # seconds after joining before a slow client stops reading
+    seed: int = 1
+
+    @property
+    def clients(self) -> int:
+        """Connections the run holds once ramped up."""
+        return self.rooms * (self.students + 1)
+
+    @property
+    def ramp_seconds(self) -> float:
+        """How long connecting everyone takes at ``connect_rate``."""
+        return self.clients / self.connect_rate
+
+    def is_slow(self, seat: int) -> bool:
+        """Whether the student in ``seat`` of each room stops reading (every n-th student)."""
+        if self.slow_fraction <= 0 or seat == 0:
+            return False
+        return seat % max(1, round(1 / self.slow_fraction)) == 0
+
+    @property
+    def slow_clients(self) -> int:
+        """How many clients of the run stop reading."""
+        return self.rooms * sum(1 for seat in range(1, self.students + 1) if self.is_slow(seat))
+
+    def storm_times(self) -> list[float]:
+        """Seconds after the start at which storms happen: evenly spread after the ramp."""
+        if self.storms <= 0:
+            return []
+        first = min(self.ramp_seconds + 1.0, self.duration / 2)
+        span = self.duration - first
+        return [round(first + span * k / (self.storms + 1), 3) for k in range(1, self.storms + 1)]
+
+    def validate(self) -> None:
+        """Refuse values the generator cannot honour, before any process starts."""
+        problems: list[str] = []
+        if self.rooms < 1 or self.students < 0:
+            problems.append("--rooms must be >= 1 and --students >= 0")
+        if self.duration <= 0 or self.duration > 3600:
+            problems.append("--duration must be in (0, 3600] seconds")
+        if self.connect_rate <= 0:
+            problems.append("--connect-rate must be > 0")
+        if self.encoding not in ENCODINGS:
+            problems.append(f"--encoding must be one of {', '.join(ENCODINGS)}")
+        if not 0 <= self.slow_fraction <= 1 or not 0 <= self.poll_answer_fraction <= 1:
+            problems.append("fractions must be within 0..1")
+        if self.poll_every and self.poll_open >= self.poll_every:
+            problems.append("--poll-open must be shorter than --poll-every")
+        if not 0 <= self.chat_bytes <= 1900:
+            problems.append("--chat-bytes must be within 0..1900 (chat text holds 2000)")
+        if not 0 <= self.annotation_bytes <= 16000:
+            problems.append("--annotation-bytes must be within 0..16000 (shape limit 16 KiB)")
+        if self.clients > 60000:
+            problems.append("more than 60000 clients would exhaust loopback ports")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario as plain data, for the report."""
+        data = dataclasses.asdict(self)
+        data["clients"] = self.clients
+        data["storm_times"] = self.storm_times()
+        return data
+
+
+# A preset lists only what differs from the field defaults above.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Many ordinary lessons: 10 rooms of one trainer and 30 students, everything going on.
+    "classroom": {"rooms": 10, "students": 30, "reconnect_every": 60.0},
+    # One big room: fan-out to 2,000 members; students mostly watch. Every join costs a
+    # presence.join to each member already there (quadratic), hence the gentle ramp.
+    "lecture": {
+        "rooms": 1, "students": 2000, "duration": 60.0, "connect_rate": 100.0,
+        "trainer_pointer_hz": 5.0,
+        "chat_per_second": 1.0, "student_pointer_per_second": 0.0, "progress_every": 30.0,
+        "poll_every": 12.0, "poll_open": 6.0, "poll_answer_fraction": 0.05,
+    },
+    # As many idle connections as possible: connect and authenticate, then hold.
+    "idle": {
+        "rooms": 100, "students": 99, "duration": 60.0, "connect_rate": 500.0, "join": False,
+        "navigate_every": 0.0, "trainer_pointer_hz": 0.0, "poll_every": 0.0,
+        "chat_per_second": 0.0, "student_pointer_per_second": 0.0, "progress_every": 0.0,
+    },
+    # Everyone drops and rejoins with ``since`` at once; offsets must have no gap or repeat.
+    # Progress is off because students do not see progress offsets (they would look like gaps).
+    "storm": {
+        "rooms": 10, "students": 29, "storms": 2, "storm_spread": 1.5, "progress_every": 0.0,
+        "trainer_pointer_hz": 5.0, "chat_per_second": 3.0,
+    },
+    # 5% of students stop reading; the server must close them (4008), not slow the others.
+    # Heavy annotations, because the server's kernel send buffer (up to tcp_wmem's 4 MB)
+    # fills before its own 1 MiB queue bound starts counting: about 5 MB per stalled client.
+    "slow": {
+        "rooms": 10, "students": 30, "duration": 60.0, "slow_fraction": 0.05,
+        "trainer_pointer_hz": 20.0, "chat_per_second": 4.0, "chat_bytes": 1500,
+        "annotation_per_second": 8.0, "annotation_bytes": 15000,
+    },
+}
+
+
+def build_scenario(name: str, overrides: dict[str, Any]) -> Scenario:
+    """The preset ``name`` with ``overrides`` (flags the user gave) applied on top."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(PRESETS)}")
+    fields = {f.name for f in dataclasses.fields(Scenario)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"unknown scenario fields: {', '.join(unknown)}")
+    values: dict[str, Any] = {**PRESETS[name], **overrides, "name": name}
+    scenario = Scenario(**values)
+    scenario.validate()
+    return scenario

@@ -1,0 +1,112 @@
+"""The load generator against a real server: the real CLI in a subprocess, tiny runs.
+
+The generator spawns its own client processes, so it runs as ``python -m loadtests``
+while the server runs in this test's event loop; they meet over loopback. The unit
+tests below make sure the gap/duplicate check and the percentiles can fail at all,
+so the end-to-end "zero gaps" assertions mean something.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from loadtests.client import Recorder, SimUser
+from loadtests.plan import Credentials, make_plans
+from loadtests.scenarios import build_scenario
+from loadtests.stats import Histogram
+from tests.conftest import TENANTS, RunningServer, ServerFactory
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = TENANTS["acme"]["secrets"][0]
+
+
+async def run_generator(server: RunningServer, tmp_path: Path, *args: str) -> dict[str, Any]:
+    """Run ``python -m loadtests run`` against ``server`` and return its JSON report."""
+    report = tmp_path / "report.json"
+    env = {**os.environ, "LOADTEST_SECRET": SECRET}  # the secret stays out of argv
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "loadtests", "run", "--url", server.ws_url, "--tenant", "acme",
+        "--processes", "1", "--quiet", "--json", str(report), *args,
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 40)
+    assert process.returncode == 0, (stdout.decode(), stderr.decode())
+    return json.loads(report.read_text())
+
+
+def assert_no_errors(report: dict[str, Any]) -> None:
+    assert report["errors"]["total"] == 0, report["errors"]
+
+
+async def test_classroom_run_reports_deliveries_and_ordered_latency(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    server = await start_server(rate_limit_per_second=1000.0, rate_limit_burst=2000)
+    report = await run_generator(server, tmp_path, "--scenario", "classroom", "--rooms", "2",
+                                 "--students", "3", "--duration", "3")
+    assert_no_errors(report)
+    assert report["connections"]["target"] == 8
+    assert report["connections"]["peak_online"] == 8
+    assert report["throughput"]["deliveries"] > 0
+    latency = report["latency_ms"]
+    assert latency["count"] > 0
+    values = [latency[name] for name in ("p50", "p95", "p99", "max")]
+    assert all(isinstance(v, float | int) for v in values), latency
+    assert values == sorted(values), latency
+    assert report["timeline"], "a per-second timeline"
+    assert report["server"]["pid"] == os.getpid()  # found through the listening socket
+
+
+async def test_storm_loses_and_repeats_nothing(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    server = await start_server(rate_limit_per_second=1000.0, rate_limit_burst=2000)
+    report = await run_generator(server, tmp_path, "--scenario", "storm", "--rooms", "2",
+                                 "--students", "3", "--duration", "5", "--storms", "1",
+                                 "--storm-spread", "0.5", "--chat-rate", "20")
+    assert_no_errors(report)
+    recovery = report["recovery"]
+    assert recovery["gap_check"] == "every client"
+    assert recovery["storm_drops"] == 8
+    assert recovery["rejoins"] == recovery["recovered"] == 8
+    assert recovery["replayed"] > 0, "someone must have missed events to replay"
+    assert recovery["gaps"] == 0
+    assert recovery["duplicates"] == 0
+
+
+def _student() -> SimUser:
+    scenario = build_scenario("storm", {"rooms": 1, "students": 1})
+    plan = make_plans(scenario, "ws://127.0.0.1:1/ws", Credentials("acme", SECRET), 1)[0]
+    return SimUser(plan.users[1], plan, Recorder())
+
+
+def _event(offset: int) -> dict[str, Any]:
+    return {"type": "event", "session": "s", "epoch": "e1", "offset": offset,
+            "event": {"kind": "chat", "text": "hi@1.0", "at": 1.0}}
+
+
+def test_offset_check_counts_gaps_and_duplicates() -> None:
+    sim = _student()
+    sim._on_frame({"type": "joined", "id": 2, "session": "s", "epoch": "e1", "offset": 3,
+                   "state": {"poll": None}, "recovered": False}, 2.0)
+    for offset in (4, 6, 6, 7, 10):
+        sim._on_frame(_event(offset), 2.0)
+    counts = sim.rec.tally.counts
+    assert counts["gaps"] == 1 + 2
+    assert counts["duplicates"] == 1
+    assert sim.last == 10
+    assert sim.rec.tally.latency.count == 5
+
+
+def test_histogram_percentiles_are_within_one_percent() -> None:
+    histogram = Histogram()
+    for ms in range(1, 1001):
+        histogram.add(ms / 1000)
+    assert abs(histogram.percentile(50) - 0.5) < 0.005
+    assert abs(histogram.percentile(99) - 0.99) < 0.01
+    assert histogram.percentile(100) == histogram.max == 1.0
