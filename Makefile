@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint typecheck redis clean
+.PHONY: run test install lint typecheck redis chromium clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,10 @@ typecheck: install
 redis:
 	@sh scripts/ensure-redis.sh
 
-test: install redis lint typecheck
+chromium:
+	@sh scripts/ensure-chromium.sh
+
+test: install redis chromium lint typecheck
 	$(BIN)/pytest
 
 clean:

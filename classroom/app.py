@@ -20,10 +20,12 @@ from classroom.config import Settings
 from classroom.connection import CLOSE_FORBIDDEN, Connection, ConnectionRegistry
 from classroom.data.records import Records
 from classroom.data.redis import data_store_from_url
+from classroom.demo import DEMO_SESSION, demo_roster
 from classroom.mail import mail_from_settings
 from classroom.metrics import Metrics
 from classroom.node import Node
 from classroom.video import video_from_settings
+from classroom.web import web_routes
 from presence.factory import presence_from_url
 
 
@@ -79,6 +81,12 @@ class Classroom:
         )
         await connection.run()
 
+    async def seed_demo(self) -> None:
+        """Give the demo session a roster, so the dashboard has rows from the start."""
+        tenant = self.tenants.get("demo")
+        if tenant is not None:
+            await self.backoffice.set_roster(tenant, DEMO_SESSION, demo_roster())
+
     def _user_control(self, message: dict[str, Any]) -> None:
         """Close a user's connections on this node: 4403, and no reconnecting."""
         if message.get("t") not in ("disconnect", "erase"):
@@ -124,6 +132,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await classroom.node.start()
         classroom.mail.start()
+        if classroom.settings.is_demo:
+            await classroom.seed_demo()
         try:
             yield
         finally:
@@ -139,6 +149,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             *classroom.api.routes(),
+            *web_routes(),
         ],
         lifespan=lifespan,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from auth.tenants import TenantConfigError
@@ -11,17 +10,10 @@ from auth.tokens import issue_token
 from classroom import __version__
 from classroom.app import create_app
 from classroom.config import Settings
+from classroom.demo import DEMO_PAGES, DEMO_SESSION, DEMO_USERS
 from classroom.errorreports import init_error_reports, shutdown_error_reports
 from classroom.logs import configure_logging
 from classroom.server import build_server
-
-DEMO_SESSION = "demo-lesson"
-DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
-    ("trainer", "demo-trainer", "Tessa Trainer", "tessa@example.nl"),
-    ("student", "demo-student-1", "Sam Student", "sam@example.nl"),
-    ("student", "demo-student-2", "Noor de Vries", "noor@example.nl"),
-    ("planner", "demo-planner", "Pim Planner", "pim@example.nl"),
-)
 
 
 def demo_banner(settings: Settings, host: str, port: int) -> str:
@@ -36,14 +28,21 @@ def demo_banner(settings: Settings, host: str, port: int) -> str:
         f"  WebSocket endpoint : ws://{shown_host}:{port}/ws",
         f"  demo session       : {DEMO_SESSION}",
         f"  server API key     : {tenant.api_key}",
-        "  connection tokens (valid 12 h; send as {\"type\": \"connect\", \"token\": ...}):",
+        "  open in a browser (the token travels in the #fragment, never to the server):",
     ]
+    tokens = []
     for role, sub, name, email in DEMO_USERS:
         token = issue_token(
             tenant, sub=sub, role=role, sessions=[DEMO_SESSION], ttl=12 * 3600,
             name=name, email=email,
         )
-        lines.append(f"    {role:<8} {sub:<15} {token}")
+        tokens.append((role, sub, token))
+        page = DEMO_PAGES[role]
+        lines.append(f"    {role:<8} http://{shown_host}:{port}/{page}?session={DEMO_SESSION}"
+                     f"#token={token}")
+    lines.append("  connection tokens (valid 12 h; send as "
+                 "{\"type\": \"connect\", \"token\": ...}):")
+    lines += [f"    {role:<8} {sub:<15} {token}" for role, sub, token in tokens]
     return "\n".join(lines) + "\n"
 
 
@@ -62,7 +61,7 @@ def serve(host: str, port: int) -> int:
     server = build_server(app, settings, host, port)
     init_error_reports(settings.sentry_dsn, release=__version__)
     try:
-        asyncio.run(server.serve())
+        server.run()  # on the configured event loop (uvloop)
     finally:
         shutdown_error_reports()
     return 0

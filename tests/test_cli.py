@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from tests.client import Client
 
 
@@ -45,10 +47,17 @@ async def wait_listening(port: int, proc: subprocess.Popen[str]) -> None:
     raise AssertionError("server did not start")
 
 
-def read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
+def read_banner(proc: subprocess.Popen[str], links: list[str] | None = None,
+                info: dict[str, str] | None = None) -> dict[str, str]:
     assert proc.stdout is not None
     tokens: dict[str, str] = {}
     for line in proc.stdout:
+        key = re.match(r"\s+server API key\s+:\s+(\S+)$", line)
+        if key and info is not None:
+            info["api_key"] = key.group(1)
+        link = re.match(r"\s+(?:trainer|student|planner)\s+(http://\S+)$", line)
+        if link and links is not None:
+            links.append(link.group(1))
         match = re.match(r"\s+(trainer|student|planner)\s+(\S+)\s+(\S+)$", line)
         if match:
             tokens[match.group(2)] = match.group(3)
@@ -61,10 +70,22 @@ async def test_demo_tokens_printed_at_start_work_and_sigterm_drains() -> None:
     port = free_port()
     proc = spawn(port)
     try:
-        tokens = read_banner(proc)
+        links: list[str] = []
+        info: dict[str, str] = {}
+        tokens = read_banner(proc, links, info)
         assert set(tokens) == {"demo-trainer", "demo-student-1", "demo-student-2",
                                "demo-planner"}
         await wait_listening(port, proc)
+        pages = sorted(link.split("?")[0].rsplit("/", 1)[1] for link in links)
+        assert pages == ["dashboard", "student", "student", "trainer"]
+        assert all(f"#token={tokens['demo-trainer']}" in link for link in links[:1])
+        async with httpx.AsyncClient() as http:
+            page = await http.get(links[0].split("#")[0])
+            assert page.status_code == 200 and "<html" in page.text.lower()
+            roster = await http.get(f"http://127.0.0.1:{port}/api/v1/sessions/demo-lesson",
+                                    headers={"Authorization": f"Bearer {info['api_key']}"})
+            assert roster.status_code == 200
+            assert len(roster.json()["roster"]["students"]) == 2
         url = f"ws://127.0.0.1:{port}/ws"
         trainer = await Client.open(url)
         assert (await trainer.connect(tokens["demo-trainer"]))["type"] == "connected"
