@@ -294,3 +294,25 @@ export async function joinSession(client, session) {
 
 /** Current language, re-exported for page scripts that only import common. */
 export { lang, t };
+
+/**
+ * Keep a page's participant list in step with presence pushes of one session.
+ * Both the student screen and the trainer console show who is here; the
+ * SessionModel already renders each person as the viewer may see them.
+ * @param {import("./classroom.js").ClassroomClient} client
+ * @param {string} session
+ * @param {import("./model.js").SessionModel} model
+ * @param {() => void} render called after every change
+ */
+export function followPresence(client, session, model, render) {
+  client.on("presence.join", (frame) => {
+    if (frame.session !== session) return;
+    model.presenceJoin(frame.participant);
+    render();
+  });
+  client.on("presence.leave", (frame) => {
+    if (frame.session !== session) return;
+    model.presenceLeave(frame.participant);
+    render();
+  });
+}

@@ -7,7 +7,7 @@
  * students; the server does not send more, and this page shows no more).
  */
 
-import { $, announce, describeError, flash, joinSession, personName, showNotice, start, h } from "./common.js";
+import { $, announce, describeError, flash, followPresence, joinSession, personName, showNotice, start, h } from "./common.js";
 import { SCREEN_IDS, findScreen, screenIndex, screenTitle } from "./course.js";
 import { lang, onLangChange, t } from "./i18n.js";
 import { SessionModel } from "./model.js";
@@ -150,16 +150,7 @@ function run({ client, me, session }) {
     renderAll();
   });
 
-  client.on("presence.join", (frame) => {
-    if (frame.session !== session) return;
-    model.presenceJoin(frame.participant);
-    renderPeopleList();
-  });
-  client.on("presence.leave", (frame) => {
-    if (frame.session !== session) return;
-    model.presenceLeave(frame.participant);
-    renderPeopleList();
-  });
+  followPresence(client, session, model, renderPeopleList);
   client.on("error", (err) => {
     if (err.session === session) showNotice(t("error.ended"));
   });

@@ -7,7 +7,7 @@
  */
 
 import { randomId } from "./classroom.js";
-import { $, announce, describeError, flash, joinSession, personName, start, h, showNotice } from "./common.js";
+import { $, announce, describeError, flash, followPresence, joinSession, personName, start, h, showNotice } from "./common.js";
 import { SCREEN_IDS, screenIndex, screenTitle } from "./course.js";
 import { lang, onLangChange, t } from "./i18n.js";
 import { SessionModel } from "./model.js";
@@ -211,16 +211,7 @@ function run({ client, me, session, token }) {
     }
     renderAll();
   });
-  client.on("presence.join", (frame) => {
-    if (frame.session !== session) return;
-    model.presenceJoin(frame.participant);
-    renderPeopleList();
-  });
-  client.on("presence.leave", (frame) => {
-    if (frame.session !== session) return;
-    model.presenceLeave(frame.participant);
-    renderPeopleList();
-  });
+  followPresence(client, session, model, renderPeopleList);
 
   // -- rendering ----------------------------------------------------------------------------------
 
