@@ -50,6 +50,9 @@ from presence.store import PresenceUnavailable
 
 log = logging.getLogger("classroom.connection")
 
+FRAMES_EXTENSION = "classroom.frames"
+"""The server's ASGI extension for sending several frames at once (classroom.server)."""
+
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_CLIENT = 4400
 CLOSE_FORBIDDEN = 4403
@@ -86,7 +89,7 @@ class Connection:
         self._backoffice = backoffice
         self._outbox = Outbox(settings.send_queue_max_bytes, self._too_slow)
         self._bucket = TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst)
-        self._strikes = StrikeCounter(settings.bad_frames_limit, settings.bad_frames_window)
+        self._strikes: StrikeCounter | None = None  # made at the first bad frame
         self._close_request: tuple[int, str] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -212,16 +215,23 @@ class Connection:
         self._outbox.put(encode(frame, self.encoding))
 
     async def _write_loop(self) -> None:
+        # With the server's batch extension, everything queued goes in one write.
+        batched = FRAMES_EXTENSION in (self._scope.get("extensions") or {})
+        send, outbox, written = self._send, self._outbox, self._metrics.frames_written
         try:
             while True:
-                payload = await self._outbox.next()
-                if payload is None:
+                frames = await outbox.take()
+                if frames is None:
                     break
-                if isinstance(payload, str):
-                    await self._send({"type": "websocket.send", "text": payload})
+                if batched:
+                    await send({"type": FRAMES_EXTENSION, "frames": frames})
                 else:
-                    await self._send({"type": "websocket.send", "bytes": payload})
-                self._metrics.frames_written.inc()
+                    for payload in frames:
+                        if isinstance(payload, str):
+                            await send({"type": "websocket.send", "text": payload})
+                        else:
+                            await send({"type": "websocket.send", "bytes": payload})
+                written.inc(len(frames))
         except (OSError, RuntimeError):
             return
         await self._send_close()
@@ -306,6 +316,9 @@ class Connection:
     def _reject_frame(self, message: str, command_id: int | None) -> None:
         self._metrics.bad_frames.inc()
         self.enqueue_frame(error_frame("bad_request", message, command_id))
+        if self._strikes is None:
+            settings = self._settings
+            self._strikes = StrikeCounter(settings.bad_frames_limit, settings.bad_frames_window)
         if self._strikes.strike():
             self.request_close(CLOSE_BAD_CLIENT, "too many bad frames")
 

@@ -45,6 +45,9 @@ T = TypeVar("T")
 log = logging.getLogger("classroom.node")
 
 
+RENDERED_CACHE_MAX = 100_000
+"""Participant renderings kept for joins (a few hundred bytes each), then started afresh."""
+
 CONTROL_CHANNEL = "__control__"
 """Broker channel every node subscribes to, for commands about users (not sessions)."""
 
@@ -98,6 +101,8 @@ class Node:
         # Set by the app: runs once when a session ends (the trainers' summary mail).
         self.on_session_ended: Callable[[str, str], Awaitable[None]] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # (view, packed presence record) -> (pid, rendering for others); see _participants.
+        self._rendered: dict[tuple[View, bytes], tuple[Any, dict[str, Any]]] = {}
 
     async def start(self) -> None:
         """Connect the broker's publications to this node and start heart-beating."""
@@ -366,8 +371,26 @@ class Node:
     # -- internals ---------------------------------------------------------------
 
     async def _participants(self, channel: str, view: View, self_pid: str) -> list[dict[str, Any]]:
+        # A join renders every participant: each (view, presence record) is unpacked and
+        # rendered once, not once per join (a big room's ramp was O(n^2) renders). The
+        # rendered dicts are shared between replies, and never modified.
         entries = await self._call(self.presence.participants(channel))
-        return [render_participant(unpack_internal(e.info), view, self_pid) for e in entries]
+        rendered = self._rendered
+        shown_list = []
+        for entry in entries:
+            key = (view, entry.info)
+            cached = rendered.get(key)
+            if cached is None:
+                record = unpack_internal(entry.info)
+                cached = (record.get("pid"), render_participant(record, view, None))
+                if len(rendered) >= RENDERED_CACHE_MAX:
+                    rendered.clear()
+                rendered[key] = cached
+            pid, shown = cached
+            if pid == self_pid:  # the recipient sees all of its own record
+                shown = render_participant(unpack_internal(entry.info), view, self_pid)
+            shown_list.append(shown)
+        return shown_list
 
     async def _announce(self, channel: str, kind: str, participant: Participant) -> None:
         data = pack_internal({"t": kind, "participant": participant.to_record()})
@@ -417,6 +440,7 @@ class Node:
         kind = message.get("t")
         session = channel.partition(":")[2]
         if channel == CONTROL_CHANNEL:
+            self._rendered.clear()  # an erasure must not leave renderings behind
             self._on_control(message)
             return
         if kind == "event":

@@ -9,22 +9,35 @@ neighbours.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 
 from classroom.codec import Payload
+
+BATCH_BYTES = 64 * 1024
+"""At most this much (or one frame, if bigger) leaves the outbox in one :meth:`Outbox.take`."""
 
 
 class Outbox:
     """FIFO of encoded frames with a byte bound and a wake-up for the writer."""
 
+    __slots__ = (
+        "_bytes",
+        "_finishing",
+        "_frames",
+        "_grace",
+        "_max_bytes",
+        "_on_overflow",
+        "_waiter",
+        "closed",
+    )
+
     def __init__(self, max_bytes: int, on_overflow: Callable[[], None]) -> None:
-        self._frames: deque[Payload] = deque()
+        self._frames: list[Payload] = []  # a list (56 bytes empty), not a deque (~600)
         self._bytes = 0
         self._grace = 0  # bytes of unbounded bursts still queued; not held against the bound
         self._max_bytes = max_bytes
         self._on_overflow = on_overflow
-        self._ready = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None  # the writer, waiting for a frame
         self._finishing = False
         self.closed = False
 
@@ -46,7 +59,7 @@ class Outbox:
         self._bytes += size
         if not bounded:
             self._grace += size
-        self._ready.set()
+        self._wake()
 
     def clear(self) -> None:
         """Forget every queued frame."""
@@ -57,19 +70,49 @@ class Outbox:
     def finish(self) -> None:
         """Let the writer drain what is queued, then receive None (time to close)."""
         self._finishing = True
-        self._ready.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
 
     async def next(self) -> Payload | None:
         """The next frame, waiting for one; None once drained after :meth:`finish`."""
+        frames = await self.take(0)
+        return None if frames is None else frames[0]
+
+    async def take(self, max_bytes: int = BATCH_BYTES) -> list[Payload] | None:
+        """The queued frames, oldest first, up to ``max_bytes`` (at least one), waiting for
+        one; None once drained after :meth:`finish`."""
         while not self._frames:
             if self._finishing:
                 return None
-            self._ready.clear()
-            await self._ready.wait()
-        payload = self._frames.popleft()
-        self._bytes -= len(payload)
-        self._grace = max(0, self._grace - len(payload))
-        return payload
+            await self._wait()
+        frames = self._frames
+        taken = len(frames[0])
+        count = 1
+        while count < len(frames) and taken + len(frames[count]) <= max_bytes:
+            taken += len(frames[count])
+            count += 1
+        if count == len(frames):
+            batch, self._frames = frames, []
+        else:
+            batch = frames[:count]
+            del frames[:count]
+        self._bytes -= taken
+        self._grace = max(0, self._grace - taken)
+        return batch
 
     @property
     def queued_bytes(self) -> int:

@@ -9,14 +9,68 @@ from __future__ import annotations
 
 import logging
 import socket
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from classroom.app import Classroom
+from classroom.codec import wire_frame
 from classroom.config import Settings
+from classroom.connection import FRAMES_EXTENSION
 
 log = logging.getLogger("classroom.server")
+
+
+# ASGI extension: ``{"type": FRAMES_EXTENSION, "frames": [str | bytes, ...]}`` sends
+# several WebSocket messages in one transport write (see :class:`FramesProtocol`).
+
+SEND_BUFFER_BYTES = 64 * 1024
+"""SO_SNDBUF asked for on the listening socket, inherited by every accepted one (Linux
+doubles it). Without it the kernel grows a stalled reader's buffer to tcp_wmem's
+maximum (~4 MB) before the transport pauses and the outbox bound starts counting."""
+
+
+class FramesProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol, plus a batch send of pre-encoded frames.
+
+    A frame fanned out to many connections is framed once (:func:`wire_frame`), and
+    the frames a connection has queued go to its socket in one write, not one each.
+    """
+
+    def handle_connect(self, event: Any) -> None:
+        """Advertise the batch extension in the scope (unless compression is on)."""
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None and not self.conn.extensions:
+            scope["extensions"][FRAMES_EXTENSION] = {}
+
+    async def send(self, message: Any) -> None:
+        """ASGI send; ``classroom.frames`` writes several text/binary frames at once."""
+        if message["type"] != FRAMES_EXTENSION:
+            await super().send(message)
+            if message["type"] == "websocket.accept" and self.handshake_complete:
+                # The handshake's request and response (their headers: ~3 KB) are
+                # never read again: an idle connection need not keep them.
+                vars(self).pop("request", None)
+                vars(self).pop("response", None)
+            return
+        await self.writable.wait()
+        if self.disconnected:
+            raise ClientDisconnected()
+        if not self.handshake_complete or self.initial_response is not None:
+            raise RuntimeError("the WebSocket is not accepted")
+        if self.close_sent:
+            raise RuntimeError("the WebSocket is closing")
+        if self.conn.state is not State.OPEN:
+            raise ClientDisconnected()
+        output = self.conn.data_to_send()  # anything the protocol queued goes first
+        output.extend(wire_frame(payload) for payload in message["frames"])
+        self.transport.write(b"".join(output))
 
 
 class ClassroomServer(uvicorn.Server):
@@ -28,6 +82,15 @@ class ClassroomServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """Start listening and say where (without uvicorn's client-address noise)."""
+        if sockets is None and self.config.uds is None and self.config.fd is None:
+            # Our own listening socket, so that accepted sockets inherit a small SO_SNDBUF.
+            try:
+                sock = self.config.bind_socket()  # logs the error and exits when it cannot bind
+            except SystemExit:
+                await self.lifespan.shutdown()
+                raise SystemExit(STARTUP_FAILURE) from None
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+            sockets = [sock]
         await super().startup(sockets)
         for server in self.servers:
             for sock in server.sockets:
@@ -48,7 +111,9 @@ def server_config(app: Starlette, settings: Settings, host: str, port: int) -> u
         app,
         host=host,
         port=port,
-        ws="websockets-sansio",
+        loop="uvloop",
+        http="httptools",
+        ws=FramesProtocol,
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,
         lifespan="on",
