@@ -36,3 +36,9 @@ test: install redis chromium lint typecheck
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+
+# Side by side on this machine: our server vs python-socketio (both on Redis) vs a bare
+# websockets broadcast(); prints the ratio table, writes loadtests/results/compare.json.
+.PHONY: bench
+bench: install redis
+	$(BIN)/python -m loadtests compare --quick

@@ -16,10 +16,14 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
-from loadtests.client import SimUser, stamp
+from loadtests.client import stamp
+from loadtests.drivers import UserConnection
 
 Action = Callable[[], Awaitable[None]]
 POLL_OPTIONS = ["A", "B", "C", "D"]
+# The ladder stops climbing once deliveries in the publisher's process are this late
+# (median of the current second): past that a server only piles up a backlog.
+FANOUT_BREAKER_SECONDS = 1.0
 
 
 class Clock:
@@ -56,9 +60,11 @@ async def _poisson(rate: float, rng: random.Random, action: Action) -> None:
 class Actor:
     """The activities of one user, as tasks that the lifecycle starts and cancels."""
 
-    def __init__(self, sim: SimUser, rng: random.Random) -> None:
+    def __init__(self, sim: UserConnection, rng: random.Random,
+                 clock: Clock | None = None) -> None:
         self.sim = sim
         self.rng = rng
+        self.clock = clock
         self.scenario = sim.plan.scenario
         self.session = sim.user.session
         self.tasks: set[asyncio.Task[None]] = set()
@@ -102,6 +108,8 @@ class Actor:
                 self._spawn(self._polls())
             if s.annotation_per_second > 0:
                 self._spawn(self._annotations())
+            if s.fanout_rates and self.clock is not None:
+                self._spawn(self._fanout(self.clock))
             return
         if s.student_pointer_per_second > 0 and s.students:
             self._spawn(_poisson(s.student_pointer_per_second / s.students, rng, self._pointer))
@@ -168,6 +176,37 @@ class Actor:
                 previous = annotation
             await asyncio.sleep(period)
 
+    async def _fanout(self, clock: Clock) -> None:
+        """The ladder: chat at each of ``fanout_rates`` in turn, ``fanout_step`` seconds each,
+        on a fixed schedule (a late send goes out at once, so the offered rate holds).
+
+        It starts at the first whole second, from ``fanout_start`` on, after one in which
+        this process received fewer frames than it has clients (the join storm is over),
+        or after ``fanout_wait_max`` seconds; ``fanout_shift`` counts the seconds waited."""
+        s, rec = self.scenario, self.sim.rec
+        quiet = len(self.sim.plan.users)
+        shift = 0
+        while shift < s.fanout_wait_max:
+            await asyncio.sleep(max(0.0, clock.at(s.fanout_start + shift) + 0.05 - time.time()))
+            if rec.previous.counts["deliveries"] < quiet:
+                break
+            shift += 1
+        rec.tally.counts["fanout_shift"] += shift
+        for step, rate in enumerate(s.fanout_rates):
+            begin = clock.at(s.fanout_start + shift + step * s.fanout_step)
+            end = begin + s.fanout_step
+            await asyncio.sleep(max(0.0, begin - time.time()))
+            sent = 0
+            while time.time() < end:
+                latency = rec.tally.latency
+                if latency.count >= 20 and latency.percentile(50) > FANOUT_BREAKER_SECONDS:
+                    rec.tally.counts["fanout_breaker_step"] = step + 1
+                    return
+                await self._publish({"kind": "chat",
+                                     "text": stamp(f"fan-out {step}.{sent}")})
+                sent += 1
+                await asyncio.sleep(max(0.0, begin + sent / rate - time.time()))
+
     # -- student --------------------------------------------------------------------
 
     async def _progress(self) -> None:
@@ -192,7 +231,7 @@ class Actor:
         self.sim.rec.tally.counts["slow_paused"] += 1
 
 
-async def _open_until_stop(sim: SimUser, clock: Clock, rng: random.Random) -> bool:
+async def _open_until_stop(sim: UserConnection, clock: Clock, rng: random.Random) -> bool:
     """Open, retrying with a short random back-off, until it works or the run ends."""
     while not await sim.open():
         if clock.left() < 1.0:
@@ -201,7 +240,7 @@ async def _open_until_stop(sim: SimUser, clock: Clock, rng: random.Random) -> bo
     return True
 
 
-async def lifecycle(sim: SimUser, clock: Clock, rng: random.Random, delay: float,
+async def lifecycle(sim: UserConnection, clock: Clock, rng: random.Random, delay: float,
                     actor: Actor) -> None:
     """One user's whole run: connect at its ramp slot, act, reconnect on schedule or on a
     drop, and storm with everyone else. The worker cancels this at the stop time."""

@@ -1,26 +1,48 @@
-"""``python -m loadtests run ...``: parse flags over a scenario preset, run, write reports.
+"""``python -m loadtests run|table|compare|ceiling|serve-reference|serve-ceiling``.
 
-Flags left out keep the preset's value, so ``--scenario lecture --students 500``
-is the lecture shape at a quarter of its size. The signing secret is better
-passed through the environment than as a flag (flags show up in ``ps``).
+``run``: parse flags over a scenario preset, run, write reports. Flags left out
+keep the preset's value, so ``--scenario lecture --students 500`` is the lecture
+shape at a quarter of its size. The signing secret is better passed through the
+environment than as a flag (flags show up in ``ps``).
+
+``compare`` and ``ceiling`` start the servers they measure themselves (see
+``loadtests/compare.py``); ``serve-reference`` and ``serve-ceiling`` run those
+servers in the foreground.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from loadtests.drivers import DRIVERS
 from loadtests.plan import check_url, resolve_credentials
 from loadtests.report import markdown_table, summary
 from loadtests.runner import Options, default_progress, run
 from loadtests.scenarios import ENCODINGS, PRESETS, build_scenario
 
+
+def rates(text: str) -> tuple[float, ...]:
+    """``10,20,40`` -> (10.0, 20.0, 40.0)."""
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of numbers: {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one rate")
+    return values
+
+
 # flag -> (Scenario field, type, help)
-SCENARIO_FLAGS: dict[str, tuple[str, type, str]] = {
+SCENARIO_FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "--rooms": ("rooms", int, "live sessions, one trainer each"),
     "--students": ("students", int, "students per room"),
     "--duration": ("duration", float, "seconds from the first connect to the stop"),
@@ -42,6 +64,11 @@ SCENARIO_FLAGS: dict[str, tuple[str, type, str]] = {
     "--storms": ("storms", int, "how often every client drops and rejoins at once"),
     "--storm-spread": ("storm_spread", float, "seconds within which storm clients come back"),
     "--slow-fraction": ("slow_fraction", float, "share of students that stop reading"),
+    "--fanout-rates": ("fanout_rates", rates,
+                       "fan-out ladder: the trainer's chat rates, comma-separated"),
+    "--fanout-step": ("fanout_step", float, "seconds per fan-out ladder step"),
+    "--fanout-wait-max": ("fanout_wait_max", int,
+                          "seconds the ladder may wait for the join storm to drain"),
     "--seed": ("seed", int, "random seed"),
 }
 
@@ -72,12 +99,57 @@ def _parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--allow-non-loopback", action="store_true",
                             help="permit a target that is not 127.0.0.0/8 or ::1 "
                             "(only ever a server you own)")
+    run_parser.add_argument("--driver", choices=DRIVERS, default="classroom",
+                            help="the target's protocol: classroom (ours), socketio (the "
+                            "reference, --url ws://HOST:PORT/socket.io) or raw (the ceiling)")
     table = commands.add_parser("table", help="a Markdown table of JSON reports")
     table.add_argument("reports", nargs="+", type=Path, help="reports written with --json")
-    reference = commands.add_parser("serve-reference",
-                                    help="(not implemented yet) python-socketio reference server")
+
+    compare = commands.add_parser(
+        "compare", help="ours vs the python-socketio reference vs the raw websockets ceiling")
+    compare.add_argument("--quick", action="store_true", help="the short version (< 3 minutes)")
+    compare.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    compare.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                         help="client processes (default: one per core)")
+    compare.add_argument("--targets", default="ours,reference,ceiling",
+                         help="comma-separated subset of ours,reference,ceiling")
+    compare.add_argument("--scenarios", default="classroom,lecture500,fanout",
+                         help="comma-separated subset of classroom,lecture500,fanout")
+    compare.add_argument("--p99-limit-ms", type=float, default=100.0,
+                         help="latency p99 above which a fan-out step is not sustained")
+    compare.add_argument("--json", type=Path, default=None,
+                         help="where to write the results (default: loadtests/results/"
+                         "compare.json)")
+    compare.add_argument("--reports", type=Path, default=None,
+                         help="also write every run's full report into this directory")
+    compare.add_argument("--verbose", action="store_true", help="live progress of every run")
+    compare.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                         help="before each run, wait up to this long for the machine to be "
+                         "nearly idle (it is shared)")
+
+    ceiling = commands.add_parser(
+        "ceiling", help="deliveries/s of a bare websockets broadcast() server on this machine")
+    ceiling.add_argument("--clients", type=int, default=500,
+                         help="connections in the room: all receive every message, one "
+                         "publishes")
+    ceiling.add_argument("--rates", type=rates, default=None,
+                         help="the publisher's ladder of rates (default: as compare)")
+    ceiling.add_argument("--step", type=float, default=3.0, help="seconds per ladder step")
+    ceiling.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    ceiling.add_argument("--p99-limit-ms", type=float, default=100.0)
+    ceiling.add_argument("--json", type=Path, help="write the result here")
+    ceiling.add_argument("--verbose", action="store_true", help="live progress")
+
+    reference = commands.add_parser(
+        "serve-reference", help="run the python-socketio reference server (CLASSROOM_TENANTS)")
+    reference.add_argument("--host", default="127.0.0.1")
     reference.add_argument("--port", type=int, default=8100)
-    reference.add_argument("--redis-url", default=None)
+    reference.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    reference.add_argument("--prefix", default="loadtest-reference",
+                           help="Redis key prefix and pub/sub channel prefix")
+    bare = commands.add_parser("serve-ceiling", help="run the bare websockets broadcast server")
+    bare.add_argument("--host", default="127.0.0.1")
+    bare.add_argument("--port", type=int, default=8200)
     return parser
 
 
@@ -106,7 +178,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     options = Options(url=args.url, credentials=credentials,
                       processes=min(args.processes, scenario.clients),
-                      server_pid=args.server_pid,
+                      server_pid=args.server_pid, driver=args.driver,
                       progress=None if args.quiet else default_progress())
     report = run(scenario, options)
     if args.json is not None:
@@ -119,6 +191,90 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if report["connections"]["connects"] else 1
 
 
+def _subset(text: str, allowed: tuple[str, ...], flag: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in allowed]
+    if unknown or not chosen:
+        raise ValueError(f"{flag} takes a comma-separated subset of {','.join(allowed)}")
+    return tuple(name for name in allowed if name in chosen)  # always in the bench's order
+
+
+def _compare(args: argparse.Namespace, argv: list[str] | None) -> int:
+    from loadtests.compare import (
+        DEFAULT_JSON,
+        FULL,
+        QUICK,
+        SCENARIOS,
+        TARGETS,
+        Bench,
+        render,
+        run_compare,
+    )
+
+    try:
+        targets = _subset(args.targets, TARGETS, "--targets")
+        scenarios = _subset(args.scenarios, SCENARIOS, "--scenarios")
+        check_url(args.redis_url.replace("redis://", "ws://", 1), False)
+        if args.processes < 1:
+            raise ValueError("--processes must be >= 1")
+    except ValueError as exc:
+        print(f"loadtests: {exc}", file=sys.stderr)
+        return 2
+    bench = Bench(redis_url=args.redis_url, processes=args.processes,
+                  profile=QUICK if args.quick else FULL, p99_limit_ms=args.p99_limit_ms,
+                  verbose=args.verbose, reports=args.reports, wait_quiet=args.wait_quiet,
+                  command=shlex.join(["python", "-m", "loadtests", *(
+                      sys.argv[1:] if argv is None else argv)]))
+    try:
+        document = run_compare(bench, targets, scenarios, args.json or DEFAULT_JSON)
+    except RuntimeError as exc:
+        print(f"loadtests compare: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # servers were stopped and Redis cleaned on the way out
+        print("loadtests compare: interrupted", file=sys.stderr)
+        return 130
+    print(render(document))
+    failed = [f"{s} {t}" for s, runs in document["runs"].items() for t, r in runs.items()
+              if not r["deliveries"]]
+    return 1 if failed else 0
+
+
+def _ceiling(args: argparse.Namespace) -> int:
+    from loadtests.compare import QUICK, Bench, disturbance, raise_file_limit
+    from loadtests.ladder import ladder_table
+
+    rates_ = args.rates or QUICK.ladder_rates
+    try:
+        if args.clients < 2 or args.processes < 1:
+            raise ValueError("--clients must be >= 2 and --processes >= 1")
+        scenario = build_scenario("fanout", {
+            "students": args.clients - 1, "fanout_rates": rates_, "fanout_step": args.step,
+            "fanout_wait_max": 0, "duration": 3600})  # no joins, so nothing to drain
+    except ValueError as exc:
+        print(f"loadtests: {exc}", file=sys.stderr)
+        return 2
+    scenario = dataclasses.replace(scenario, duration=scenario.fanout_end + 1.0)
+    raise_file_limit()
+    bench = Bench(redis_url="", processes=args.processes, profile=QUICK,  # no Redis needed
+                  p99_limit_ms=args.p99_limit_ms, verbose=args.verbose)
+    try:
+        result = bench.measure("ceiling", "fanout", scenario)
+    except RuntimeError as exc:
+        print(f"loadtests ceiling: {exc}", file=sys.stderr)
+        return 1
+    ladder = result["ladder"]
+    print(f"## websockets.broadcast() to {args.clients} clients on loopback\n")
+    print(ladder_table({"ceiling": ladder}))
+    print(f"\nmax sustainable: {ladder['max_sustainable_per_s']} deliveries/s "
+          f"(p99 <= {args.p99_limit_ms:g} ms, at {ladder['max_sustainable_rate']} messages/s); "
+          f"peak {ladder['peak_per_s']} deliveries/s; per second of server CPU: "
+          f"{ladder['per_server_core']}; errors {result['errors']}; other processes took "
+          f"up to {disturbance(result)}% of a core")
+    if args.json is not None:
+        args.json.write_text(json.dumps({"clients": args.clients, **result}, indent=2) + "\n")
+    return 0 if result["deliveries"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m loadtests``."""
     args = _parser().parse_args(argv)
@@ -128,9 +284,14 @@ def main(argv: list[str] | None = None) -> int:
         reports = {path.stem: json.loads(path.read_text()) for path in args.reports}
         print(markdown_table(reports))
         return 0
-    print(
-        "loadtests: serve-reference (the python-socketio reference server) is not "
-        "implemented yet; see the TODO in loadtests/README.md",
-        file=sys.stderr,
-    )
-    return 2
+    if args.command == "compare":
+        return _compare(args, argv)
+    if args.command == "ceiling":
+        return _ceiling(args)
+    if args.command == "serve-reference":
+        from loadtests.reference.server import serve
+
+        return serve(args.host, args.port, args.redis_url, args.prefix)
+    from loadtests.ceiling import serve_ceiling
+
+    return serve_ceiling(args.host, args.port)

@@ -80,11 +80,13 @@ class Recorder:
 
     def __init__(self) -> None:
         self.tally = Tally()
+        self.previous = Tally()  # the last interval handed over
         self.samples: dict[str, list[str]] = {}
 
     def swap(self) -> Tally:
         """Hand over the interval so far and start a new one."""
         tally, self.tally = self.tally, Tally()
+        self.previous = tally
         return tally
 
     def error(self, code: str, message: object = None, command: str | None = None) -> None:

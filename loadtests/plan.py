@@ -60,6 +60,7 @@ class WorkerPlan:
     credentials: Credentials
     users: tuple[User, ...] = field(default_factory=tuple)
     share: float = 1.0  # this worker's fraction of the global connect rate
+    driver: str = "classroom"  # the protocol spoken: see loadtests/drivers.py
 
     def token(self, user: User) -> str:
         """A fresh connection token for ``user``, valid for the whole run.
@@ -115,7 +116,7 @@ def check_url(url: str, allow_remote: bool) -> None:
 
 
 def make_plans(scenario: Scenario, url: str, credentials: Credentials,
-               processes: int) -> list[WorkerPlan]:
+               processes: int, driver: str = "classroom") -> list[WorkerPlan]:
     """Deal users round-robin over ``processes`` workers, so even one big room spreads."""
     run_id = secrets.token_hex(3)
     dealt: list[list[User]] = [[] for _ in range(processes)]
@@ -130,6 +131,7 @@ def make_plans(scenario: Scenario, url: str, credentials: Credentials,
     total = max(1, index)
     return [
         WorkerPlan(worker=n, url=url, run_id=run_id, scenario=scenario,
-                   credentials=credentials, users=tuple(users), share=len(users) / total)
+                   credentials=credentials, users=tuple(users), share=len(users) / total,
+                   driver=driver)
         for n, users in enumerate(dealt)
     ]

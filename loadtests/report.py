@@ -85,8 +85,10 @@ def _stat(values: list[float], how: str) -> float | None:
     return round(result, 1)
 
 
-def _gap_check(scenario: Scenario) -> str:
+def _gap_check(scenario: Scenario, driver: str = "classroom") -> str:
     """Which clients' offsets could be checked for gaps in this run, and why not."""
+    if driver != "classroom":
+        return f"n/a: the {driver} driver has no offsets (see out_of_order)"
     if not scenario.join:
         return "n/a: connect-only run"
     if scenario.progress_every > 0:
@@ -110,7 +112,7 @@ def build_report(*, scenario: Scenario, url: str, processes: int, server_pid: in
                  samples: Mapping[int, Mapping[str, list[str]]],
                  metrics: tuple[Mapping[str, float] | None, Mapping[str, float] | None],
                  failures: list[str], wall_seconds: float,
-                 rss_start: int | None) -> dict[str, Any]:
+                 rss_start: int | None, driver: str = "classroom") -> dict[str, Any]:
     """The whole report as plain JSON-ready data."""
     last = max(1, round(scenario.duration))
     rows = [_row(k, seconds[k]) for k in sorted(seconds) if 1 <= k <= last]
@@ -136,7 +138,7 @@ def build_report(*, scenario: Scenario, url: str, processes: int, server_pid: in
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "wall_seconds": round(wall_seconds, 2),
         "machine": machine(),
-        "config": {**scenario.to_dict(), "processes": processes},
+        "config": {**scenario.to_dict(), "processes": processes, "driver": driver},
         "connections": {
             "target": scenario.clients,
             "peak_online": max(column("online", rows), default=0),
@@ -171,13 +173,14 @@ def build_report(*, scenario: Scenario, url: str, processes: int, server_pid: in
             "run_failures": failures,
         },
         "recovery": {
-            "gap_check": _gap_check(scenario),
+            "gap_check": _gap_check(scenario, driver),
             "rejoins": counts["rejoins"],
             "recovered": counts["recovered"],
             "not_recovered": counts["not_recovered"],
             "replayed": counts["replayed"],
             "gaps": counts["gaps"],
             "duplicates": counts["duplicates"],
+            "out_of_order": counts["out_of_order"],  # socketio driver: a lower seq after a higher
             "skipped_offsets": counts["skipped_offsets"],
             "epoch_changes": counts["epoch_changes"],
             "storm_drops": counts["storm_drops"],

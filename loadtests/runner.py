@@ -50,6 +50,7 @@ class Options:
     processes: int
     server_pid: int | None = None
     progress: TextIO | None = None
+    driver: str = "classroom"  # the protocol the target speaks (loadtests/drivers.py)
 
 
 class Coordinator:
@@ -71,7 +72,8 @@ class Coordinator:
         pid, pid_source = options.server_pid, "--server-pid"
         if pid is None:
             pid, pid_source = find_listener(options.url), "listening socket"
-        plans = make_plans(scenario, options.url, options.credentials, options.processes)
+        plans = make_plans(scenario, options.url, options.credentials, options.processes,
+                           options.driver)
         context = multiprocessing.get_context("spawn")
         inbox = context.Queue()
         go = context.Event()
@@ -109,6 +111,7 @@ class Coordinator:
             seconds=self.seconds, total=self.total, samples=self.samples,
             metrics=(metrics_before, scrape_metrics(options.url)),
             failures=self.failures, wall_seconds=wall, rss_start=monitor.rss_start,
+            driver=options.driver,
         )
 
     def _await_ready(self, inbox: Any, count: int) -> None:

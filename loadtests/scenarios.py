@@ -8,10 +8,15 @@ whole plan as one picklable value.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 ENCODINGS = ("json", "msgpack")
+# The fan-out ladder starts once the join storm (presence.join to everyone already in the
+# room: n^2/2 frames) has drained: FANOUT_SETTLE to FANOUT_SETTLE + fanout_wait_max seconds
+# after the ramp. The run must be long enough for the latest start.
+FANOUT_SETTLE = 1
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,12 @@ class Scenario:
     storm_spread: float = 0.0  # each client comes back within this many seconds of a storm
     slow_fraction: float = 0.0  # share of students that stop reading
     slow_after: float = 2.0  # seconds after joining before a slow client stops reading
+    # Fan-out ladder: once the ramp's traffic has drained, each room's trainer publishes
+    # chat at fanout_rates[0] per second for fanout_step seconds, then at the next rate,
+    # and so on; empty: no ladder. See loadtests/ladder.py.
+    fanout_rates: tuple[float, ...] = ()
+    fanout_step: float = 3.0
+    fanout_wait_max: int = 8  # whole seconds the ladder may wait for the ramp to drain
     seed: int = 1
 
     @property
@@ -55,6 +66,17 @@ class Scenario:
     def ramp_seconds(self) -> float:
         """How long connecting everyone takes at ``connect_rate``."""
         return self.clients / self.connect_rate
+
+    @property
+    def fanout_start(self) -> float:
+        """Whole seconds into the run at which the ladder's first step may begin."""
+        return float(math.ceil(self.ramp_seconds) + FANOUT_SETTLE)
+
+    @property
+    def fanout_end(self) -> float:
+        """Seconds into the run by which the ladder's last step has ended, at the latest."""
+        return (self.fanout_start + self.fanout_wait_max
+                + len(self.fanout_rates) * self.fanout_step)
 
     def is_slow(self, seat: int) -> bool:
         """Whether the student in ``seat`` of each room stops reading (every n-th student)."""
@@ -94,6 +116,12 @@ class Scenario:
             problems.append("--chat-bytes must be within 0..1900 (chat text holds 2000)")
         if not 0 <= self.annotation_bytes <= 16000:
             problems.append("--annotation-bytes must be within 0..16000 (shape limit 16 KiB)")
+        if any(rate <= 0 for rate in self.fanout_rates) or self.fanout_step < 1:
+            problems.append("--fanout-rates must be > 0 and --fanout-step >= 1 second")
+        if not 0 <= self.fanout_wait_max <= 60:
+            problems.append("--fanout-wait-max must be within 0..60 seconds")
+        if self.fanout_rates and self.fanout_end > self.duration:
+            problems.append(f"the fan-out ladder needs --duration >= {self.fanout_end:g}")
         if self.clients > 60000:
             problems.append("more than 60000 clients would exhaust loopback ports")
         if problems:
@@ -104,6 +132,9 @@ class Scenario:
         data = dataclasses.asdict(self)
         data["clients"] = self.clients
         data["storm_times"] = self.storm_times()
+        data["fanout_rates"] = list(self.fanout_rates)
+        if self.fanout_rates:
+            data["fanout_start"] = self.fanout_start
         return data
 
 
@@ -131,6 +162,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "rooms": 10, "students": 29, "storms": 2, "storm_spread": 1.5, "progress_every": 0.0,
         "trainer_pointer_hz": 5.0, "chat_per_second": 3.0,
     },
+    # Fan-out capacity of one big room: 1 + 500 members, nothing but the trainer's chat,
+    # at a rate that steps up every few seconds (see loadtests/compare.py for the analysis).
+    "fanout": {
+        "rooms": 1, "students": 500, "duration": 31.0, "connect_rate": 200.0,
+        "navigate_every": 0.0, "trainer_pointer_hz": 0.0, "poll_every": 0.0,
+        "chat_per_second": 0.0, "student_pointer_per_second": 0.0, "progress_every": 0.0,
+        "fanout_rates": (10.0, 20.0, 40.0, 80.0, 160.0, 320.0), "fanout_step": 3.0,
+    },
     # 5% of students stop reading; the server must close them (4008), not slow the others.
     # Heavy annotations, because the server's kernel send buffer (up to tcp_wmem's 4 MB)
     # fills before its own 1 MiB queue bound starts counting: about 5 MB per stalled client.
@@ -151,6 +190,7 @@ def build_scenario(name: str, overrides: dict[str, Any]) -> Scenario:
     if unknown:
         raise ValueError(f"unknown scenario fields: {', '.join(unknown)}")
     values: dict[str, Any] = {**PRESETS[name], **overrides, "name": name}
+    values["fanout_rates"] = tuple(values.get("fanout_rates", ()))
     scenario = Scenario(**values)
     scenario.validate()
     return scenario

@@ -19,7 +19,8 @@ from typing import Any, Protocol
 import uvloop
 
 from loadtests.behaviour import Actor, Clock, lifecycle
-from loadtests.client import Recorder, SimUser
+from loadtests.client import Recorder
+from loadtests.drivers import UserConnection, make_user
 from loadtests.plan import WorkerPlan
 from loadtests.stats import Tick
 
@@ -77,7 +78,7 @@ def worker_main(plan: WorkerPlan, outbound: Outbound, go: Signal, start: SharedF
     outbound.put(("done", plan.worker, None))
 
 
-async def _ticker(plan: WorkerPlan, clock: Clock, rec: Recorder, sims: list[SimUser],
+async def _ticker(plan: WorkerPlan, clock: Clock, rec: Recorder, sims: list[UserConnection],
                   outbound: Outbound) -> None:
     """Send this second's tally at each whole second of the shared timeline."""
     second = 1
@@ -102,11 +103,11 @@ async def _run(plan: WorkerPlan, start_at: float, outbound: Outbound) -> None:
     scenario = plan.scenario
     clock = Clock(start_at, scenario.duration)
     rec = Recorder()
-    sims = [SimUser(user, plan, rec) for user in plan.users]
+    sims = [make_user(user, plan, rec) for user in plan.users]
     rate = scenario.connect_rate * plan.share
     # Seeded pseudo-randomness shapes the load (timing, choices); nothing here is secret.
     rng = random.Random(f"{scenario.seed}-{plan.worker}")  # noqa: S311
-    actors = [Actor(sim, random.Random(f"{scenario.seed}-{sim.user.sub}"))  # noqa: S311
+    actors = [Actor(sim, random.Random(f"{scenario.seed}-{sim.user.sub}"), clock)  # noqa: S311
               for sim in sims]
     await asyncio.sleep(max(0.0, start_at - time.time()))
     background = [asyncio.create_task(_ticker(plan, clock, rec, sims, outbound)),

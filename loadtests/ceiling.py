@@ -1,0 +1,163 @@
+"""The ceiling: how fast pure Python fans one WebSocket message out, on this machine.
+
+``python -m loadtests serve-ceiling --port P`` is the smallest possible fan-out
+server: a bare ``websockets`` (asyncio, on uvloop, no compression) server that on
+every incoming message calls ``websockets.broadcast()`` with that message to every
+connected client, the sender included. No authentication, no rooms, no JSON on
+the server, no sequence numbers, no Redis: whatever a real server does on top
+of this costs on top of it.
+
+:class:`RawUser` is the load generator's driver for it: it connects (nothing to
+join), publishes its event as one JSON text frame and reads every frame, with the
+same stamps and latency accounting as the other drivers (no ``at`` leg: the
+server adds nothing). ``python -m loadtests ceiling`` drives it with the fan-out
+ladder (``loadtests/ladder.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import uvloop
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from loadtests.client import REPLY_TIMEOUT, STAMPED_FIELDS, Recorder, read_stamp
+from loadtests.plan import User, WorkerPlan
+
+Frame = dict[str, Any]
+
+
+async def _serve(host: str, port: int) -> None:
+    clients: set[ServerConnection] = set()
+
+    async def handler(ws: ServerConnection) -> None:
+        clients.add(ws)
+        try:
+            async for message in ws:
+                broadcast(clients, message)
+        finally:
+            clients.discard(ws)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with serve(handler, host, port, compression=None, max_size=None):
+        await stop.wait()
+
+
+def serve_ceiling(host: str, port: int) -> int:
+    """Run the broadcast server until SIGTERM or SIGINT."""
+    uvloop.run(_serve(host, port))
+    return 0
+
+
+class RawUser:
+    """A client of the ceiling server; the same interface as ``SimUser``."""
+
+    def __init__(self, user: User, plan: WorkerPlan, recorder: Recorder) -> None:
+        self.user = user
+        self.plan = plan
+        self.rec = recorder
+        self.online = False
+        self.lost = asyncio.Event()
+        self.poll: str | None = None
+        self.on_poll_open: Callable[[str], None] | None = None
+        self._ws: ClientConnection | None = None
+        self._closing = False
+        self._ever_online = False
+
+    async def open(self) -> bool:
+        """Open the WebSocket; there is no handshake beyond it."""
+        began = time.time()
+        try:
+            ws = await connect(self.plan.url, max_size=None, compression=None, proxy=None,
+                               ping_interval=None, open_timeout=REPLY_TIMEOUT,
+                               close_timeout=2)
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            self.rec.error("connect_failed", type(exc).__name__, "open")
+            return False
+        self._ws, self._closing = ws, False
+        self.lost = asyncio.Event()
+        asyncio.get_running_loop().create_task(self._read_loop(ws))
+        self.online = True
+        counts = self.rec.tally.counts
+        if self._ever_online:
+            counts["reconnects"] += 1
+            self.rec.tally.reconnect.add(time.time() - began)
+        else:
+            self._ever_online = True
+            counts["connects"] += 1
+            self.rec.tally.connect.add(time.time() - began)
+        return True
+
+    async def close(self) -> None:
+        """Close on purpose."""
+        ws = self._ws
+        self._closing = True
+        self.online = False
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 3.0)
+
+    async def send(self, kind: str, **fields: Any) -> int | None:
+        """Send a ``publish``'s event as it is; other commands mean nothing here."""
+        ws = self._ws
+        if ws is None or not self.online:
+            self.rec.tally.counts["skipped_offline"] += 1
+            return None
+        if kind != "publish":
+            return None
+        try:
+            await ws.send(orjson.dumps(fields.get("event")).decode())
+        except ConnectionClosed:
+            self.rec.tally.counts["skipped_offline"] += 1
+            return None
+        self.rec.tally.counts["commands"] += 1
+        return 0
+
+    async def request(self, kind: str, **fields: Any) -> Frame | None:
+        """There are no replies: send, and answer None."""
+        await self.send(kind, **fields)
+        return None
+
+    def pause(self) -> None:
+        """Not supported: the ceiling has no slow-reader policy to test."""
+        self.rec.error("client_bug", "slow readers are not supported by the raw driver")
+
+    async def drain(self, timeout: float) -> None:
+        """Nothing to drain."""
+
+    async def _read_loop(self, ws: ClientConnection) -> None:
+        rec = self.rec
+        try:
+            async for data in ws:
+                now = time.time()
+                event = orjson.loads(data)
+                counts = rec.tally.counts
+                counts["deliveries"] += 1
+                counts["pushes"] += 1
+                kind = str(event.get("kind")) if isinstance(event, dict) else ""
+                if kind:
+                    sent = read_stamp(event.get(STAMPED_FIELDS.get(kind, "")))
+                    if sent is not None:
+                        rec.latency(kind, sent, None, now)
+        except ConnectionClosed:
+            pass
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not kill the worker
+            rec.error("client_bug", repr(exc)[:120], "read")
+        finally:
+            if not self._closing:
+                code = ws.close_code if ws.close_code is not None else 1006
+                rec.error(f"close_{code}", ws.close_reason or None, "connection")
+            if self._ws is ws:
+                self.online = False
+                self.lost.set()
