@@ -40,7 +40,7 @@ from classroom.data.store import DataUnavailable
 from classroom.errors import CommandError, error_frame
 from classroom.hub import Membership
 from classroom.metrics import Metrics
-from classroom.node import Node, channel_of
+from classroom.node import Node
 from classroom.outbox import Outbox
 from classroom.participants import display_name_for
 from classroom.ratelimit import StrikeCounter, TokenBucket
@@ -394,7 +394,7 @@ class Connection:
 
     async def _cohort(self, identity: Identity, session: str) -> dict[str, Any]:
         """The cohort table: trainers see their students, observers pids only."""
-        self._node_session_check(identity, session)
+        self._node.authorise(identity, session)
         if identity.role == "student":
             raise CommandError("forbidden", "students see only their own progress")
         tenant = self._node.tenants.get(identity.tenant)
@@ -411,14 +411,14 @@ class Connection:
         return {"type": "cohort", **table}
 
     async def _video(self, identity: Identity, session: str) -> dict[str, Any]:
-        self._node_session_check(identity, session)
+        channel = self._node.authorise(identity, session)
         status = await self._node.records.status(identity.tenant, session)
         if status is not None and status.get("status") == "ended":
             raise CommandError("forbidden", "this session has ended")
         participant = self._node.participant(identity, session)
         try:
             credentials = await self._video_broker.credentials(
-                channel_of(identity.tenant, session), pid=participant.pid,
+                channel, pid=participant.pid,
                 role=identity.role, display_name=participant.display_name,
             )
         except VideoUnavailable as exc:
@@ -427,10 +427,6 @@ class Connection:
 
     def _expired(self) -> None:
         self.disconnect(CLOSE_UNAUTHORIZED, "token expired", reconnect=True)
-
-    def _node_session_check(self, identity: Identity, session: str) -> None:
-        if session not in identity.sessions:
-            raise CommandError("forbidden", "this token does not grant that session")
 
     async def _join(self, identity: Identity, command: Join) -> dict[str, Any] | None:
         if command.session in self.memberships:
@@ -460,7 +456,7 @@ class Connection:
         membership = self.memberships.get(command.session)
         if membership is None:
             if self.identity is not None:
-                self._node_session_check(self.identity, command.session)
+                self._node.authorise(self.identity, command.session)
             raise CommandError("bad_request", "join the session before publishing")
         position = await self._node.publish(membership, command.event, command.client_msg_id)
         reply: dict[str, Any] = {"type": "published", "session": command.session}

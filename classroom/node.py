@@ -148,7 +148,8 @@ class Node:
         policy = tenant.display_name if tenant is not None else "first"
         return participant_for(identity, session, self._secret, policy)
 
-    def _authorise(self, identity: Identity, session: str) -> str:
+    def authorise(self, identity: Identity, session: str) -> str:
+        """The session's channel, if the token grants the session; else ``forbidden``."""
         if session not in identity.sessions:
             raise CommandError("forbidden", "this token does not grant that session")
         return channel_of(identity.tenant, session)
@@ -159,7 +160,7 @@ class Node:
         self, peer: Peer, identity: Identity, session: str, since: StreamPosition | None
     ) -> JoinOutcome:
         """Join ``session``: buffer live traffic, replay history, snapshot, then go live."""
-        channel = self._authorise(identity, session)
+        channel = self.authorise(identity, session)
         status = await self._call(self.records.status(identity.tenant, session))
         if status is not None and status.get("status") == "ended":
             raise CommandError("forbidden", "this session has ended")
@@ -335,7 +336,7 @@ class Node:
 
     async def presence_of(self, identity: Identity, session: str) -> list[dict[str, Any]]:
         """Who is in ``session``, as the asking user may see them."""
-        channel = self._authorise(identity, session)
+        channel = self.authorise(identity, session)
         me = self.participant(identity, session)
         return await self._participants(channel, view_for_role(identity.role), me.pid)
 
@@ -347,7 +348,7 @@ class Node:
         limit: int | None,
     ) -> dict[str, Any]:
         """Stored events of ``session`` as the asking user may see them."""
-        channel = self._authorise(identity, session)
+        channel = self.authorise(identity, session)
         me = self.participant(identity, session)
         view = view_for_role(identity.role)
         limit = min(limit or self._history_limit_max, self._history_limit_max)

@@ -33,6 +33,7 @@ import opentok
 from redis.exceptions import RedisError
 
 from presence.redisclient import redis_client
+from presence.rendezvous import first_url
 
 if TYPE_CHECKING:
     from classroom.config import Settings
@@ -275,7 +276,7 @@ def video_store_from_url(url: str | None, prefix: str) -> VideoSessionStore:
     """The store matching the broker: Redis for ``redis://``/``rediss://``, else in memory."""
     if url is not None and url.split(":", 1)[0] in ("redis", "rediss"):
         # With a sharded list, session ids live on the first server (its db kept).
-        return RedisVideoSessionStore(url.split(",")[0].strip(), prefix)
+        return RedisVideoSessionStore(first_url(url), prefix)
     return MemoryVideoSessionStore()
 
 

@@ -37,6 +37,11 @@ def split_urls(url: str) -> list[str]:
     return urls
 
 
+def first_url(url: str) -> str:
+    """The server that holds what is not sharded (records, mail, video ids): the first."""
+    return split_urls(url)[0]
+
+
 def shard_identity(url: str) -> str:
     """``host:port/db`` of a Redis URL: what names the data, not credentials or options.
 

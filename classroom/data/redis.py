@@ -7,8 +7,9 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from classroom.data.store import DataUnavailable, dumps, loads
+from classroom.data.store import DataStore, DataUnavailable, MemoryDataStore, dumps, loads
 from presence.redisclient import redis_client
+from presence.rendezvous import first_url
 
 
 class RedisDataStore:
@@ -101,11 +102,8 @@ class RedisDataStore:
             raise DataUnavailable(type(exc).__name__) from None
 
 
-def data_store_from_url(url: str | None, *, prefix: str = "classroom") -> Any:
+def data_store_from_url(url: str | None, *, prefix: str = "classroom") -> DataStore:
     """The data store for ``url``: memory when unset, Redis for ``redis://``."""
-    from classroom.data.store import MemoryDataStore
-
     if not url or url.startswith("memory://"):
         return MemoryDataStore()
-    first = url.split(",")[0].strip()
-    return RedisDataStore(first, prefix=prefix)
+    return RedisDataStore(first_url(url), prefix=prefix)

@@ -13,6 +13,7 @@ from classroom.config import Settings
 from classroom.mail.outbox import Backoff, MemoryOutbox, Message, Outbox, RedisOutbox
 from classroom.mail.sender import MailSender, SmtpTarget, parse_smtp_url
 from classroom.mail.templates import invitations, summaries
+from presence.rendezvous import first_url
 
 __all__ = [
     "Backoff", "MailSender", "MemoryOutbox", "Message", "Outbox", "RedisOutbox", "SmtpTarget",
@@ -30,7 +31,7 @@ def mail_from_settings(
     redis_url = settings.redis_url
     outbox: Outbox
     if redis_url and not redis_url.startswith("memory://"):
-        outbox = RedisOutbox(redis_url.split(",")[0].strip(), prefix=settings.redis_prefix)
+        outbox = RedisOutbox(first_url(redis_url), prefix=settings.redis_prefix)
     else:
         outbox = MemoryOutbox()
     sender = MailSender(outbox, smtp_url=settings.smtp_url, mail_from=settings.mail_from,
