@@ -11,8 +11,7 @@ import { $, announce, describeError, flash, followPresence, joinSession, personN
 import { SCREEN_IDS, findScreen, screenIndex, screenTitle } from "./course.js";
 import { lang, onLangChange, t } from "./i18n.js";
 import { SessionModel } from "./model.js";
-import { VideoPanel } from "./video.js";
-import { ChatPanel, Stage, renderPeople, renderTally, setupReactions } from "./widgets.js";
+import { lessonPanels, renderPeople, renderTally } from "./widgets.js";
 
 /** Wait this long after the last screen change before reporting progress (no flood). */
 const PROGRESS_DEBOUNCE_MS = 400;
@@ -29,19 +28,7 @@ function run({ client, me, session }) {
   const myAnswers = new Map();
   const progress = loadProgress(me, session);
 
-  const stage = new Stage({
-    root: $("stage"), title: $("screen-title"), body: $("screen-body"),
-    position: $("screen-position"), overlay: $("overlay"), summary: $("annotation-summary"),
-  });
-  const chat = new ChatPanel(
-    { list: $("chat-list"), form: $("chat-form"), input: $("chat-input"), empty: $("chat-empty") },
-    { viewerRole: "student", send: (text) => publish({ kind: "chat", text }) },
-  );
-  const reactions = setupReactions($("reaction-buttons"), $("reaction-feed"),
-    (emoji) => publish({ kind: "reaction", emoji }));
-  const video = new VideoPanel(client, session, {
-    status: $("video-status"), join: $("video-join"), leave: $("video-leave"), stage: $("video-stage"),
-  }, me.display_name || "");
+  const { stage, chat, reactions, video } = lessonPanels(client, session, me, "student", publish);
 
   async function publish(event) {
     try {

@@ -11,8 +11,7 @@ import { $, announce, describeError, flash, followPresence, joinSession, personN
 import { SCREEN_IDS, screenIndex, screenTitle } from "./course.js";
 import { lang, onLangChange, t } from "./i18n.js";
 import { SessionModel } from "./model.js";
-import { VideoPanel } from "./video.js";
-import { ChatPanel, Stage, renderPeople, renderTally, setupReactions } from "./widgets.js";
+import { lessonPanels, renderPeople, renderTally } from "./widgets.js";
 
 /** Pointer updates per second at most: smooth enough, far below the rate limit (50/s). */
 const POINTER_INTERVAL_MS = 100;
@@ -25,19 +24,7 @@ function run({ client, me, session, token }) {
   let shown = { screen: undefined, lang: undefined };
   let annotating = false;
 
-  const stage = new Stage({
-    root: $("stage"), title: $("screen-title"), body: $("screen-body"),
-    position: $("screen-position"), overlay: $("overlay"), summary: $("annotation-summary"),
-  });
-  const chat = new ChatPanel(
-    { list: $("chat-list"), form: $("chat-form"), input: $("chat-input"), empty: $("chat-empty") },
-    { viewerRole: "trainer", send: (text) => publish({ kind: "chat", text }) },
-  );
-  const reactions = setupReactions($("reaction-buttons"), $("reaction-feed"),
-    (emoji) => publish({ kind: "reaction", emoji }));
-  const video = new VideoPanel(client, session, {
-    status: $("video-status"), join: $("video-join"), leave: $("video-leave"), stage: $("video-stage"),
-  }, me.display_name || "");
+  const { stage, chat, reactions, video } = lessonPanels(client, session, me, "trainer", publish);
 
   // The dashboard opens in a new tab with the same token, again in the fragment only.
   const dashboard = $("dashboard-link");

@@ -8,8 +8,9 @@
  */
 
 import { SCREEN_IDS, findScreen, screenIndex } from "./course.js";
-import { h, personName } from "./common.js";
+import { $, h, personName } from "./common.js";
 import { formatTime, lang, t, tn } from "./i18n.js";
+import { VideoPanel } from "./video.js";
 
 /** How long the trainer's pointer stays visible after its last move. */
 const POINTER_LINGER_MS = 4000;
@@ -260,4 +261,34 @@ export function renderTally(list, options, counts) {
         h("span", { class: "tally-count", text: tn("poll.votes", count) })),
       h("span", { class: "bar-track", "aria-hidden": "true" }, bar));
   }));
+}
+
+/**
+ * The panels the student screen and the trainer console share, wired to the
+ * page's element ids: the stage, chat, reactions and video. One place, so both
+ * pages lay out and behave alike.
+ * @param {import("./classroom.js").ClassroomClient} client
+ * @param {string} session
+ * @param {{display_name?: string}} me
+ * @param {"student" | "trainer"} viewerRole
+ * @param {(event: object) => Promise<unknown>} publish
+ */
+export function lessonPanels(client, session, me, viewerRole, publish) {
+  const stage = new Stage({
+    root: $("stage"), title: $("screen-title"), body: $("screen-body"),
+    position: $("screen-position"), overlay: $("overlay"),
+    summary: $("annotation-summary"),
+  });
+  const chat = new ChatPanel(
+    { list: $("chat-list"), form: $("chat-form"), input: $("chat-input"),
+      empty: $("chat-empty") },
+    { viewerRole, send: (text) => publish({ kind: "chat", text }) },
+  );
+  const reactions = setupReactions($("reaction-buttons"), $("reaction-feed"),
+    (emoji) => publish({ kind: "reaction", emoji }));
+  const video = new VideoPanel(client, session, {
+    status: $("video-status"), join: $("video-join"), leave: $("video-leave"),
+    stage: $("video-stage"),
+  }, me.display_name || "");
+  return { stage, chat, reactions, video };
 }
