@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
+import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from classroom.data.store import DataUnavailable
-from presence.redisclient import redis_client
 
 DAY = 86400.0
 MailKind = Literal["invitation", "summary"]
@@ -284,7 +284,11 @@ class RedisOutbox(Outbox):
 
     def __init__(self, url: str, *, prefix: str = "classroom", **options: Any) -> None:
         super().__init__(**options)
-        self._redis = redis_client(url)
+        # Its own plain client (RESP2), as the outbox was built and tested: on the shared
+        # blocking pool (presence.redisclient) one CI run hung at the sender's teardown.
+        self._redis = aioredis.from_url(
+            url, socket_timeout=3.0, socket_connect_timeout=3.0, protocol=2
+        )
         self._p = f"{prefix}:mail:"
         self._queue, self._msgs = self._p + "queue", self._p + "messages"
         self._sent, self._sent_at = self._p + "sent", self._p + "sent-at"
