@@ -1,8 +1,11 @@
 """One WebSocket connection: handshake, reading commands, writing frames, closing.
 
-The reader decodes, rate-limits and dispatches commands; a separate writer task
-drains the :class:`~classroom.outbox.Outbox`, so nothing that fans out ever
-waits on this client's socket.
+The reader decodes, rate-limits and dispatches commands. Frames go into the
+:class:`~classroom.outbox.Outbox`, and the node's
+:class:`~classroom.writes.WriteBatcher` writes them to the socket at the end of
+the loop iteration, without a task; only when the socket pushes back (or the
+server offers no direct write) does a writer task take over until the outbox
+is empty. Nothing that fans out ever waits on this client's socket.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -51,7 +55,10 @@ from presence.store import PresenceUnavailable
 log = logging.getLogger("classroom.connection")
 
 FRAMES_EXTENSION = "classroom.frames"
-"""The server's ASGI extension for sending several frames at once (classroom.server)."""
+"""The server's ASGI extension for sending several frames at once (classroom.server).
+
+Its scope entry may also carry ``write`` (write frames now, synchronously) and
+``paused`` (whether the socket is pushing back), for the batcher's direct writes."""
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_CLIENT = 4400
@@ -92,7 +99,16 @@ class Connection:
         self._strikes: StrikeCounter | None = None  # made at the first bad frame
         self._close_request: tuple[int, str] | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._writer: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None  # only while the socket pushes back
+        self._writes = node.writes
+        self._flush_marked = False  # the batcher will flush this connection this iteration
+        frames_extension = (scope.get("extensions") or {}).get(FRAMES_EXTENSION)
+        self._batched = frames_extension is not None
+        self._write_now: Callable[[list[Payload]], None] | None = None
+        self._paused: Callable[[], bool] | None = None
+        if frames_extension:
+            self._write_now = frames_extension.get("write")
+            self._paused = frames_extension.get("paused")
         self._receiving = False
         self._expiry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -111,7 +127,6 @@ class Connection:
         await self._send({"type": "websocket.accept", "subprotocol": subprotocol})
         self._registry.add(self)
         self._metrics.connections.inc()
-        self._writer = asyncio.create_task(self._write_loop())
         self._reader = asyncio.current_task()
         try:
             if self._registry.draining:
@@ -169,6 +184,8 @@ class Connection:
             self._writer = asyncio.create_task(self._send_close())
         else:
             self._outbox.finish()
+            if self._writer is None:
+                self._writer = asyncio.create_task(self._write_pending())
         if self._receiving and self._reader is not None:
             self._reader.cancel()
 
@@ -207,22 +224,60 @@ class Connection:
 
     def enqueue(self, payload: Payload) -> None:
         """Queue an encoded frame (the hub calls this); never blocks."""
-        self._outbox.put(payload)
+        self._queue(payload)
 
     def enqueue_frame(self, frame: dict[str, Any]) -> None:
         """Encode and queue one frame for this client alone."""
         self._metrics.frames_out.labels(str(frame.get("type", ""))).inc()
-        self._outbox.put(encode(frame, self.encoding))
+        self._queue(encode(frame, self.encoding))
 
-    async def _write_loop(self) -> None:
-        # With the server's batch extension, everything queued goes in one write.
-        batched = FRAMES_EXTENSION in (self._scope.get("extensions") or {})
-        send, outbox, written = self._send, self._outbox, self._metrics.frames_written
+    def _queue(self, payload: Payload, *, bounded: bool = True) -> None:
+        if self._outbox.put(payload, bounded=bounded) and not self._flush_marked:
+            self._flush_marked = True
+            self._writes.mark(self)
+
+    def flush(self) -> int:
+        """Write what is queued now, in one write per batch (the batcher calls this).
+
+        Hands over to a writer task when one is already busy, when the socket
+        pushes back, or when the server offers no direct write; returns the
+        frames written here.
+        """
+        self._flush_marked = False
+        outbox = self._outbox
+        if self._writer is not None or not outbox:
+            return 0  # a writer task is draining (or closing): it takes these too
+        write_now, paused = self._write_now, self._paused
+        if outbox.closed:
+            outbox.clear()
+            return 0
+        if write_now is None or paused is None:
+            self._writer = asyncio.create_task(self._write_pending())
+            return 0
+        written = 0
+        while outbox:
+            if paused():
+                self._writer = asyncio.create_task(self._write_pending())
+                break
+            frames = outbox.take()
+            try:
+                write_now(frames)
+            except (OSError, RuntimeError):  # the client is gone; the reader will notice
+                outbox.clear()
+                outbox.closed = True
+                break
+            written += len(frames)
+        return written
+
+    async def _write_pending(self) -> None:
+        """Write until the outbox is empty, waiting on the socket; then close if asked.
+
+        Runs only while needed: the connection is back on direct writes once it
+        has caught up.
+        """
+        send, outbox, batched = self._send, self._outbox, self._batched
         try:
-            while True:
-                frames = await outbox.take()
-                if frames is None:
-                    break
+            while frames := outbox.take():
                 if batched:
                     await send({"type": FRAMES_EXTENSION, "frames": frames})
                 else:
@@ -231,8 +286,14 @@ class Connection:
                             await send({"type": "websocket.send", "text": payload})
                         else:
                             await send({"type": "websocket.send", "bytes": payload})
-                written.inc(len(frames))
+                self._metrics.frames_written.inc(len(frames))
         except (OSError, RuntimeError):
+            outbox.clear()
+            outbox.closed = True
+            return
+        if not outbox.finishing:
+            if self._writer is asyncio.current_task():
+                self._writer = None  # caught up: the batcher writes directly again
             return
         await self._send_close()
 
@@ -438,7 +499,7 @@ class Connection:
         self.memberships[command.session] = outcome.membership
         for payload in outcome.replay:
             # Replay is bounded by the history size; it must not count as a slow reader.
-            self._outbox.put(payload, bounded=False)
+            self._queue(payload, bounded=False)
         reply = outcome.reply
         reply["id"] = command.id
         self.enqueue_frame(reply)

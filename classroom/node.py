@@ -39,6 +39,7 @@ from classroom.views import (
     render_state,
     view_for_role,
 )
+from classroom.writes import WriteBatcher
 from presence.store import PresenceStore, PresenceUnavailable
 
 T = TypeVar("T")
@@ -94,6 +95,7 @@ class Node:
         self.streams = SessionStreams(broker, self._fan_out)
         self.keeper = PresenceKeeper(self.hub, presence, self._announce, heartbeat_interval)
         self.metrics = metrics or Metrics()
+        self.writes = WriteBatcher(self.metrics.frames_written, self.metrics.publish_to_write)
         self.records = records or Records(MemoryDataStore(), secret)
         self.coalescer = ProgressCoalescer(progress_interval, self._push_progress)
         # Set by the app: act on a user's connections on this node (disconnect, erasure).
@@ -456,6 +458,9 @@ class Node:
 
             sent = self.hub.deliver(channel, pub.offset, build, referenced_pids(record))
             self.metrics.frames_out.labels("event").inc(sent)
+            published_at = record.get("at")
+            if sent and isinstance(published_at, float):
+                self.writes.published(published_at)
             if record.get("kind") == "session.ended":
                 self.coalescer.forget(channel)
                 for membership in self.hub.members(channel):

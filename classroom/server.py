@@ -19,7 +19,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import State
 
 from classroom.app import Classroom
-from classroom.codec import wire_frame
+from classroom.codec import Payload, wire_frame
 from classroom.config import Settings
 from classroom.connection import FRAMES_EXTENSION
 
@@ -47,7 +47,29 @@ class FramesProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None and not self.conn.extensions:
-            scope["extensions"][FRAMES_EXTENSION] = {}
+            scope["extensions"][FRAMES_EXTENSION] = {
+                "write": self.write_frames_now, "paused": self.write_paused,
+            }
+
+    def write_paused(self) -> bool:
+        """Whether the socket pushes back (uvicorn's flow control paused writing)."""
+        return not self.writable.is_set()
+
+    def write_frames_now(self, frames: list[Payload]) -> None:
+        """Write pre-encoded frames at once, without a task or an ASGI round trip.
+
+        For the write batcher, which calls it only while :meth:`write_paused` is
+        False; raises like ``send`` once the WebSocket is no longer open.
+        """
+        if self.disconnected or self.conn.state is not State.OPEN:
+            raise ClientDisconnected()
+        if not self.handshake_complete or self.initial_response is not None:
+            raise RuntimeError("the WebSocket is not accepted")
+        if self.close_sent:
+            raise RuntimeError("the WebSocket is closing")
+        output = self.conn.data_to_send()  # anything the protocol queued goes first
+        output.extend(wire_frame(payload) for payload in frames)
+        self.transport.write(b"".join(output))
 
     async def send(self, message: Any) -> None:
         """ASGI send; ``classroom.frames`` writes several text/binary frames at once."""
@@ -60,17 +82,7 @@ class FramesProtocol(WebSocketsSansIOProtocol):
                 vars(self).pop("response", None)
             return
         await self.writable.wait()
-        if self.disconnected:
-            raise ClientDisconnected()
-        if not self.handshake_complete or self.initial_response is not None:
-            raise RuntimeError("the WebSocket is not accepted")
-        if self.close_sent:
-            raise RuntimeError("the WebSocket is closing")
-        if self.conn.state is not State.OPEN:
-            raise ClientDisconnected()
-        output = self.conn.data_to_send()  # anything the protocol queued goes first
-        output.extend(wire_frame(payload) for payload in message["frames"])
-        self.transport.write(b"".join(output))
+        self.write_frames_now(message["frames"])
 
 
 class ClassroomServer(uvicorn.Server):

@@ -10,31 +10,39 @@ def make(limit: int) -> tuple[Outbox, list[str]]:
     return Outbox(limit, lambda: overflows.append("slow")), overflows
 
 
-async def test_frames_come_out_in_order() -> None:
+def test_frames_come_out_in_order() -> None:
     outbox, _ = make(100)
     for text in ("a", "b", "c"):
+        assert outbox.put(text)
+    assert outbox.take() == ["a", "b", "c"]
+    assert outbox.queued_bytes == 0 and not outbox and outbox.take() == []
+
+
+def test_a_take_stops_at_the_byte_budget_but_always_gives_one_frame() -> None:
+    outbox, _ = make(100)
+    for text in ("aaaa", "bbbb", "cccc"):
         outbox.put(text)
-    assert [await outbox.next() for _ in range(3)] == ["a", "b", "c"]
-    assert outbox.queued_bytes == 0
+    assert outbox.take(9) == ["aaaa", "bbbb"]
+    assert outbox.take(2) == ["cccc"]
 
 
-async def test_overflow_drops_everything_and_reports_once() -> None:
+def test_overflow_drops_everything_and_reports_once() -> None:
     outbox, overflows = make(10)
     outbox.put("12345")
     outbox.put("67890")
-    outbox.put("x")
-    outbox.put("y")
+    assert not outbox.put("x")
+    assert not outbox.put("y")
     assert overflows == ["slow"]
     assert outbox.closed and outbox.queued_bytes == 0
 
 
-async def test_a_single_large_frame_fits_an_empty_queue() -> None:
+def test_a_single_large_frame_fits_an_empty_queue() -> None:
     outbox, overflows = make(4)
     outbox.put("a long frame")
-    assert overflows == [] and await outbox.next() == "a long frame"
+    assert overflows == [] and outbox.take(0) == ["a long frame"]
 
 
-async def test_a_replay_burst_does_not_count_against_the_bound() -> None:
+def test_a_replay_burst_does_not_count_against_the_bound() -> None:
     outbox, overflows = make(10)
     for _ in range(5):
         outbox.put("0123456789", bounded=False)
@@ -44,21 +52,20 @@ async def test_a_replay_burst_does_not_count_against_the_bound() -> None:
     assert overflows == ["slow"]
 
 
-async def test_the_burst_allowance_shrinks_as_frames_are_written() -> None:
+def test_the_burst_allowance_shrinks_as_frames_are_written() -> None:
     outbox, overflows = make(10)
     outbox.put("0123456789", bounded=False)
     outbox.put("abc")
-    assert await outbox.next() == "0123456789"
+    assert outbox.take(0) == ["0123456789"]
     outbox.put("defgh")
     assert overflows == []
     outbox.put("ijk")
     assert overflows == ["slow"]
 
 
-async def test_finish_drains_then_says_none() -> None:
+def test_finish_keeps_what_is_queued_and_refuses_the_rest() -> None:
     outbox, _ = make(100)
     outbox.put("last")
     outbox.finish()
-    outbox.put("ignored after finish")
-    assert await outbox.next() == "last"
-    assert await outbox.next() is None
+    assert not outbox.put("ignored after finish")
+    assert outbox.finishing and outbox.take() == ["last"]
