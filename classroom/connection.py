@@ -58,7 +58,7 @@ FRAMES_EXTENSION = "classroom.frames"
 """The server's ASGI extension for sending several frames at once (classroom.server).
 
 Its scope entry may also carry ``write`` (write frames now, synchronously) and
-``paused`` (whether the socket is pushing back), for the batcher's direct writes."""
+``writable`` (False while the socket pushes back), for the batcher's direct writes."""
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_CLIENT = 4400
@@ -105,10 +105,10 @@ class Connection:
         frames_extension = (scope.get("extensions") or {}).get(FRAMES_EXTENSION)
         self._batched = frames_extension is not None
         self._write_now: Callable[[list[Payload]], None] | None = None
-        self._paused: Callable[[], bool] | None = None
+        self._writable: Callable[[], bool] | None = None
         if frames_extension:
             self._write_now = frames_extension.get("write")
-            self._paused = frames_extension.get("paused")
+            self._writable = frames_extension.get("writable")
         self._receiving = False
         self._expiry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -247,16 +247,16 @@ class Connection:
         outbox = self._outbox
         if self._writer is not None or not outbox:
             return 0  # a writer task is draining (or closing): it takes these too
-        write_now, paused = self._write_now, self._paused
+        write_now, writable = self._write_now, self._writable
         if outbox.closed:
             outbox.clear()
             return 0
-        if write_now is None or paused is None:
+        if write_now is None or writable is None:
             self._writer = asyncio.create_task(self._write_pending())
             return 0
         written = 0
         while outbox:
-            if paused():
+            if not writable():
                 self._writer = asyncio.create_task(self._write_pending())
                 break
             frames = outbox.take()

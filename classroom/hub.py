@@ -45,11 +45,12 @@ class Membership:
     view: View
     buffering: bool = True
     buffer: list[tuple[int, Payload]] = field(default_factory=list)
+    pid: str = field(init=False)
+    """The member's pseudonymous id in this session (a plain attribute: fan-out reads it
+    for every member of every publication)."""
 
-    @property
-    def pid(self) -> str:
-        """The member's pseudonymous id in this session."""
-        return self.participant.pid
+    def __post_init__(self) -> None:
+        self.pid = self.participant.pid
 
     def go_live(self, after_offset: int) -> None:
         """Flush what arrived while joining, skipping stored events already covered."""

@@ -48,26 +48,27 @@ class FramesProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None and not self.conn.extensions:
             scope["extensions"][FRAMES_EXTENSION] = {
-                "write": self.write_frames_now, "paused": self.write_paused,
+                "write": self.write_frames_now, "writable": self.writable.is_set,
             }
-
-    def write_paused(self) -> bool:
-        """Whether the socket pushes back (uvicorn's flow control paused writing)."""
-        return not self.writable.is_set()
 
     def write_frames_now(self, frames: list[Payload]) -> None:
         """Write pre-encoded frames at once, without a task or an ASGI round trip.
 
-        For the write batcher, which calls it only while :meth:`write_paused` is
-        False; raises like ``send`` once the WebSocket is no longer open.
+        For the write batcher, which calls it only while ``writable`` (uvicorn's
+        flow control) is set; raises like ``send`` once the WebSocket is no
+        longer open. This runs once per connection per busy loop iteration, so
+        it does the least it can: one frame and nothing else queued is one
+        ``transport.write`` of that frame.
         """
-        if self.disconnected or self.conn.state is not State.OPEN:
+        conn = self.conn
+        if self.disconnected or conn.state is not State.OPEN:
             raise ClientDisconnected()
-        if not self.handshake_complete or self.initial_response is not None:
-            raise RuntimeError("the WebSocket is not accepted")
-        if self.close_sent:
-            raise RuntimeError("the WebSocket is closing")
-        output = self.conn.data_to_send()  # anything the protocol queued goes first
+        if self.close_sent or not self.handshake_complete or self.initial_response is not None:
+            raise RuntimeError("the WebSocket is not open for frames")
+        if len(frames) == 1 and not conn.writes:
+            self.transport.write(wire_frame(frames[0]))
+            return
+        output = conn.data_to_send()  # anything the protocol queued (a pong) goes first
         output.extend(wire_frame(payload) for payload in frames)
         self.transport.write(b"".join(output))
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from loadtests.scenarios import Scenario
+from loadtests.serverside import Buckets, summary_ms
 from loadtests.stats import Histogram, Tally
 
 REPORT_VERSION = 1
@@ -28,6 +29,7 @@ class SecondLike(Protocol):
     online: int
     generator_cpu: float
     server: dict[str, float | None]
+    buckets: Buckets | None
 
 
 def _memory_gib() -> float | None:
@@ -78,6 +80,16 @@ def _steady(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _publish_to_write(seconds: Mapping[int, SecondLike], steady: list[dict[str, Any]],
+                      start: Buckets | None) -> dict[str, float | None] | None:
+    """The server's publish-to-write histogram over the steady window (see serverside)."""
+    if start is None or not steady:
+        return None
+    first, last = steady[0]["t"], steady[-1]["t"]
+    before = seconds[first - 1].buckets if first - 1 in seconds else start
+    return summary_ms(before, seconds[last].buckets)
+
+
 def _stat(values: list[float], how: str) -> float | None:
     if not values:
         return None
@@ -112,7 +124,8 @@ def build_report(*, scenario: Scenario, url: str, processes: int, server_pid: in
                  samples: Mapping[int, Mapping[str, list[str]]],
                  metrics: tuple[Mapping[str, float] | None, Mapping[str, float] | None],
                  failures: list[str], wall_seconds: float,
-                 rss_start: int | None, driver: str = "classroom") -> dict[str, Any]:
+                 rss_start: int | None, driver: str = "classroom",
+                 buckets_start: Buckets | None = None) -> dict[str, Any]:
     """The whole report as plain JSON-ready data."""
     last = max(1, round(scenario.duration))
     rows = [_row(k, seconds[k]) for k in sorted(seconds) if 1 <= k <= last]
@@ -205,6 +218,7 @@ def build_report(*, scenario: Scenario, url: str, processes: int, server_pid: in
             "cpu_pct_mean": _stat(column("server_cpu_pct", steady), "mean"),
             "cpu_pct_peak": _stat(column("server_cpu_pct", rows), "max"),
             "metrics_delta": _metrics_delta(metrics),
+            "publish_to_write_ms": _publish_to_write(seconds, steady, buckets_start),
         },
         "generator": {
             "processes": processes,

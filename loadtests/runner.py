@@ -21,6 +21,7 @@ from loadtests.monitor import Monitor, find_listener, scrape_metrics
 from loadtests.plan import Credentials, make_plans
 from loadtests.report import build_report
 from loadtests.scenarios import Scenario
+from loadtests.serverside import Buckets, scrape_buckets
 from loadtests.stats import Tally, Tick
 from loadtests.worker import worker_main
 
@@ -39,6 +40,7 @@ class Second:
     generator_cpu: float = 0.0
     server: dict[str, float | None] = field(default_factory=dict)
     sampled: bool = False
+    buckets: Buckets | None = None  # the server's publish-to-write histogram, at its end
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Coordinator:
         self.failures: list[str] = []
         self._cpu: dict[int, float] = {}
         self._printed = 0
+        self._buckets_start: Buckets | None = None
 
     def run(self) -> dict[str, Any]:
         """Run the scenario and return the report (see loadtests/README.md)."""
@@ -89,6 +92,7 @@ class Coordinator:
             self._await_ready(inbox, len(workers))
             monitor = Monitor(pid)
             metrics_before = scrape_metrics(options.url)
+            self._buckets_start = scrape_buckets(options.url)
             start_at = time.time() + START_DELAY
             start.value = start_at
             go.set()
@@ -111,7 +115,7 @@ class Coordinator:
             seconds=self.seconds, total=self.total, samples=self.samples,
             metrics=(metrics_before, scrape_metrics(options.url)),
             failures=self.failures, wall_seconds=wall, rss_start=monitor.rss_start,
-            driver=options.driver,
+            driver=options.driver, buckets_start=self._buckets_start,
         )
 
     def _await_ready(self, inbox: Any, count: int) -> None:
@@ -138,6 +142,8 @@ class Coordinator:
                 if second <= last_second:
                     merged = self._second(second)
                     merged.server, merged.sampled = monitor.sample(now - last_sample), True
+                    if self._buckets_start is not None:  # only servers that export it
+                        merged.buckets = scrape_buckets(self.options.url)
                     self._progress(second, merged, count)
                 last_sample, next_sample = now, next_sample + 1.0
             try:
