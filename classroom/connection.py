@@ -313,7 +313,10 @@ class Connection:
             timeout = None if self.identity else max(0.0, deadline - time.monotonic())
             self._receiving = True
             try:
-                message = await asyncio.wait_for(self._receive(), timeout)
+                if timeout is None:  # no wait_for wrapper: an idle connection waits here
+                    message = await self._receive()
+                else:
+                    message = await asyncio.wait_for(self._receive(), timeout)
             except TimeoutError:
                 self.enqueue_frame(error_frame("unauthorized", "no connect in time", None))
                 self.request_close(CLOSE_UNAUTHORIZED, "no connect in time")

@@ -13,6 +13,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -22,6 +23,7 @@ from classroom.app import Classroom
 from classroom.codec import Payload, wire_frame
 from classroom.config import Settings
 from classroom.connection import FRAMES_EXTENSION
+from classroom.lean import FlowGate, MessageQueue
 
 log = logging.getLogger("classroom.server")
 
@@ -41,6 +43,13 @@ class FramesProtocol(WebSocketsSansIOProtocol):
     A frame fanned out to many connections is framed once (:func:`wire_frame`), and
     the frames a connection has queued go to its socket in one write, not one each.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # uvicorn's per-connection asyncio.Queue and Event cost ~3 KB of deques for one
+        # reader and one writer: the lean stand-ins do the same in a few hundred bytes.
+        self.queue = MessageQueue()  # type: ignore[assignment]
+        self.writable = FlowGate()  # type: ignore[assignment]
 
     def handle_connect(self, event: Any) -> None:
         """Advertise the batch extension in the scope (unless compression is on)."""
@@ -77,13 +86,41 @@ class FramesProtocol(WebSocketsSansIOProtocol):
         if message["type"] != FRAMES_EXTENSION:
             await super().send(message)
             if message["type"] == "websocket.accept" and self.handshake_complete:
-                # The handshake's request and response (their headers: ~3 KB) are
-                # never read again: an idle connection need not keep them.
-                vars(self).pop("request", None)
+                # The handshake's request and response, and the scope's copy of the
+                # request headers (~4 KB together), are never read again: an idle
+                # connection need not keep them.
+                request = vars(self).pop("request", None)
+                if request is not None:
+                    # websockets' parser generator keeps its own reference to the
+                    # request for the connection's life: empty its headers, at least.
+                    request.headers.clear()
                 vars(self).pop("response", None)
+                scope = getattr(self, "scope", None)
+                if scope is not None:
+                    scope["headers"] = []
             return
         await self.writable.wait()
         self.write_frames_now(message["frames"])
+
+
+class WebSocketFirst:
+    """ASGI entry point: ``/ws`` goes straight to the classroom connection, the rest to Starlette.
+
+    Starlette's error and exception middleware, router and route add eight
+    coroutine frames (~3 KB) that a WebSocket connection would keep for its whole
+    life; a classroom connection answers its own errors and needs none of them.
+    The Starlette app still routes ``/ws`` too, for other ASGI servers.
+    """
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self._classroom: Classroom = app.state.classroom
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/ws":
+            await self._classroom.websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 class ClassroomServer(uvicorn.Server):
@@ -121,7 +158,7 @@ class ClassroomServer(uvicorn.Server):
 def server_config(app: Starlette, settings: Settings, host: str, port: int) -> uvicorn.Config:
     """uvicorn settings for a classroom node (frame limit, no compression)."""
     return uvicorn.Config(
-        app,
+        WebSocketFirst(app),
         host=host,
         port=port,
         loop="uvloop",
