@@ -37,6 +37,12 @@ doubles it). Without it the kernel grows a stalled reader's buffer to tcp_wmem's
 maximum (~4 MB) before the transport pauses and the outbox bound starts counting."""
 
 
+LISTEN_BACKLOG = 4096
+"""Connections the kernel may hold for accept (it caps this at net.core.somaxconn). When
+5,000 clients reconnect at once, uvicorn's default of 2,048 overflows while the loop is
+busy, and every dropped handshake waits for the client's TCP retry (1 s, then 3 s, 7 s)."""
+
+
 class FramesProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol, plus a batch send of pre-encoded frames.
 
@@ -166,6 +172,7 @@ def server_config(app: Starlette, settings: Settings, host: str, port: int) -> u
         ws=FramesProtocol,
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,
+        backlog=LISTEN_BACKLOG,
         lifespan="on",
         # uvicorn's own info lines carry client addresses: keep them out of the logs.
         log_level="warning",
