@@ -8,10 +8,11 @@ the server, no sequence numbers, no Redis: whatever a real server does on top
 of this costs on top of it.
 
 :class:`RawUser` is the load generator's driver for it: it connects (nothing to
-join), publishes its event as one JSON text frame and reads every frame, with the
-same stamps and latency accounting as the other drivers (no ``at`` leg: the
-server adds nothing). ``python -m loadtests ceiling`` drives it with the fan-out
-ladder (``loadtests/ladder.py``).
+join), publishes its event as one JSON text frame and reads every frame (straight
+from the connection's read, ``loadtests/wire.py``), with the same stamps and
+latency accounting as the other drivers (no ``at`` leg: the server adds
+nothing). ``python -m loadtests ceiling`` drives it with the fan-out ladder
+(``loadtests/ladder.py``).
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from typing import Any
 
 import orjson
 import uvloop
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import InvalidHandshake
 
 from loadtests.client import REPLY_TIMEOUT, STAMPED_FIELDS, Recorder, read_stamp
 from loadtests.plan import User, WorkerPlan
+from loadtests.wire import WireClosedError, WireConnection, connect
 
 Frame = dict[str, Any]
 
@@ -71,7 +72,7 @@ class RawUser:
         self.lost = asyncio.Event()
         self.poll: str | None = None
         self.on_poll_open: Callable[[str], None] | None = None
-        self._ws: ClientConnection | None = None
+        self._ws: WireConnection | None = None
         self._closing = False
         self._ever_online = False
 
@@ -79,15 +80,15 @@ class RawUser:
         """Open the WebSocket; there is no handshake beyond it."""
         began = time.time()
         try:
-            ws = await connect(self.plan.url, max_size=None, compression=None, proxy=None,
-                               ping_interval=None, open_timeout=REPLY_TIMEOUT,
-                               close_timeout=2)
+            ws = await connect(self.plan.url, self._on_message, on_close=self._ended,
+                               open_timeout=REPLY_TIMEOUT)
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             self.rec.error("connect_failed", type(exc).__name__, "open")
             return False
         self._ws, self._closing = ws, False
         self.lost = asyncio.Event()
-        asyncio.get_running_loop().create_task(self._read_loop(ws))
+        if ws.closed.done():  # it ended within its opening read (and _ended counted that)
+            return False
         self.online = True
         counts = self.rec.tally.counts
         if self._ever_online:
@@ -117,8 +118,8 @@ class RawUser:
         if kind != "publish":
             return None
         try:
-            await ws.send(orjson.dumps(fields.get("event")).decode())
-        except ConnectionClosed:
+            ws.send_text(orjson.dumps(fields.get("event")))
+        except WireClosedError:
             self.rec.tally.counts["skipped_offline"] += 1
             return None
         self.rec.tally.counts["commands"] += 1
@@ -136,28 +137,28 @@ class RawUser:
     async def drain(self, timeout: float) -> None:
         """Nothing to drain."""
 
-    async def _read_loop(self, ws: ClientConnection) -> None:
+    def _on_message(self, data: bytes, text: bool) -> None:
+        """Count and time one frame, called from the connection's read itself."""
+        now = time.time()
         rec = self.rec
         try:
-            async for data in ws:
-                now = time.time()
-                event = orjson.loads(data)
-                counts = rec.tally.counts
-                counts["deliveries"] += 1
-                counts["pushes"] += 1
-                kind = str(event.get("kind")) if isinstance(event, dict) else ""
-                if kind:
-                    sent = read_stamp(event.get(STAMPED_FIELDS.get(kind, "")))
-                    if sent is not None:
-                        rec.latency(kind, sent, None, now)
-        except ConnectionClosed:
-            pass
-        except Exception as exc:  # noqa: BLE001 - one bad frame must not kill the worker
+            event = orjson.loads(data)
+            counts = rec.tally.counts
+            counts["deliveries"] += 1
+            counts["pushes"] += 1
+            kind = str(event.get("kind")) if isinstance(event, dict) else ""
+            if kind:
+                sent = read_stamp(event.get(STAMPED_FIELDS.get(kind, "")))
+                if sent is not None:
+                    rec.latency(kind, sent, None, now)
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the reading
             rec.error("client_bug", repr(exc)[:120], "read")
-        finally:
-            if not self._closing:
-                code = ws.close_code if ws.close_code is not None else 1006
-                rec.error(f"close_{code}", ws.close_reason or None, "connection")
-            if self._ws is ws:
-                self.online = False
-                self.lost.set()
+
+    def _ended(self, ws: WireConnection) -> None:
+        """The connection ended (after its last frame): an error unless we closed it."""
+        if not self._closing:
+            code = ws.close_code if ws.close_code is not None else 1006
+            self.rec.error(f"close_{code}", ws.close_reason or None, "connection")
+        if self._ws is ws:
+            self.online = False
+            self.lost.set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,15 +29,26 @@ class Histogram:
     max: float = 0.0
     min: float = math.inf
 
-    def add(self, seconds: float) -> None:
-        """Record one sample; negative values (clock noise) count as zero."""
-        value = max(seconds, 0.0)
-        index = 0 if value <= _FLOOR else int(math.log(value / _FLOOR) / _LOG_GROWTH) + 1
-        self.buckets[index] = self.buckets.get(index, 0) + 1
+    def add(self, seconds: float, _log: Callable[[float], float] = math.log) -> None:
+        """Record one sample; negative values (clock noise) count as zero.
+
+        Workers call this a few times per received frame, so it avoids calls it can:
+        plain comparisons instead of ``max``/``min``, ``math.log`` bound as a default.
+        """
+        if seconds > _FLOOR:
+            index = int(_log(seconds / _FLOOR) / _LOG_GROWTH) + 1
+        else:
+            index = 0
+            if seconds < 0.0:
+                seconds = 0.0
+        buckets = self.buckets
+        buckets[index] = buckets.get(index, 0) + 1
         self.count += 1
-        self.total += value
-        self.max = max(self.max, value)
-        self.min = min(self.min, value)
+        self.total += seconds
+        if seconds > self.max:
+            self.max = seconds
+        if seconds < self.min:
+            self.min = seconds
 
     def merge(self, other: Histogram) -> None:
         """Add another histogram's samples to this one."""

@@ -110,3 +110,23 @@ def test_histogram_percentiles_are_within_one_percent() -> None:
     assert abs(histogram.percentile(50) - 0.5) < 0.005
     assert abs(histogram.percentile(99) - 0.99) < 0.01
     assert histogram.percentile(100) == histogram.max == 1.0
+
+
+def test_histogram_buckets_follow_the_documented_formula() -> None:
+    """Histogram.add is tuned for speed; its buckets must stay the ones reports merge."""
+    import math
+
+    from loadtests.stats import _FLOOR, _LOG_GROWTH
+
+    samples = [-0.5, 0.0, _FLOOR / 2, _FLOOR, _FLOOR * 1.0000001, 2e-6, 0.001, 0.0123,
+               0.5, 1.0, 3.7, 120.0]
+    histogram = Histogram()
+    expected: dict[int, int] = {}
+    for seconds in samples:
+        histogram.add(seconds)
+        value = max(seconds, 0.0)
+        index = 0 if value <= _FLOOR else int(math.log(value / _FLOOR) / _LOG_GROWTH) + 1
+        expected[index] = expected.get(index, 0) + 1
+    assert histogram.buckets == expected
+    assert (histogram.count, histogram.min, histogram.max) == (len(samples), 0.0, 120.0)
+    assert histogram.total == sum(max(s, 0.0) for s in samples)
