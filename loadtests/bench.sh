@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the results table in loadtests/README.md: each run gets a fresh server on
 # loopback (so RSS starts clean), the load generator, then the server is stopped.
-#   loadtests/bench.sh                 # every run below (about 5 minutes)
+#   loadtests/bench.sh                 # every run below (about 10 minutes)
 #   loadtests/bench.sh classroom storm # only these
 # Reports land in $OUT (default loadtests/results): <run>.json, <run>.png, <run>.server.log.
 set -euo pipefail
@@ -46,9 +46,19 @@ pick lecture500 && run lecture500 -- --scenario lecture --students 500 --duratio
 pick storm && run storm -- --scenario storm --duration 20
 pick lecture && run lecture -- --scenario lecture
 pick idle && run idle -- --scenario idle --duration 40
-pick idle-max && run idle-max -- --scenario idle --rooms 180 --connect-rate 1000 --duration 40
+# 19,980 connections: the fd hard limit here is 20,000 per process, less the server's own.
+pick idle-max && run idle-max -- --scenario idle --rooms 180 --students 110 --duration 45
 pick slow && run slow -- --scenario slow
 pick slow-control && run slow-control -- --scenario slow --slow-fraction 0
+# The targets of docs/performance.md.
+pick l500-max && run l500-max -- --scenario lecture --students 500 --duration 22 \
+  --connect-rate 250 --pointer-hz 300
+pick l500-half && run l500-half -- --scenario lecture --students 500 --duration 22 \
+  --connect-rate 250 --pointer-hz 108
+pick c50 && run c50 -- --scenario classroom --rooms 50 --students 29 --duration 25 \
+  --connect-rate 300
+pick storm5k && run storm5k -- --scenario storm --rooms 100 --students 49 --duration 60 \
+  --storms 1 --storm-spread 3 --pointer-hz 1 --chat-rate 1 --student-pointers 0 --connect-rate 300
 if pick classroom-redis; then
   prefix="loadtest-$$"
   run classroom-redis REDIS_URL=redis://127.0.0.1:6379/0 "CLASSROOM_REDIS_PREFIX=$prefix" \
