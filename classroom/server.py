@@ -44,10 +44,13 @@ busy, and every dropped handshake waits for the client's TCP retry (1 s, then 3 
 
 
 class FramesProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, plus a batch send of pre-encoded frames.
+    """uvicorn's sans-I/O WebSocket protocol, plus writes of pre-encoded frames.
 
     A frame fanned out to many connections is framed once (:func:`wire_frame`), and
-    the frames a connection has queued go to its socket in one write, not one each.
+    the frames a connection has queued go to its socket in one write, not one each:
+    synchronously from the write batcher (``write``/``writable`` in the scope's
+    ``classroom.frames`` extension), or through ASGI ``send`` when a writer task
+    has to wait for the socket.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
