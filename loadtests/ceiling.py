@@ -90,14 +90,8 @@ class RawUser:
         if ws.closed.done():  # it ended within its opening read (and _ended counted that)
             return False
         self.online = True
-        counts = self.rec.tally.counts
-        if self._ever_online:
-            counts["reconnects"] += 1
-            self.rec.tally.reconnect.add(time.time() - began)
-        else:
-            self._ever_online = True
-            counts["connects"] += 1
-            self.rec.tally.connect.add(time.time() - began)
+        self.rec.came_online(not self._ever_online, began)
+        self._ever_online = True
         return True
 
     async def close(self) -> None:

@@ -97,6 +97,20 @@ class Recorder:
         if len(seen) < _SAMPLES_PER_CODE and text not in seen:
             seen.append(text[:200])
 
+    def came_online(self, first: bool, began: float, down_since: float | None = None) -> None:
+        """Count a successful connect (or reconnect) that began at ``began`` and time it;
+        for a reconnect, also the downtime since ``down_since``."""
+        done = time.time()
+        tally = self.tally  # fetched now: the interval tally is swapped each second
+        if first:
+            tally.counts["connects"] += 1
+            tally.connect.add(done - began)
+        else:
+            tally.counts["reconnects"] += 1
+            tally.reconnect.add(done - began)
+            if down_since is not None:
+                tally.downtime.add(done - down_since)
+
     def latency(self, kind: str, sent: float, at: object, now: float) -> None:
         """Record publish-to-delivery time, and its two legs around the server's ``at``.
 
@@ -175,18 +189,8 @@ class SimUser:
                 await self.close()
                 return False
         self.online = True
-        done = time.time()
-        counts = self.rec.tally.counts  # fetched now: the interval tally is swapped each second
-        if not self._ever_online:
-            self._ever_online = True
-            counts["connects"] += 1
-            self.rec.tally.connect.add(done - began)
-        else:
-            counts["reconnects"] += 1
-            self.rec.tally.reconnect.add(done - began)
-            if self._down_since is not None:
-                self.rec.tally.downtime.add(done - self._down_since)
-        self._down_since = None
+        self.rec.came_online(not self._ever_online, began, self._down_since)
+        self._ever_online, self._down_since = True, None
         return True
 
     async def close(self) -> None:

@@ -99,18 +99,8 @@ class SocketIOUser:
                 return False
             self._top_seq = int(reply.get("seq") or 0)
         self.online = True
-        done = time.time()
-        counts = self.rec.tally.counts
-        if not self._ever_online:
-            self._ever_online = True
-            counts["connects"] += 1
-            self.rec.tally.connect.add(done - began)
-        else:
-            counts["reconnects"] += 1
-            self.rec.tally.reconnect.add(done - began)
-            if self._down_since is not None:
-                self.rec.tally.downtime.add(done - self._down_since)
-        self._down_since = None
+        self.rec.came_online(not self._ever_online, began, self._down_since)
+        self._ever_online, self._down_since = True, None
         return True
 
     async def _discard(self) -> None:
