@@ -365,6 +365,22 @@ async def test_two_senders_on_one_outbox_deliver_every_mail_exactly_once(
     assert await one.outbox.depth() == 0
 
 
+async def test_a_stop_that_meets_a_wake_up_still_stops_the_worker(
+    smtp: SmtpServer, sender_for: Callable[..., MailSender],
+) -> None:
+    """stop() in the same loop iteration as a wake-up: the worker must end, not go on."""
+    smtp.start()
+    sender = sender_for(smtp)
+    await asyncio.sleep(0.1)  # the worker has looked at the empty outbox and waits
+    sender.wake()
+    await sender.stop()
+    [invite] = invitations("acme", "s-1", {"students": [ROSTER["students"][0]]})
+    assert await sender.outbox.enqueue(invite)  # straight into the outbox: no wake-up
+    await asyncio.sleep(0.5)  # ten poll intervals of a worker that would still run
+    assert smtp.received == []
+    assert await sender.outbox.depth() == 1
+
+
 async def test_a_server_that_is_down_delays_mail_until_it_comes_up(
     smtp: SmtpServer, sender_for: Callable[..., MailSender], caplog: pytest.LogCaptureFixture,
 ) -> None:

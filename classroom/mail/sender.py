@@ -96,8 +96,13 @@ class MailSender:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        await asyncio.wait([task], timeout=timeout if timeout is not None else self._step)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout if timeout is not None else self._step)
+        # Cancel again until it has ended: a cancel that lands as an awaited call
+        # completes can be lost inside a library, and the worker must not outlive stop().
+        while not task.done() and (remaining := deadline - loop.time()) > 0:
+            task.cancel()
+            await asyncio.wait([task], timeout=min(0.05, remaining))
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll."""
@@ -139,8 +144,12 @@ class MailSender:
                     delay = min(self._poll, max(0.0, due - self.outbox.clock()))
             except Exception as exc:  # noqa: BLE001 - the worker must outlive Redis or bugs
                 log.warning("mail worker pass failed (%s)", type(exc).__name__)
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for returns normally when
+            # the wake-up and stop()'s cancel land in the same loop iteration, swallowing
+            # the cancel, and this loop would outlive stop() (seen as a hung test teardown).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _deliver(self, target: SmtpTarget, claimed: list[Message]) -> int:
         """Send a batch over one connection; whatever fails goes back with back-off."""
