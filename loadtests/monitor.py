@@ -113,16 +113,24 @@ def metrics_url(ws_url: str) -> str:
     return f"{scheme}://{parts.netloc}/metrics"
 
 
-def scrape_metrics(ws_url: str, timeout: float = 3.0) -> dict[str, float] | None:
-    """The server's classroom_* counters summed over labels; None when unreachable.
+def fetch_metrics(ws_url: str, timeout: float = 3.0) -> str | None:
+    """The server's /metrics page as text; None when unreachable.
 
     Proxies from the environment are ignored: the target is the server itself.
     """
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(metrics_url(ws_url), timeout=timeout) as response:
-            text = response.read().decode("utf-8", "replace")
+            text: str = response.read().decode("utf-8", "replace")
     except (OSError, ValueError):
+        return None
+    return text
+
+
+def scrape_metrics(ws_url: str, timeout: float = 3.0) -> dict[str, float] | None:
+    """The server's classroom_* counters summed over labels; None when unreachable."""
+    text = fetch_metrics(ws_url, timeout)
+    if text is None:
         return None
     totals: dict[str, float] = {}
     for line in text.splitlines():

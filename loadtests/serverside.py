@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-import urllib.request
 from collections.abc import Mapping
 
-from loadtests.monitor import metrics_url
+from loadtests.monitor import fetch_metrics
 
 PUBLISH_TO_WRITE = "classroom_publish_to_write_seconds"
 Buckets = dict[float, float]  # upper bound in seconds (inf for +Inf) -> cumulative count
@@ -24,13 +23,8 @@ Buckets = dict[float, float]  # upper bound in seconds (inf for +Inf) -> cumulat
 def scrape_buckets(ws_url: str, name: str = PUBLISH_TO_WRITE,
                    timeout: float = 3.0) -> Buckets | None:
     """The histogram's cumulative buckets; None when the server has no such histogram."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(metrics_url(ws_url), timeout=timeout) as response:
-            text = response.read().decode("utf-8", "replace")
-    except (OSError, ValueError):
-        return None
-    return parse_buckets(text, name)
+    text = fetch_metrics(ws_url, timeout)
+    return None if text is None else parse_buckets(text, name)
 
 
 def parse_buckets(text: str, name: str = PUBLISH_TO_WRITE) -> Buckets | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -112,3 +113,13 @@ class Client:
         await self.ws.wait_closed()
         rcvd = self.ws.protocol.close_rcvd
         return rcvd.code if rcvd is not None else None
+
+
+def small_receive_socket(port: int) -> socket.socket:
+    """A socket connected to the local server with a 4 KiB receive buffer, so that a client
+    that stops reading makes the server's socket push back within a few frames."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    return sock

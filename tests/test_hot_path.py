@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import httpx
@@ -13,7 +12,7 @@ from websockets.frames import Frame, Opcode
 from classroom.codec import wire_frame
 from classroom.metrics import Metrics
 from classroom.writes import WriteBatcher
-from tests.client import Client
+from tests.client import Client, small_receive_socket
 from tests.conftest import ServerFactory
 
 
@@ -84,7 +83,7 @@ async def test_a_reader_that_stalls_and_catches_up_gets_every_frame_in_order(
     server = await start_server(send_queue_max_bytes=4 * 1024 * 1024, close_timeout=5.0,
                                 rate_limit_per_second=10_000, rate_limit_burst=10_000)
     trainer = await server.member("t1", "trainer")
-    sleepy = await Client.open(server.ws_url, sock=_small_socket(server.port), max_queue=1)
+    sleepy = await Client.open(server.ws_url, sock=small_receive_socket(server.port), max_queue=1)
     await sleepy.connect(server.token("u2", "student"))
     assert (await sleepy.request("join", session="s1"))["type"] == "joined"
     shape = {"path": "x" * 10_000}
@@ -107,10 +106,3 @@ async def test_a_reader_that_stalls_and_catches_up_gets_every_frame_in_order(
     await sleepy.close()
     await trainer.close()
 
-
-def _small_socket(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    sock.setblocking(False)
-    return sock

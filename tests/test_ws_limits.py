@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 
-from tests.client import Client
+from tests.client import Client, small_receive_socket
 from tests.conftest import RunningServer, ServerFactory
 
 
@@ -83,13 +82,6 @@ async def test_rate_limit_answers_rate_limited(start_server: ServerFactory) -> N
     await client.close()
 
 
-def _tiny_socket(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    sock.setblocking(False)
-    return sock
-
 
 async def test_a_client_that_does_not_read_is_closed_4008_alone(
     start_server: ServerFactory,
@@ -98,7 +90,7 @@ async def test_a_client_that_does_not_read_is_closed_4008_alone(
                                 rate_limit_burst=10_000, close_timeout=10.0)
     trainer = await server.member("t1", "trainer")
     fast = await server.member("u1", "student", name="Fast Reader")
-    slow = await Client.open(server.ws_url, sock=_tiny_socket(server.port), max_queue=1)
+    slow = await Client.open(server.ws_url, sock=small_receive_socket(server.port), max_queue=1)
     await slow.connect(server.token("u2", "student"))
     assert (await slow.request("join", session="s1"))["type"] == "joined"
     count = 600
