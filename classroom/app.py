@@ -13,20 +13,20 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
-from classroom.api.routes import ServerApi
-from classroom.backoffice import Backoffice
-from classroom.broker.factory import broker_from_url
+from classroom.backends.broker.factory import broker_from_url
+from classroom.backends.data.records import Records
+from classroom.backends.data.redis import data_store_from_url
+from classroom.backends.presence_factory import presence_from_url
 from classroom.config import Settings
-from classroom.connection import CLOSE_FORBIDDEN, Connection, ConnectionRegistry
-from classroom.data.records import Records
-from classroom.data.redis import data_store_from_url
 from classroom.demo import DEMO_SESSION, demo_roster
-from classroom.mail import mail_from_settings
+from classroom.edge.connection import CLOSE_FORBIDDEN, Connection, ConnectionRegistry
+from classroom.edge.web_pages import web_routes
+from classroom.integrations.mail import mail_from_settings
+from classroom.integrations.video import video_from_settings
 from classroom.metrics import Metrics
-from classroom.node import Node
-from classroom.video import video_from_settings
-from classroom.web import web_routes
-from presence.factory import presence_from_url
+from classroom.sessions.node import Node
+from classroom.tenant_api.backoffice import Backoffice
+from classroom.tenant_api.routes import ServerApi
 
 
 class Classroom:

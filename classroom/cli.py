@@ -11,9 +11,9 @@ from classroom import __version__
 from classroom.app import create_app
 from classroom.config import Settings
 from classroom.demo import DEMO_PAGES, DEMO_SESSION, DEMO_USERS
-from classroom.errorreports import init_error_reports, shutdown_error_reports
+from classroom.edge.server import build_server
+from classroom.integrations.error_reports import init_error_reports, shutdown_error_reports
 from classroom.logs import configure_logging
-from classroom.server import build_server
 
 
 def demo_banner(settings: Settings, host: str, port: int) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
@@ -29,7 +30,6 @@ from presence.redis_scripts import (
     SWEEP,
     TOUCH,
 )
-from presence.redisclient import redis_client
 from presence.store import PresenceEntry, PresenceUnavailable
 
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
@@ -61,7 +61,14 @@ class RedisPresenceStore:
     False and no sweep will report them.
     """
 
-    def __init__(self, url: str, *, prefix: str = "classroom", ttl: float = 30.0) -> None:
+    def __init__(
+        self, client: aioredis.Redis, *, prefix: str = "classroom", ttl: float = 30.0
+    ) -> None:
+        """Keep entries through ``client``, which this store owns and closes.
+
+        The caller opens the client (``classroom.backends.redis_client`` does it the one
+        way the server opens Redis), so this package needs nothing of ``classroom``.
+        """
         if ttl <= 0:
             raise ValueError("ttl must be > 0")
         if not prefix or "{" in prefix or "}" in prefix:
@@ -69,7 +76,7 @@ class RedisPresenceStore:
         self._prefix = prefix
         self._ttl = ttl
         self._key_ttl_ms = math.ceil(ttl * 2000)  # keys outlive every entry they hold
-        self._client = redis_client(url)
+        self._client = client
         register = self._client.register_script
         self._add, self._remove = register(ADD), register(REMOVE)
         self._participants, self._clients = register(PARTICIPANTS), register(CLIENTS)

@@ -14,7 +14,7 @@ from auth.tenants import Tenant
 from auth.tokens import issue_token
 from classroom.app import create_app
 from classroom.config import Settings
-from classroom.server import build_server
+from classroom.edge.server import build_server
 from tests.client import Client
 
 TENANTS = {

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from auth.identity import ROLES, Role
-from classroom.events import (
+from classroom.domain.events import (
     EPHEMERAL_KINDS,
     SHAPE_MAX_BYTES,
     STORED_KINDS,
@@ -16,8 +16,8 @@ from classroom.events import (
     is_stored,
     prepare_event,
 )
-from classroom.participants import Participant
-from classroom.state import SessionState
+from classroom.domain.participants import Participant
+from classroom.domain.state import SessionState
 
 NOW = 1764084000.25
 

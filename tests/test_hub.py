@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from classroom.codec import Encoding, Payload
-from classroom.hub import Hub, Membership
-from classroom.participants import Participant
-from classroom.views import View
+from classroom.domain.participants import Participant
+from classroom.domain.views import View
+from classroom.protocol.codec import Encoding, Payload
+from classroom.sessions.hub import Hub, Membership
 
 
 class Peer:

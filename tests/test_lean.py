@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from classroom.lean import FlowGate, MessageQueue
+from classroom.edge.uvicorn_standins import FlowGate, MessageQueue
 
 
 async def test_the_queue_is_fifo_and_a_getter_waits_for_an_item() -> None:

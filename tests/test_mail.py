@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from classroom.cohort import cohort_rows, roster_participant
 from classroom.config import Settings
-from classroom.mail import (
+from classroom.domain.cohort import cohort_rows, roster_participant
+from classroom.integrations.mail import (
     Backoff,
     MailSender,
     MemoryOutbox,
@@ -322,7 +322,7 @@ async def attempts(sender: MailSender) -> int:
 async def test_mail_is_delivered_with_headers_and_both_languages(
     smtp: SmtpServer, sender_for: Callable[..., MailSender], caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="classroom.mail")
+    caplog.set_level(logging.DEBUG, logger="classroom.integrations.mail")
     smtp.start()
     sender = sender_for(smtp)
     assert await sender.submit(invitations("acme", "s-1", ROSTER, tenant_name="Acme Training")) == 3

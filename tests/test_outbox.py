@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from classroom.outbox import Outbox
+from classroom.edge.send_queue import Outbox
 
 
 def make(limit: int) -> tuple[Outbox, list[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from classroom.participants import display_name_for, make_pid
+from classroom.domain.participants import display_name_for, make_pid
 from tests.conftest import RunningServer
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from classroom.events import is_stored, prepare_event
-from classroom.participants import Participant
-from classroom.state import ANONYMOUS_PID, SessionState
+from classroom.domain.events import is_stored, prepare_event
+from classroom.domain.participants import Participant
+from classroom.domain.state import ANONYMOUS_PID, SessionState
 
 TRAINER = Participant("p-t", "trainer", "sub-t", name="Tina Trainer", display_name="Tina")
 ALICE = Participant("p-a", "student", "sub-a", name="Alice A", email="a@example.org",

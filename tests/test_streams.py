@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from classroom.broker import MemoryBroker, Publication, StreamPosition
-from classroom.codec import pack_internal
-from classroom.streams import SessionStreams
+from classroom.backends.broker import MemoryBroker, Publication, StreamPosition
+from classroom.protocol.codec import pack_internal
+from classroom.sessions.streams import SessionStreams
 
 CHANNEL = "acme:s1"
 TRAINER = {"pid": "p1", "role": "trainer", "sub": "t1"}

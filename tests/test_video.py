@@ -24,7 +24,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from classroom.config import Settings
-from classroom.video import (
+from classroom.integrations.video import (
     DEFAULT_TOKEN_TTL,
     NOT_CONFIGURED,
     UNAVAILABLE,

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from auth.identity import Role
-from classroom.events import is_stored, prepare_event
-from classroom.participants import Participant
-from classroom.state import SessionState
-from classroom.views import (
+from classroom.domain.events import is_stored, prepare_event
+from classroom.domain.participants import Participant
+from classroom.domain.state import SessionState
+from classroom.domain.views import (
     View,
     referenced_pids,
     render_event,

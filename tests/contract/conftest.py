@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from classroom.broker import Broker, MemoryBroker, Publication
-from classroom.broker.redis import RedisBroker
+from classroom.backends.broker import Broker, MemoryBroker, Publication
+from classroom.backends.broker.redis import RedisBroker
+from classroom.backends.redis_client import redis_client
 from presence.memory import MemoryPresenceStore
 from presence.redis import RedisPresenceStore
 from presence.store import PresenceStore
@@ -170,7 +171,7 @@ async def presence(backend: str, key_prefix: str) -> AsyncIterator[PresenceStore
     if backend == "memory":
         store: PresenceStore = MemoryPresenceStore()
     elif backend == "redis":
-        store = RedisPresenceStore(REDIS_URL, prefix=key_prefix)
+        store = RedisPresenceStore(redis_client(REDIS_URL), prefix=key_prefix)
     else:
         raise AssertionError(f"unknown backend {backend}")
     yield store

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from classroom.broker import (
+from classroom.backends.broker import (
     Broker,
     BrokerUnavailable,
     MemoryBroker,
@@ -384,7 +384,7 @@ async def test_memory_handler_failure_does_not_fail_the_publish(caplog):
 
     await broker.start(broken)
     await broker.subscribe("s1")
-    with caplog.at_level(logging.ERROR, logger="classroom.broker.memory"):
+    with caplog.at_level(logging.ERROR, logger="classroom.backends.broker.memory"):
         result = await broker.publish("s1", b"x")
     assert result.position.offset == 1
     assert "publication handler failed" in caplog.text

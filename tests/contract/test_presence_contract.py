@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from presence.factory import presence_from_url
+from classroom.backends.presence_factory import presence_from_url
 from presence.memory import MemoryPresenceStore
 from presence.store import PresenceEntry
 

@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from classroom.broker import (
+from classroom.backends.broker import (
     BrokerUnavailable,
     MemoryBroker,
     Publication,
     StreamPosition,
     broker_from_url,
 )
-from classroom.broker.redis import RedisBroker
+from classroom.backends.broker.redis import RedisBroker
 from tests.contract.conftest import REDIS_URL, Inbox
 
 MakeRedisBroker = Callable[..., RedisBroker]
@@ -74,7 +74,7 @@ async def test_reader_resubscribes_after_its_connection_is_killed(make, admin, c
     await broker.subscribe("s2")
     epoch = (await broker.publish("s1", b"before")).position.epoch
     await eventually(lambda: len(inbox.received) == 1)
-    with caplog.at_level(logging.WARNING, logger="classroom.broker"):
+    with caplog.at_level(logging.WARNING, logger="classroom.backends.broker"):
         assert await kill(admin, name, "pubsub") == 1
         await eventually(lambda: len(reconnects) == 1)
     assert "redis pub/sub connection failed" in caplog.text
@@ -102,7 +102,7 @@ async def test_unreachable_redis_raises_broker_unavailable_quickly(make, caplog)
     broker = make("redis://127.0.0.1:1/0", reconnect_delay_max=0.1)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    with caplog.at_level(logging.WARNING, logger="classroom.broker"):
+    with caplog.at_level(logging.WARNING, logger="classroom.backends.broker"):
         await broker.start(Inbox(0.0))
         with pytest.raises(BrokerUnavailable):
             await broker.publish("s1", b"x")
@@ -192,7 +192,7 @@ async def test_a_failing_handler_is_logged_and_delivery_goes_on(make, caplog):
 
     await broker.start(handler)
     await broker.subscribe("s1")
-    with caplog.at_level(logging.ERROR, logger="classroom.broker"):
+    with caplog.at_level(logging.ERROR, logger="classroom.backends.broker"):
         await broker.publish("s1", b"bad")
         await broker.publish("s1", b"good")
         await eventually(lambda: len(seen) == 2)

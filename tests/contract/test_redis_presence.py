@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from presence.factory import presence_from_url
+from classroom.backends.presence_factory import presence_from_url
+from classroom.backends.redis_client import redis_client
 from presence.memory import MemoryPresenceStore
 from presence.redis import RedisPresenceStore
 from presence.store import PresenceEntry, PresenceUnavailable
@@ -25,7 +26,7 @@ async def make(redis_prefix: str) -> AsyncIterator[MakeStore]:
     made: list[RedisPresenceStore] = []
 
     def make(url: str = REDIS_URL, ttl: float = TTL) -> RedisPresenceStore:
-        store = RedisPresenceStore(url, prefix=redis_prefix, ttl=ttl)
+        store = RedisPresenceStore(redis_client(url), prefix=redis_prefix, ttl=ttl)
         made.append(store)
         return store
 
@@ -148,7 +149,7 @@ async def test_connections_redis_closed_are_replaced_without_failing_a_call(make
 
 
 async def test_unreachable_redis_raises_presence_unavailable():
-    store = RedisPresenceStore("redis://127.0.0.1:1/0")
+    store = RedisPresenceStore(redis_client("redis://127.0.0.1:1/0"))
     with pytest.raises(PresenceUnavailable):
         await store.add("s1", "c1", "alice", b"")
     with pytest.raises(PresenceUnavailable):
@@ -165,6 +166,6 @@ async def test_factory_builds_the_redis_store_by_scheme(redis_prefix):
 
 def test_redis_store_refuses_nonsense_options():
     with pytest.raises(ValueError):
-        RedisPresenceStore(REDIS_URL, ttl=0)
+        RedisPresenceStore(redis_client(REDIS_URL), ttl=0)
     with pytest.raises(ValueError):
-        RedisPresenceStore(REDIS_URL, prefix="{x}")
+        RedisPresenceStore(redis_client(REDIS_URL), prefix="{x}")

@@ -32,8 +32,8 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 from auth.tokens import issue_token
 from classroom.app import create_app
 from classroom.config import Settings
-from classroom.server import build_server
-from classroom.web import web_routes
+from classroom.edge.server import build_server
+from classroom.edge.web_pages import web_routes
 from tests.conftest import TENANTS, RunningServer
 
 REPO = Path(__file__).resolve().parents[2]

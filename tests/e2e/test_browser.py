@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from playwright.async_api import Page, expect
 from starlette.applications import Starlette
 
-from classroom.web import web_routes
+from classroom.edge.web_pages import web_routes
 from tests.client import Client
 from tests.conftest import TENANTS, RunningServer
 from tests.e2e.conftest import (
@@ -304,7 +304,7 @@ RUNNER = textwrap.dedent("""
     import sys
 
     import classroom.cli as cli
-    from classroom.web import web_routes
+    from classroom.edge.web_pages import web_routes
 
     build = cli.create_app
 

@@ -14,13 +14,18 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from classroom.broker import BrokerUnavailable, MemoryBroker, Publication, broker_from_url
-from classroom.broker.redis import RedisBroker
-from classroom.broker.sharded import ShardedBroker
-from presence.factory import presence_from_url
+from classroom.backends.broker import BrokerUnavailable, MemoryBroker, Publication, broker_from_url
+from classroom.backends.broker.redis import RedisBroker
+from classroom.backends.presence_factory import presence_from_url
+from classroom.backends.sharding.broker import ShardedBroker
+from classroom.backends.sharding.presence import ShardedPresenceStore
+from classroom.backends.sharding.rendezvous import (
+    choose,
+    shard_identities,
+    shard_identity,
+    split_urls,
+)
 from presence.redis import RedisPresenceStore
-from presence.rendezvous import choose, shard_identities, shard_identity, split_urls
-from presence.sharded import ShardedPresenceStore
 from tests.client import Client
 from tests.multinode.conftest import Cluster, RedisServer, free_port, member
 
@@ -90,7 +95,7 @@ def test_rendezvous_is_stable_across_instances_and_processes() -> None:
         assert first.shard_for(channel) == second.shard_for(channel)
         assert OLD[first.shard_for(channel)] == OLD[::-1][swapped.shard_for(channel)]
     code = (
-        "from presence.rendezvous import choose; "
+        "from classroom.backends.sharding.rendezvous import choose; "
         f"print(','.join(str(choose({OLD!r}, c)) for c in {CHANNELS[:200]!r}))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

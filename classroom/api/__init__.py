@@ -1,1 +1,0 @@
-"""The server API for tenants' back ends (section 8): ``/api/v1``, keyed per tenant."""

@@ -1,0 +1,244 @@
+"""The embedded broker: one process, everything in bounded memory."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from itertools import islice
+
+from classroom.backends.broker.base import (
+    BrokerUnavailable,
+    HistoryResult,
+    Publication,
+    PublicationHandler,
+    PublishResult,
+    StreamPosition,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class _Stream:
+    """One channel's stream: epoch, newest offset, retained publications, last write."""
+
+    __slots__ = ("epoch", "history", "offset", "retained_until", "touched")
+
+    def __init__(self, size: int, now: float) -> None:
+        self.epoch = secrets.token_urlsafe(6)
+        self.offset = 0
+        self.history: deque[tuple[float, Publication]] = deque(maxlen=size)
+        self.touched = now
+        self.retained_until: float | None = None  # set when the session ended
+
+    @property
+    def position(self) -> StreamPosition:
+        """The newest offset with this stream's epoch."""
+        return StreamPosition(self.offset, self.epoch)
+
+    @property
+    def first_offset(self) -> int:
+        """The oldest retained offset; newest + 1 when nothing is retained."""
+        return self.history[0][1].offset if self.history else self.offset + 1
+
+    def recoverable(self, since: StreamPosition) -> bool:
+        """Whether every publication after ``since`` is still retained in this stream."""
+        if since.epoch != self.epoch or not 0 <= since.offset <= self.offset:
+            return False
+        return since.offset >= self.first_offset - 1
+
+
+class MemoryBroker:
+    """The ``Broker`` of a single process; the handler runs inside ``publish``.
+
+    Memory stays bounded: streams idle for ``history_ttl`` and idempotency keys
+    older than ``idempotency_ttl`` are dropped on every call, oldest first.
+    """
+
+    def __init__(
+        self,
+        *,
+        history_size: int = 10000,
+        history_ttl: float = 86400.0,
+        idempotency_ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.on_reconnect: Callable[[], None] | None = None  # one process never reconnects
+        if history_size < 0 or history_ttl <= 0 or idempotency_ttl <= 0:
+            raise ValueError("history_size must be >= 0 and the ttls > 0")
+        self._history_size = history_size
+        self._history_ttl = history_ttl
+        self._idempotency_ttl = idempotency_ttl
+        self._clock = clock
+        # Both ordered oldest first, so expiry pops from the front only.
+        self._streams: OrderedDict[str, _Stream] = OrderedDict()
+        self._keys: OrderedDict[tuple[str, str], tuple[float, StreamPosition]] = OrderedDict()
+        self._subscribed: set[str] = set()
+        self._handler: PublicationHandler | None = None
+        self._closed = False
+
+    async def start(self, handler: PublicationHandler) -> None:
+        """Set the handler that subscribed channels' publications are delivered to."""
+        self._check_open()
+        self._handler = handler
+
+    async def close(self) -> None:
+        """Drop everything; later calls raise ``BrokerUnavailable``."""
+        self._closed = True
+        self._handler = None
+        self._subscribed.clear()
+        self._streams.clear()
+        self._keys.clear()
+
+    async def subscribe(self, channel: str) -> None:
+        """Deliver ``channel``'s publications to the handler; idempotent."""
+        self._check_open()
+        self._subscribed.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        """Stop delivering ``channel``'s publications; idempotent."""
+        self._check_open()
+        self._subscribed.discard(channel)
+
+    async def publish(
+        self,
+        channel: str,
+        data: bytes,
+        *,
+        stored: bool = True,
+        idempotency_key: str | None = None,
+    ) -> PublishResult:
+        """Store and deliver in one step with no await, so concurrent publishes never interleave."""
+        now = self._now()
+        key = (channel, idempotency_key) if idempotency_key is not None else None
+        if key is not None and key in self._keys:
+            return PublishResult(self._keys[key][1], duplicate=True)
+        if stored:
+            stream = self._stream(channel, now)
+            stream.offset += 1
+            publication = Publication(stream.offset, stream.epoch, data)
+            stream.history.append((now, publication))
+            stream.touched = now
+            self._streams.move_to_end(channel)
+            position = stream.position
+        else:
+            current = self._streams.get(channel)
+            publication = Publication(0, "", data)
+            position = StreamPosition(0, current.epoch if current is not None else "")
+        if key is not None:
+            self._keys[key] = (now + self._idempotency_ttl, position)
+        self._deliver(channel, publication)
+        return PublishResult(position, duplicate=False)
+
+    async def recall(self, channel: str, idempotency_key: str) -> StreamPosition | None:
+        """The position a publish with this key got within ``idempotency_ttl``, if any."""
+        self._now()
+        remembered = self._keys.get((channel, idempotency_key))
+        return remembered[1] if remembered is not None else None
+
+    async def history(
+        self,
+        channel: str,
+        *,
+        since: StreamPosition | None = None,
+        limit: int | None = None,
+    ) -> HistoryResult:
+        """Retained publications after ``since`` if recoverable, else the newest ones."""
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be >= 0")
+        stream = self._stream(channel, self._now())
+        if since is not None and stream.recoverable(since):
+            start = since.offset + 1 - stream.first_offset
+            stop = None if limit is None else start + limit
+            after = [pub for _, pub in islice(stream.history, start, stop)]
+            return HistoryResult(after, stream.position, recovered=True)
+        count = len(stream.history) if limit is None else min(limit, len(stream.history))
+        newest = [pub for _, pub in islice(stream.history, len(stream.history) - count, None)]
+        return HistoryResult(newest, stream.position, recovered=since is None)
+
+    async def position(self, channel: str) -> StreamPosition:
+        """The newest offset and epoch of ``channel``; creates the stream if missing."""
+        return self._stream(channel, self._now()).position
+
+    async def ready(self) -> bool:
+        """Memory is always reachable until closed."""
+        return not self._closed
+
+    async def retain(self, channel: str, ttl: float) -> None:
+        """Keep the whole stream, untrimmed by age, for ``ttl`` seconds more, then drop it."""
+        now = self._now()
+        self._stream(channel, now).retained_until = now + ttl
+
+    async def retention(self, channel: str) -> float | None:
+        """Seconds until a retained stream is dropped; None when not retained."""
+        now = self._now()
+        stream = self._streams.get(channel)
+        if stream is None or stream.retained_until is None:
+            return None
+        return stream.retained_until - now
+
+    async def rewrite(self, channel: str, replacements: dict[int, bytes]) -> int:
+        """Replace the data of retained publications by offset (erasure); how many changed."""
+        self._now()
+        stream = self._streams.get(channel)
+        if stream is None:
+            return 0
+        changed = 0
+        for index, (stamp, pub) in enumerate(stream.history):
+            data = replacements.get(pub.offset)
+            if data is not None:
+                stream.history[index] = (stamp, Publication(pub.offset, pub.epoch, data))
+                changed += 1
+        return changed
+
+    async def remove_history(self, channel: str) -> None:
+        """Forget retained publications but keep offset and epoch, so offsets never repeat."""
+        self._now()
+        stream = self._streams.get(channel)
+        if stream is not None:
+            stream.history.clear()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BrokerUnavailable("the memory broker is closed")
+
+    def _now(self) -> float:
+        """The clock's time, after dropping idle streams and expired idempotency keys."""
+        self._check_open()
+        now = self._clock()
+        for _ in range(len(self._streams)):
+            channel, oldest = next(iter(self._streams.items()))
+            if oldest.retained_until is not None:
+                if now < oldest.retained_until:
+                    self._streams.move_to_end(channel)  # kept whole until its deadline
+                    continue
+            elif now - oldest.touched < self._history_ttl:
+                break
+            self._streams.popitem(last=False)
+        while self._keys:
+            expires_at, _ = next(iter(self._keys.values()))
+            if expires_at > now:
+                break
+            self._keys.popitem(last=False)
+        return now
+
+    def _stream(self, channel: str, now: float) -> _Stream:
+        """The channel's live stream, created if missing, with stale history trimmed."""
+        stream = self._streams.get(channel)
+        if stream is None:
+            stream = self._streams[channel] = _Stream(self._history_size, now)
+        while (stream.retained_until is None and stream.history
+               and now - stream.history[0][0] >= self._history_ttl):
+            stream.history.popleft()
+        return stream
+
+    def _deliver(self, channel: str, publication: Publication) -> None:
+        """Hand a publication to the handler; its failure never fails the publisher."""
+        if self._handler is None or channel not in self._subscribed:
+            return
+        try:
+            self._handler(channel, publication)
+        except Exception:
+            logger.exception("publication handler failed")

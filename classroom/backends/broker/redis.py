@@ -1,0 +1,402 @@
+"""The Redis broker: offsets, history and fan-out shared by every node, as in centrifuge.
+
+Keys of one channel share the hash tag ``{channel}`` so they land in one Cluster slot:
+``<prefix>:{<channel>}:meta`` (hash: ``o`` offset, ``e`` epoch), ``:stream`` (entries
+``<offset>-0`` with ``d`` data and ``t`` publish time in ms) and ``:idem:<key>``
+(``"<offset>:<epoch>"``). Publications travel on the pub/sub channel
+``<prefix>:{<channel>}:pub`` as ``b"<offset>:<epoch>:" + data``; one Lua script
+(``redis_scripts.PUBLISH``) stores and publishes, so every node receives them in offset order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio.client import PubSub
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from classroom.backends.broker.base import (
+    BrokerUnavailable,
+    HistoryResult,
+    Publication,
+    PublicationHandler,
+    PublishResult,
+    StreamPosition,
+)
+from classroom.backends.broker.redis_scripts import HISTORY, POSITION, PUBLISH, RETAIN, REWRITE
+from classroom.backends.redis_client import SOCKET_TIMEOUT, redis_client
+
+logger = logging.getLogger("classroom.backends.broker")
+
+HEALTH_CHECK_INTERVAL = 5.0  # the pub/sub connection pings when idle this long
+READ_TIMEOUT = 1.0  # one get_message() wait; bounds how late the watchdog notices
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
+
+
+def _position(raw: bytes | str) -> StreamPosition:
+    offset, _, epoch = (raw.encode() if isinstance(raw, str) else raw).partition(b":")
+    return StreamPosition(int(offset), epoch.decode())
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+class RedisBroker:
+    """The ``Broker`` of many nodes sharing one Redis; one pub/sub connection per broker.
+
+    A supervised reader task delivers publications to the handler in arrival order,
+    reconnects forever with capped backoff, resubscribes every subscribed channel,
+    then calls ``on_reconnect`` so the node can tell its clients to recover what
+    they missed while the connection was down.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "classroom",
+        history_size: int = 10000,
+        history_ttl: float = 86400.0,
+        idempotency_ttl: float = 300.0,
+        reconnect_delay_max: float = 2.0,
+    ) -> None:
+        if history_size < 0 or history_ttl <= 0 or idempotency_ttl <= 0:
+            raise ValueError("history_size must be >= 0 and the ttls > 0")
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise ValueError("prefix must be non-empty and free of hash-tag braces")
+        self._prefix = prefix
+        self._history_size = history_size
+        self._history_ttl_ms = _ms(history_ttl)
+        self._idempotency_ttl_ms = _ms(idempotency_ttl)
+        self._reconnect_delay_max = reconnect_delay_max
+        # No retries: a retried publish could store twice; callers retry with a key.
+        self._client = redis_client(url, health_check_interval=HEALTH_CHECK_INTERVAL)
+        self._publish_script = self._client.register_script(PUBLISH)
+        self._position_script = self._client.register_script(POSITION)
+        self._history_script = self._client.register_script(HISTORY)
+        self._rewrite_script = self._client.register_script(REWRITE)
+        self._retain_script = self._client.register_script(RETAIN)
+        self.on_reconnect: Callable[[], None] | None = None
+        self._handler: PublicationHandler | None = None
+        self._channels: set[str] = set()
+        self._pubsub: PubSub | None = None
+        self._live = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._waiters: dict[tuple[str, bytes], list[asyncio.Future[None]]] = {}
+        self._resubscribing: set[bytes] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def start(self, handler: PublicationHandler) -> None:
+        """Set the handler and start the supervised pub/sub reader."""
+        self._check_open()
+        self._handler = handler
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_forever(), name="redis-broker-reader")
+
+    async def close(self) -> None:
+        """Stop the reader and release every connection; later calls raise ``BrokerUnavailable``."""
+        if self._closed:
+            return
+        self._closed = True
+        self._handler = None
+        reader, self._reader = self._reader, None
+        while reader is not None and not reader.done():
+            # Cancel again until it ends: redis-py can swallow a cancellation that
+            # races with a read timeout, and the loops also stop on ``_closed``.
+            reader.cancel()
+            await asyncio.wait({reader}, timeout=0.1)
+        if reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        await self._drop_pubsub()
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(BrokerUnavailable("the redis broker is closed"))
+        self._waiters.clear()
+        self._channels.clear()
+        await self._client.aclose()
+
+    async def ready(self) -> bool:
+        """Whether Redis answers a PING within a second."""
+        if self._closed:
+            return False
+        try:
+            async with asyncio.timeout(1.0):
+                return bool(await self._client.ping())
+        except UNREACHABLE:  # OSError covers asyncio's TimeoutError
+            return False
+
+    async def subscribe(self, channel: str) -> None:
+        """Deliver ``channel``'s publications; returns once Redis confirmed it."""
+        self._check_open()
+        if channel in self._channels:
+            return
+        self._channels.add(channel)
+        if self._reader is None:
+            return  # start() subscribes everything in the set
+        try:
+            await self._confirmed("subscribe", channel)
+        except BrokerUnavailable:
+            self._channels.discard(channel)
+            raise
+
+    async def unsubscribe(self, channel: str) -> None:
+        """Stop delivering ``channel``; what Redis sent before it took effect is still delivered."""
+        self._check_open()
+        if channel not in self._channels:
+            return
+        self._channels.discard(channel)
+        if self._live.is_set():  # else the next connection simply leaves it out
+            await self._confirmed("unsubscribe", channel)
+
+    async def _confirmed(self, kind: str, channel: str) -> None:
+        """Send (un)subscribe on the pub/sub connection and wait for Redis's confirmation."""
+        name = self._pubsub_name(channel)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault((kind, name), [])
+        waiters.append(waiter)
+        try:
+            async with asyncio.timeout(SOCKET_TIMEOUT):
+                await self._live.wait()
+                async with self._lock:
+                    pubsub = self._pubsub
+                    if pubsub is None:
+                        # Reconnecting: the resubscription covers a subscribe, and the
+                        # new connection never had an unsubscribed channel.
+                        if kind == "unsubscribe":
+                            return
+                    elif kind == "subscribe":
+                        await pubsub.subscribe(name)
+                    else:
+                        await pubsub.unsubscribe(name)
+                await waiter
+        except UNREACHABLE as exc:
+            raise BrokerUnavailable(f"redis did not confirm {kind}") from exc
+        finally:
+            waiters.remove(waiter)
+            if not waiters:
+                self._waiters.pop((kind, name), None)
+
+    async def publish(
+        self,
+        channel: str,
+        data: bytes,
+        *,
+        stored: bool = True,
+        idempotency_key: str | None = None,
+    ) -> PublishResult:
+        """Store and publish in one Lua script, so offset order is delivery order everywhere."""
+        keys = [self._key(channel, "meta"), self._key(channel, "stream")]
+        if idempotency_key is not None:
+            keys.append(self._key(channel, "idem:" + idempotency_key))
+        args = [
+            data, secrets.token_urlsafe(6), self._history_size, self._history_ttl_ms,
+            self._idempotency_ttl_ms, self._pubsub_name(channel), int(stored),
+        ]
+        position, duplicate = await self._call(self._publish_script, keys, args)
+        return PublishResult(_position(position), duplicate=bool(duplicate))
+
+    async def recall(self, channel: str, idempotency_key: str) -> StreamPosition | None:
+        """The position a publish with this key got within ``idempotency_ttl``, if any."""
+        self._check_open()
+        try:
+            raw = await self._client.get(self._key(channel, "idem:" + idempotency_key))
+        except UNREACHABLE as exc:
+            raise BrokerUnavailable("redis is unreachable") from exc
+        return _position(raw) if raw is not None else None
+
+    async def history(
+        self,
+        channel: str,
+        *,
+        since: StreamPosition | None = None,
+        limit: int | None = None,
+    ) -> HistoryResult:
+        """Retained publications after ``since`` if recoverable, else the newest ones."""
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be >= 0")
+        args = [
+            secrets.token_urlsafe(6), self._history_ttl_ms,
+            "" if since is None else since.offset, "" if since is None else since.epoch,
+            "" if limit is None else limit,
+        ]
+        keys = [self._key(channel, "meta"), self._key(channel, "stream")]
+        offset, raw_epoch, recovered, newest_first, entries = await self._call(
+            self._history_script, keys, args
+        )
+        epoch = raw_epoch.decode()
+        publications = [
+            Publication(int(entry_id.partition(b"-")[0]), epoch, fields[1])
+            for entry_id, fields in entries
+        ]
+        if newest_first:
+            publications.reverse()
+        return HistoryResult(publications, StreamPosition(offset, epoch), bool(recovered))
+
+    async def retain(self, channel: str, ttl: float) -> None:
+        """Keep the whole stream ``ttl`` seconds more, untrimmed by age."""
+        self._check_open()
+        keys = [self._key(channel, "meta"), self._key(channel, "stream")]
+        await self._call(self._retain_script, keys, [secrets.token_urlsafe(6), _ms(ttl)])
+
+    async def retention(self, channel: str) -> float | None:
+        """Seconds left of a retained stream."""
+        self._check_open()
+        meta = self._key(channel, "meta")
+        try:
+            retained = await self._client.hexists(meta, "r")
+            millis = await self._client.pttl(meta)
+        except UNREACHABLE as exc:
+            raise BrokerUnavailable("redis is unreachable") from exc
+        return millis / 1000 if retained and millis > 0 else None
+
+    async def rewrite(self, channel: str, replacements: dict[int, bytes]) -> int:
+        """Replace the data of retained publications by offset (erasure)."""
+        self._check_open()
+        if not replacements:
+            return 0
+        args: list[Any] = []
+        for offset, data in sorted(replacements.items()):
+            args += [offset, data]
+        changed = await self._call(self._rewrite_script, [self._key(channel, "stream")], args)
+        return int(changed)
+
+    async def position(self, channel: str) -> StreamPosition:
+        """The newest offset and epoch of ``channel``; creates the stream if missing."""
+        keys = [self._key(channel, "meta"), self._key(channel, "stream")]
+        args = [secrets.token_urlsafe(6), self._history_ttl_ms]
+        offset, epoch = await self._call(self._position_script, keys, args)
+        return StreamPosition(offset, epoch.decode())
+
+    async def _call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """Run a script, turning an unreachable Redis into ``BrokerUnavailable``."""
+        self._check_open()
+        try:
+            return await script(keys=keys, args=args)
+        except UNREACHABLE as exc:
+            raise BrokerUnavailable("redis is unreachable") from exc
+
+    async def _read_forever(self) -> None:
+        """Connect, resubscribe and read until closed; every failure is logged and retried."""
+        failures = 0
+        while not self._closed:
+            try:
+                pubsub = await self._connect(after_failure=failures > 0)
+                failures = 0
+                await self._read(pubsub)
+            except Exception as exc:  # noqa: BLE001 - any failure means reconnect, logged below
+                failures += 1
+                delay = min(self._reconnect_delay_max, 0.05 * 2 ** min(failures, 16))
+                if failures & (failures - 1) == 0:  # 1st, 2nd, 4th, 8th... failure
+                    logger.warning(
+                        "redis pub/sub connection failed (%s, attempt %d); retrying in %.2fs",
+                        type(exc).__name__, failures, delay,
+                    )
+                await self._drop_pubsub()
+                await asyncio.sleep(delay)
+
+    async def _connect(self, *, after_failure: bool) -> PubSub:
+        """A new pub/sub connection subscribed to every channel in the set."""
+        async with self._lock:
+            pubsub = self._client.pubsub()
+            self._pubsub = pubsub
+            await pubsub.connect()  # type: ignore[no-untyped-call]
+            names = [self._pubsub_name(channel) for channel in self._channels]
+            if names:
+                await pubsub.subscribe(*names)
+            self._live.set()
+        if after_failure:
+            logger.info("redis pub/sub reconnected; resubscribed %d channels", len(names))
+            self._resubscribing = set(names)
+            if not names:
+                self._reconnected()
+        return pubsub
+
+    async def _read(self, pubsub: PubSub) -> None:
+        """Hand every message to ``_dispatch`` in arrival order until the connection fails."""
+        loop = asyncio.get_running_loop()
+        connected_at = loop.time()
+        while not self._closed:
+            message = await pubsub.get_message(timeout=READ_TIMEOUT)
+            if message is not None:
+                self._dispatch(message)
+                continue
+            # get_message() hides health-check replies; the connection's next check
+            # moves on at every read, so it tells when Redis last answered.
+            connection = pubsub.connection
+            if connection is None:
+                raise RedisConnectionError("pub/sub connection is gone")
+            last_read = max(connected_at, connection.next_health_check - HEALTH_CHECK_INTERVAL)
+            if loop.time() - last_read > HEALTH_CHECK_INTERVAL + SOCKET_TIMEOUT:
+                raise RedisTimeoutError("redis did not answer the pub/sub health check")
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        """Deliver one publication or settle one (un)subscribe confirmation."""
+        kind, name = message["type"], message["channel"]
+        if kind == "message":
+            head = len(self._prefix.encode()) + 2  # b"<prefix>:{"
+            try:
+                channel = name[head:-5].decode()
+                offset, epoch, data = message["data"].split(b":", 2)
+                publication = Publication(int(offset), epoch.decode(), data)
+            except (ValueError, UnicodeDecodeError):
+                logger.error("dropped a malformed publication")
+                return
+            if self._handler is None:
+                return
+            try:
+                self._handler(channel, publication)
+            except Exception:
+                logger.exception("publication handler failed")
+        elif kind in ("subscribe", "unsubscribe"):
+            for waiter in self._waiters.get((kind, name), ()):
+                if not waiter.done():
+                    waiter.set_result(None)
+            if kind == "subscribe" and self._resubscribing is not None:
+                self._resubscribing.discard(name)
+                if not self._resubscribing:
+                    self._reconnected()
+
+    def _reconnected(self) -> None:
+        """Tell the node, once every channel is subscribed again, that clients should recover."""
+        self._resubscribing = None
+        if self.on_reconnect is None:
+            return
+        try:
+            self.on_reconnect()
+        except Exception:
+            logger.exception("on_reconnect callback failed")
+
+    async def _drop_pubsub(self) -> None:
+        """Forget the pub/sub connection; unsubscribes waiting on it have taken effect."""
+        self._live.clear()
+        self._resubscribing = None
+        pubsub, self._pubsub = self._pubsub, None
+        for (kind, _), waiters in self._waiters.items():
+            for waiter in waiters:
+                if kind == "unsubscribe" and not waiter.done():
+                    waiter.set_result(None)
+        if pubsub is not None:
+            with contextlib.suppress(*UNREACHABLE):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _key(self, channel: str, suffix: str) -> str:
+        return f"{self._prefix}:{{{channel}}}:{suffix}"
+
+    def _pubsub_name(self, channel: str) -> bytes:
+        return f"{self._prefix}:{{{channel}}}:pub".encode()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BrokerUnavailable("the redis broker is closed")

@@ -1,0 +1,162 @@
+"""Server-side records of a tenant: rosters, lifecycle, progress, profiles, audit.
+
+Every key starts with the tenant id, so a tenant's API key can only ever reach
+its own records. The user index (``user-sessions``) lists every session a user
+appears in, so export and erasure find all of a user's data without scanning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+from auth.identity import Identity
+from classroom.backends.data.store import DataStore
+
+DAY = 86400.0
+AUDIT_KEEP = 10000
+PROFILE_TTL = 400 * DAY  # a profile outlives the longest progress retention, then goes
+
+
+class Records:
+    """Reads and writes the records; knows the keys, nothing of HTTP or WebSockets."""
+
+    def __init__(self, store: DataStore, secret: bytes) -> None:
+        self.store = store
+        self._secret = secret
+
+    # -- sessions -------------------------------------------------------------------
+
+    async def roster(self, tenant: str, session: str) -> dict[str, Any] | None:
+        """The roster the back end set for a session."""
+        value = await self.store.get(f"roster:{tenant}:{session}")
+        return value if isinstance(value, dict) else None
+
+    async def set_roster(self, tenant: str, session: str, roster: dict[str, Any]) -> None:
+        """Store a roster and index every person on it."""
+        await self.store.set(f"roster:{tenant}:{session}", roster)
+        # The index only grows: someone taken off a roster may still have taken part,
+        # and export and erasure must find that session.
+        for sub in _roster_subs(roster):
+            await self.store.sadd(f"user-sessions:{tenant}:{sub}", session)
+        if await self.status(tenant, session) is None:
+            await self.store.set(f"status:{tenant}:{session}", {"status": "scheduled"})
+
+    async def status(self, tenant: str, session: str) -> dict[str, Any] | None:
+        """The session's lifecycle: scheduled, live or ended (None: unknown session)."""
+        value = await self.store.get(f"status:{tenant}:{session}")
+        return value if isinstance(value, dict) else None
+
+    async def mark_live(self, tenant: str, session: str) -> None:
+        """A trainer joined: the session is live (unless it already ended)."""
+        current = await self.status(tenant, session)
+        if current is None or current.get("status") == "scheduled":
+            await self.store.set(
+                f"status:{tenant}:{session}", {"status": "live", "live_at": time.time()}
+            )
+
+    async def mark_ended(self, tenant: str, session: str, progress_ttl: float) -> bool:
+        """End a session; its records now expire after the tenant's retention. False if ended."""
+        current = await self.status(tenant, session) or {}
+        if current.get("status") == "ended":
+            return False
+        ended = {**current, "status": "ended", "ended_at": time.time()}
+        await self.store.set(f"status:{tenant}:{session}", ended, ttl=progress_ttl)
+        for key in (f"roster:{tenant}:{session}", f"progress:{tenant}:{session}"):
+            await self.store.expire(key, progress_ttl)
+        return True
+
+    # -- progress -------------------------------------------------------------------
+
+    async def record_progress(
+        self, tenant: str, session: str, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Fold one ``progress`` event into the student's row, and return the row."""
+        by = record["by"]
+        sub = by.get("sub", "")
+        key = f"progress:{tenant}:{session}"
+        rows = await self.store.hgetall(key)
+        row: dict[str, Any] = rows.get(sub) or {"completed": []}
+        row["participant"] = by
+        row["screen"] = record.get("screen")
+        if record.get("completed") and record.get("screen") not in row["completed"]:
+            row["completed"] = [*row["completed"], record["screen"]]
+        if record.get("score") is not None:
+            row["score"] = record["score"]
+        row["last_activity"] = record.get("at", time.time())
+        await self.store.hset(key, sub, row)
+        await self.store.sadd(f"user-sessions:{tenant}:{sub}", session)
+        return row
+
+    async def progress(self, tenant: str, session: str) -> dict[str, dict[str, Any]]:
+        """Every stored progress row of a session, by sub."""
+        return await self.store.hgetall(f"progress:{tenant}:{session}")
+
+    # -- people ---------------------------------------------------------------------
+
+    async def remember(self, identity: Identity) -> None:
+        """Keep the profile as last seen, and index the sessions the token grants."""
+        profile = {
+            key: getattr(identity, key)
+            for key in ("sub", "role", "name", "email", "phone", "username")
+            if getattr(identity, key) is not None
+        }
+        profile["last_seen"] = time.time()
+        await self.store.set(
+            f"profile:{identity.tenant}:{identity.sub}", profile, ttl=PROFILE_TTL
+        )
+
+    async def joined(self, tenant: str, sub: str, session: str) -> None:
+        """Index a session a user took part in (kept as long as a profile)."""
+        key = f"user-sessions:{tenant}:{sub}"
+        await self.store.sadd(key, session)
+        await self.store.expire(key, PROFILE_TTL)
+
+    async def profile(self, tenant: str, sub: str) -> dict[str, Any] | None:
+        """The user's profile as last seen on a connection."""
+        value = await self.store.get(f"profile:{tenant}:{sub}")
+        return value if isinstance(value, dict) else None
+
+    async def user_sessions(self, tenant: str, sub: str) -> set[str]:
+        """Every session the user appears in."""
+        return await self.store.smembers(f"user-sessions:{tenant}:{sub}")
+
+    async def forget_user(self, tenant: str, sub: str) -> set[str]:
+        """Remove the user's profile, progress rows and roster entries; their sessions."""
+        sessions = await self.user_sessions(tenant, sub)
+        for session in sessions:
+            await self.store.hdel(f"progress:{tenant}:{session}", sub)
+            roster = await self.roster(tenant, session)
+            if roster is not None and sub in _roster_subs(roster):
+                cleaned = {
+                    **roster,
+                    "trainers": [t for t in roster.get("trainers", []) if t != sub],
+                    "students": [s for s in roster.get("students", []) if s.get("sub") != sub],
+                }
+                ttl = await self.store.ttl(f"roster:{tenant}:{session}")
+                await self.store.set(f"roster:{tenant}:{session}", cleaned, ttl=ttl)
+        await self.store.delete(f"profile:{tenant}:{sub}", f"user-sessions:{tenant}:{sub}")
+        return sessions
+
+    # -- audit ----------------------------------------------------------------------
+
+    def subject(self, tenant: str, sub: str) -> str:
+        """A keyed hash of a user, so the audit log names no one yet can be matched."""
+        digest = hmac.new(self._secret, f"audit\x1f{tenant}\x1f{sub}".encode(), hashlib.sha256)
+        return "u" + digest.hexdigest()[:24]
+
+    async def audit(self, tenant: str, entry: dict[str, Any]) -> None:
+        """Append an audit entry (capped at the newest 10,000)."""
+        await self.store.push(f"audit:{tenant}", {"at": time.time(), **entry}, AUDIT_KEEP)
+
+    async def audit_log(self, tenant: str, count: int) -> list[dict[str, Any]]:
+        """The newest ``count`` audit entries, oldest first."""
+        return await self.store.items(f"audit:{tenant}", count)
+
+
+def _roster_subs(roster: dict[str, Any]) -> set[str]:
+    subs = set(roster.get("trainers", []))
+    subs.update(s["sub"] for s in roster.get("students", []) if "sub" in s)
+    return subs

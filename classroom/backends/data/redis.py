@@ -1,0 +1,109 @@
+"""The data store in Redis, so that every node reads and writes the same records."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from classroom.backends.data.store import DataStore, DataUnavailable, MemoryDataStore, dumps, loads
+from classroom.backends.redis_client import redis_client
+from classroom.backends.sharding.rendezvous import first_url
+
+
+class RedisDataStore:
+    """Each key lives under ``<prefix>:data:``; values are JSON."""
+
+    def __init__(self, url: str, *, prefix: str = "classroom") -> None:
+        self._redis = redis_client(url)
+        self._prefix = f"{prefix}:data:"
+
+    def _key(self, key: str) -> str:
+        return self._prefix + key
+
+    async def get(self, key: str) -> Any | None:
+        """The JSON value at ``key``."""
+        try:
+            raw = await self._redis.get(self._key(key))
+        except (RedisError, OSError) as exc:
+            raise DataUnavailable(str(type(exc).__name__)) from None
+        return None if raw is None else loads(raw)
+
+    async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """Store a JSON value."""
+        px = None if ttl is None else max(1, int(ttl * 1000))
+        await self._run(self._redis.set(self._key(key), dumps(value), px=px))
+
+    async def hset(self, key: str, field: str, value: Any) -> None:
+        """Store a hash field."""
+        await self._run(self._redis.hset(self._key(key), field, dumps(value)))
+
+    async def hgetall(self, key: str) -> dict[str, Any]:
+        """Every field of a hash."""
+        raw = await self._run(self._redis.hgetall(self._key(key)))
+        return {name.decode(): loads(value) for name, value in raw.items()}
+
+    async def hdel(self, key: str, field: str) -> None:
+        """Remove a hash field."""
+        await self._run(self._redis.hdel(self._key(key), field))
+
+    async def sadd(self, key: str, member: str) -> None:
+        """Add to a set."""
+        await self._run(self._redis.sadd(self._key(key), member))
+
+    async def smembers(self, key: str) -> builtins.set[str]:
+        """Members of a set."""
+        raw = await self._run(self._redis.smembers(self._key(key)))
+        return {member.decode() for member in raw}
+
+    async def srem(self, key: str, member: str) -> None:
+        """Remove from a set."""
+        await self._run(self._redis.srem(self._key(key), member))
+
+    async def push(self, key: str, value: Any, keep: int) -> None:
+        """Append to a capped list."""
+        name = self._key(key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(name, dumps(value))
+            pipe.ltrim(name, -keep, -1)
+            await self._run(pipe.execute())
+
+    async def items(self, key: str, count: int) -> list[Any]:
+        """Newest items of a list, oldest first."""
+        if count <= 0:
+            return []
+        raw = await self._run(self._redis.lrange(self._key(key), -count, -1))
+        return [loads(item) for item in raw]
+
+    async def delete(self, *keys: str) -> None:
+        """Remove keys."""
+        if keys:
+            await self._run(self._redis.delete(*(self._key(k) for k in keys)))
+
+    async def expire(self, key: str, ttl: float) -> None:
+        """Set an expiry on an existing key."""
+        await self._run(self._redis.pexpire(self._key(key), max(1, int(ttl * 1000))))
+
+    async def ttl(self, key: str) -> float | None:
+        """Seconds until expiry."""
+        millis = await self._run(self._redis.pttl(self._key(key)))
+        return None if millis < 0 else millis / 1000
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._redis.aclose()
+
+    @staticmethod
+    async def _run(call: Any) -> Any:
+        try:
+            return await call
+        except (RedisError, OSError) as exc:
+            raise DataUnavailable(type(exc).__name__) from None
+
+
+def data_store_from_url(url: str | None, *, prefix: str = "classroom") -> DataStore:
+    """The data store for ``url``: memory when unset, Redis for ``redis://``."""
+    if not url or url.startswith("memory://"):
+        return MemoryDataStore()
+    return RedisDataStore(first_url(url), prefix=prefix)

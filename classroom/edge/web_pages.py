@@ -1,0 +1,138 @@
+"""The web client: the student, trainer and dashboard pages and their static files.
+
+The pages are plain HTML with ES modules from ``static/`` (no build step). They
+carry no token in any URL the server sees: demo links put the connection token
+in the URL *fragment* (``#token=...``), which browsers never send.
+
+Every answer carries a strict Content-Security-Policy: scripts, styles and
+WebSocket connections only from this origin, plus OpenTok (Vonage Video) for
+the video panel: its client library from OpenTok's static host, and its
+signalling and API hosts for ``connect-src`` (the library cannot work without
+them). No inline scripts or styles are allowed, so the pages have none.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("classroom.edge.web_pages")
+
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+"""``static/`` at the repository root (``make`` installs the package editable)."""
+
+PAGES: dict[str, str] = {
+    "/": "index.html",
+    "/student": "student.html",
+    "/trainer": "trainer.html",
+    "/dashboard": "dashboard.html",
+}
+
+OPENTOK_STATIC = "https://static.opentok.com"
+"""Where OpenTok's web client (``/v2/js/opentok.min.js``) is loaded from, only for video."""
+
+OPENTOK_CONNECT = (
+    "https://*.opentok.com",
+    "wss://*.opentok.com",
+    "https://*.tokbox.com",
+    "wss://*.tokbox.com",
+)
+"""OpenTok's API and signalling hosts (Vonage publishes no fixed list, only these domains)."""
+
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'none'",
+    f"script-src 'self' {OPENTOK_STATIC}",
+    f"style-src 'self' {OPENTOK_STATIC}",
+    f"img-src 'self' data: blob: {OPENTOK_STATIC}",
+    "font-src 'self'",
+    # 'self' covers ws:// and wss:// to this origin (CSP level 3), i.e. /ws.
+    "connect-src 'self' " + " ".join(OPENTOK_CONNECT),
+    "media-src 'self' blob: mediastream:",
+    "worker-src 'self' blob:",
+    "manifest-src 'self'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "object-src 'none'",
+])
+
+SECURITY_HEADERS: dict[str, str] = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    # The query carries the session id: do not hand it to other sites.
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(self), microphone=(self), geolocation=(), payment=()",
+    # Revalidate (ETag / Last-Modified) on every load, so a deploy is seen at once.
+    "Cache-Control": "no-cache",
+}
+
+
+class SecurityHeaders:
+    """ASGI wrapper adding :data:`SECURITY_HEADERS` to every HTTP answer of ``app``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in SECURITY_HEADERS.items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in self._headers}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": kept + self._headers}
+            await send(message)
+
+        await self._app(scope, receive, send_with_headers)
+
+
+def web_routes(static_dir: Path | None = None) -> list[BaseRoute]:
+    """Routes for the pages (``/``, ``/student``, ``/trainer``, ``/dashboard``) and ``/static``.
+
+    When ``static/`` is missing (the package was installed without the
+    repository around it) there is nothing to serve: the WebSocket server and
+    its API work as before, and a warning says why the pages are absent.
+    """
+    directory = STATIC_DIR if static_dir is None else static_dir
+    if not directory.is_dir():
+        log.warning("web client not served: no static directory",
+                    extra={"path": str(directory)})
+        return []
+    routes: list[BaseRoute] = [
+        Route(path, SecurityHeaders(_PageApp(directory / filename)), name=f"page-{filename}")
+        for path, filename in PAGES.items()
+    ]
+    routes.append(Mount(
+        "/static",
+        app=SecurityHeaders(StaticFiles(directory=directory)),
+        name="static",
+    ))
+    return routes
+
+
+class _PageApp:
+    """One HTML page as a raw ASGI app, so :class:`SecurityHeaders` can wrap it."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method", "GET") not in ("GET", "HEAD"):
+            response: Response = Response("method not allowed", status_code=405,
+                                          headers={"Allow": "GET, HEAD"})
+        else:
+            response = FileResponse(self._path, media_type="text/html; charset=utf-8")
+        await response(scope, receive, send)

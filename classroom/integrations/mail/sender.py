@@ -1,0 +1,219 @@
+"""The mail worker: takes due messages from the outbox and hands them to SMTP.
+
+It runs as one background task per node. Every SMTP step has a timeout and the
+client is asyncio-native (aiosmtplib), so a server that is down, refusing or hanging
+costs this task time, never the event loop. A failed message goes back to the outbox
+with back-off; nothing here raises out of the loop. Logs name message ids and
+exception classes only: exception texts can quote addresses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+from classroom.integrations.mail.outbox import Message, Outbox
+
+log = logging.getLogger("classroom.integrations.mail")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpTarget:
+    """Where and how to deliver, parsed from ``SMTP_URL``; credentials stay out of repr."""
+
+    hostname: str
+    port: int
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    use_tls: bool = False
+    start_tls: bool = False
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """``smtp://[user:pass@]host[:port][?starttls=1]`` or ``smtps://`` (TLS from the start).
+
+    Plain ``smtp://`` never upgrades on its own (``start_tls=False``): silently switching
+    to TLS when offered fails against servers with self-signed certificates, and an
+    explicit ``?starttls=1`` says what the operator wants.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("SMTP_URL must look like smtp://user:pass@host:port or smtps://...")
+    tls = parts.scheme == "smtps"
+    starttls = not tls and parse_qs(parts.query).get("starttls", ["0"])[-1].lower() in _TRUE
+    return SmtpTarget(
+        hostname=parts.hostname, port=parts.port or (465 if tls else 587 if starttls else 25),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        use_tls=tls, start_tls=starttls,
+    )
+
+
+class MailSender:
+    """Background delivery: ``start()``, ``wake()`` after enqueueing, ``stop()`` at shutdown."""
+
+    def __init__(
+        self, outbox: Outbox, *, smtp_url: str | None, mail_from: str | None,
+        timeout: float = 15.0, poll_interval: float = 5.0, batch: int = 20,
+        on_depth: Callable[[int], None] | None = None, local_hostname: str | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self._target = parse_smtp_url(smtp_url) if smtp_url else None
+        self._from = mail_from
+        self._timeout = timeout
+        self._step = timeout * 3  # deadline for one SMTP step (connect, or one message)
+        self._lease = self._step * (batch + 2) + 30.0  # longer than a whole batch can take
+        self._poll = poll_interval
+        self._batch = batch
+        self._on_depth = on_depth
+        self._local_hostname = local_hostname
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._warned = False
+
+    @property
+    def configured(self) -> bool:
+        """Whether mail can leave: both ``SMTP_URL`` and ``MAIL_FROM`` are set."""
+        return self._target is not None and bool(self._from)
+
+    def start(self) -> None:
+        """Start the worker task (idempotent)."""
+        if self._task is None or self._task.done():
+            self._wake = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="mail-sender")
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop the worker; a send in flight is abandoned and retried after its lease."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout if timeout is not None else self._step)
+        # Cancel again until it has ended: a cancel that lands as an awaited call
+        # completes can be lost inside a library, and the worker must not outlive stop().
+        while not task.done() and (remaining := deadline - loop.time()) > 0:
+            task.cancel()
+            await asyncio.wait([task], timeout=min(0.05, remaining))
+
+    def wake(self) -> None:
+        """Look at the outbox now rather than at the next poll."""
+        self._wake.set()
+
+    async def submit(self, messages: Iterable[Message]) -> int:
+        """Enqueue messages and wake the worker; how many were new (not deduplicated)."""
+        queued = 0
+        for message in messages:
+            queued += await self.outbox.enqueue(message)
+        if queued:
+            self.wake()
+        return queued
+
+    async def run_once(self) -> int:
+        """Claim due messages and try to deliver them; how many the server accepted."""
+        if not self.configured:
+            if not self._warned:
+                self._warned = True
+                log.warning("mail stays queued: SMTP_URL or MAIL_FROM is not set")
+            return 0
+        assert self._target is not None  # configured
+        claimed = await self.outbox.claim(self._batch, self._lease)
+        return await self._deliver(self._target, claimed) if claimed else 0
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()  # before looking, so a wake() during this pass is not lost
+            delay = self._poll
+            try:
+                sent = await self.run_once()
+                depth = await self.outbox.depth()
+                if self._on_depth is not None:
+                    self._on_depth(depth)
+                due = await self.outbox.next_due()
+                if sent >= self._batch:
+                    delay = 0.0  # a full batch went out; more may be due
+                elif due is not None and self.configured:
+                    delay = min(self._poll, max(0.0, due - self.outbox.clock()))
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive Redis or bugs
+                log.warning("mail worker pass failed (%s)", type(exc).__name__)
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for returns normally when
+            # the wake-up and stop()'s cancel land in the same loop iteration, swallowing
+            # the cancel, and this loop would outlive stop() (seen as a hung test teardown).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+
+    async def _deliver(self, target: SmtpTarget, claimed: list[Message]) -> int:
+        """Send a batch over one connection; whatever fails goes back with back-off."""
+        client = aiosmtplib.SMTP(
+            hostname=target.hostname, port=target.port, username=target.username,
+            password=target.password, use_tls=target.use_tls, start_tls=target.start_tls,
+            timeout=self._timeout, local_hostname=self._local_hostname,
+        )
+        try:
+            async with asyncio.timeout(self._step):
+                await client.connect()
+        except Exception as exc:  # noqa: BLE001 - any failure only delays the batch
+            client.close()
+            for message in claimed:
+                await self._failed(message, exc)
+            return 0
+        sent = 0
+        try:
+            for index, message in enumerate(claimed):
+                try:
+                    async with asyncio.timeout(self._step):
+                        await client.send_message(self._email(message))
+                except Exception as exc:  # noqa: BLE001 - refused, timed out, disconnected
+                    await self._failed(message, exc)
+                    if not client.is_connected:
+                        for rest in claimed[index + 1:]:
+                            await self._failed(rest, exc)
+                        break
+                    continue
+                await self.outbox.mark_sent(message)
+                sent += 1
+                log.info("mail %s sent (%s)", message.id, message.kind)
+        finally:
+            await self._close(client)
+        return sent
+
+    async def _failed(self, message: Message, exc: BaseException) -> None:
+        retry = await self.outbox.retry_later(message, exc)
+        log.warning("mail %s not sent (%s), attempt %d, next in %.1f s", message.id,
+                    type(exc).__name__, retry.attempts,
+                    retry.next_attempt_at - self.outbox.clock())
+
+    async def _close(self, client: aiosmtplib.SMTP) -> None:
+        """QUIT politely if the server still answers; never wait long for it."""
+        if client.is_connected:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await client.quit()
+            except Exception:  # noqa: BLE001 - the mail is out; a rude server changes nothing
+                client.close()
+
+    def _email(self, message: Message) -> EmailMessage:
+        mail = EmailMessage()
+        sender = self._from or ""
+        domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+        mail["From"] = sender
+        mail["To"] = message.to
+        mail["Subject"] = message.subject
+        mail["Date"] = formatdate(usegmt=True)
+        # Stable across retries, so a mail delivered twice (a lost acknowledgement) is one.
+        mail["Message-ID"] = f"<{message.id}@{domain}>"
+        mail["Content-Language"] = "nl, en"
+        mail["Auto-Submitted"] = "auto-generated"
+        mail.set_content(message.text)
+        if message.html:
+            mail.add_alternative(message.html, subtype="html")
+        return mail

@@ -1,0 +1,181 @@
+"""Server API routes: authenticate the tenant, call the back office, answer JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from auth.tenants import Tenant, TenantRegistry
+from classroom.backends.broker import BrokerUnavailable
+from classroom.backends.data.records import Records
+from classroom.backends.data.store import DataUnavailable
+from classroom.protocol.commands import describe
+from classroom.protocol.errors import CommandError
+from classroom.tenant_api import models as m
+from classroom.tenant_api.backoffice import Backoffice, NotFound
+from classroom.tenant_api.openapi import build_openapi
+from presence.store import PresenceUnavailable
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+STATUS_OF = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
+             "rate_limited": 429, "unavailable": 503}
+MAX_BODY = 4 * 1024 * 1024
+
+Handler = Callable[[Request, Tenant], Awaitable[Any]]
+
+
+def problem(status: int, error: str, message: str) -> JSONResponse:
+    """An error answer; messages never hold personal data."""
+    return JSONResponse({"error": error, "message": message}, status_code=status)
+
+
+class ServerApi:
+    """The ``/api/v1`` routes of one app."""
+
+    def __init__(self, tenants: TenantRegistry, backoffice: Backoffice, records: Records) -> None:
+        self._tenants = tenants
+        self._backoffice = backoffice
+        self._records = records
+        self._openapi = build_openapi()
+
+    def routes(self) -> list[BaseRoute]:
+        """Every route, plus ``/openapi.json``."""
+        r = self._wrap
+        return [
+            Route("/openapi.json", self._serve_openapi),
+            Route("/api/v1/sessions/{sid}", r(self._put_roster), methods=["PUT"]),
+            Route("/api/v1/sessions/{sid}", r(self._get_session, audit=(
+                "read roster", "/api/v1/sessions/{sid}")), methods=["GET"]),
+            Route("/api/v1/sessions/{sid}/events", r(self._publish), methods=["POST"]),
+            Route("/api/v1/sessions/{sid}/end", r(self._end), methods=["POST"]),
+            Route("/api/v1/sessions/{sid}/presence", r(self._presence, audit=(
+                "read presence", "/api/v1/sessions/{sid}/presence")), methods=["GET"]),
+            Route("/api/v1/sessions/{sid}/progress", r(self._progress, audit=(
+                "read progress", "/api/v1/sessions/{sid}/progress")), methods=["GET"]),
+            Route("/api/v1/users/{sub}/export", r(self._export, audit=(
+                "export user", "/api/v1/users/{sub}/export")), methods=["GET"]),
+            Route("/api/v1/users/{sub}", r(self._erase, audit=(
+                "erase user", "/api/v1/users/{sub}")), methods=["DELETE"]),
+            Route("/api/v1/users/{sub}/disconnect", r(self._disconnect), methods=["POST"]),
+            Route("/api/v1/audit", r(self._audit), methods=["GET"]),
+        ]
+
+    async def _serve_openapi(self, request: Request) -> Response:
+        return JSONResponse(self._openapi)
+
+    def _tenant(self, request: Request) -> Tenant | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if not hmac.compare_digest(scheme.lower().encode(), b"bearer") or not key.strip():
+            return None
+        return self._tenants.by_api_key(key.strip())
+
+    def _wrap(self, handler: Handler, audit: tuple[str, str] | None = None) -> Callable[
+        [Request], Awaitable[Response]
+    ]:
+        async def endpoint(request: Request) -> Response:
+            tenant = self._tenant(request)
+            if tenant is None:
+                return problem(401, "unauthorized", "missing or unknown API key")
+            sid = request.path_params.get("sid")
+            if sid is not None and not SESSION_ID.match(sid):
+                return problem(404, "not_found", "no such session")
+            response = await self._answer(handler, request, tenant)
+            if audit is not None:
+                sub = request.path_params.get("sub")
+                action, template = audit
+                with contextlib.suppress(DataUnavailable):
+                    await self._records.audit(tenant.id, {
+                        "action": action, "route": template,
+                        "subject": self._records.subject(tenant.id, sub) if sub else None,
+                        "session": sid, "status": response.status_code,
+                    })
+            return response
+
+        return endpoint
+
+    async def _answer(self, handler: Handler, request: Request, tenant: Tenant) -> Response:
+        try:
+            result = await handler(request, tenant)
+        except NotFound as exc:
+            return problem(404, "not_found", str(exc))
+        except CommandError as exc:
+            return problem(STATUS_OF.get(exc.code, 400), exc.code, exc.message)
+        except ValidationError as exc:
+            return problem(422, "invalid", describe(exc, skip=0))
+        except (DataUnavailable, BrokerUnavailable, PresenceUnavailable):
+            return problem(503, "unavailable", "storage is unreachable; retry later")
+        if isinstance(result, Response):
+            return result
+        body = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+        return JSONResponse(body)
+
+    @staticmethod
+    async def _body(request: Request, model: type[m.Roster] | type[m.ServerEvent]) -> Any:
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise CommandError("bad_request", "body too large")
+        return model.model_validate_json(raw or b"{}")
+
+    async def _put_roster(self, request: Request, tenant: Tenant) -> Any:
+        roster = await self._body(request, m.Roster)
+        body = await self._backoffice.set_roster(
+            tenant, request.path_params["sid"], roster.model_dump(mode="json", exclude_none=True)
+        )
+        return m.SessionInfo.model_validate(body)
+
+    async def _get_session(self, request: Request, tenant: Tenant) -> Any:
+        return m.SessionInfo.model_validate(
+            await self._backoffice.session(tenant, request.path_params["sid"])
+        )
+
+    async def _publish(self, request: Request, tenant: Tenant) -> Any:
+        body = await self._body(request, m.ServerEvent)
+        return m.Published.model_validate(await self._backoffice.publish(
+            tenant, request.path_params["sid"], dict(body.event), body.client_msg_id
+        ))
+
+    async def _end(self, request: Request, tenant: Tenant) -> Any:
+        ended = await self._backoffice.end(tenant, request.path_params["sid"])
+        return m.Ended.model_validate(ended)
+
+    async def _presence(self, request: Request, tenant: Tenant) -> Any:
+        sid = request.path_params["sid"]
+        participants = await self._backoffice.presence(tenant, sid)
+        return m.PresenceList.model_validate({"session": sid, "participants": participants})
+
+    async def _progress(self, request: Request, tenant: Tenant) -> Any:
+        return m.CohortProgress.model_validate(
+            await self._backoffice.cohort(tenant, request.path_params["sid"])
+        )
+
+    async def _export(self, request: Request, tenant: Tenant) -> Any:
+        return m.Export.model_validate(
+            await self._backoffice.export(tenant, request.path_params["sub"])
+        )
+
+    async def _erase(self, request: Request, tenant: Tenant) -> Any:
+        return m.Erased.model_validate(
+            await self._backoffice.erase(tenant, request.path_params["sub"])
+        )
+
+    async def _disconnect(self, request: Request, tenant: Tenant) -> Any:
+        sub = request.path_params["sub"]
+        await self._backoffice.disconnect(tenant, sub)
+        return m.Disconnected(sub=sub, disconnected=True)
+
+    async def _audit(self, request: Request, tenant: Tenant) -> Any:
+        try:
+            limit = max(1, min(10000, int(request.query_params.get("limit", "100"))))
+        except ValueError:
+            raise CommandError("bad_request", "limit must be a whole number") from None
+        entries = await self._records.audit_log(tenant.id, limit)
+        return m.AuditLog.model_validate({"entries": entries})
