@@ -7,6 +7,8 @@ from typing import Literal
 
 Role = Literal["trainer", "student", "planner", "content_manager"]
 ROLES: tuple[Role, ...] = ("trainer", "student", "planner", "content_manager")
+PROFILE_FIELDS: tuple[str, ...] = ("name", "email", "phone", "username")
+"""The personal data a back end may vouch for (token claims, roster entries, profiles)."""
 
 
 @dataclass(frozen=True, slots=True)

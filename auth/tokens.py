@@ -18,12 +18,12 @@ from typing import Any, TypeGuard
 import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 
-from auth.identity import ROLES, Identity, Role
+from auth.identity import PROFILE_FIELDS, ROLES, Identity, Role
 from auth.tenants import Tenant, TenantRegistry
 
 ALGORITHM = "HS256"
-MAX_TOKEN_CHARS = 16384
-PROFILE_CLAIMS = ("name", "email", "phone", "username")
+MAX_TOKEN_CHARS = 8192
+"""The longest token accepted anywhere (the ``connect`` command refuses longer ones)."""
 _KID_PATTERN = re.compile(r"^(0|[1-9][0-9]{0,5})$")
 _MAX_TIMESTAMP = 1e13  # far beyond any real date; keeps float conversion exact and finite
 
@@ -133,7 +133,7 @@ def _identity(tenant_id: str, claims: dict[str, Any]) -> Identity:
     if exp is None:
         raise TokenRejected("claims")
     profile: dict[str, str] = {}
-    for name in PROFILE_CLAIMS:
+    for name in PROFILE_FIELDS:
         if name in claims:
             value = claims[name]
             if not isinstance(value, str):
@@ -201,7 +201,7 @@ def issue_token(
 
     ``role`` is not checked, so tests can mint tokens that the server must refuse.
     """
-    unknown = sorted(set(profile) - set(PROFILE_CLAIMS))
+    unknown = sorted(set(profile) - set(PROFILE_FIELDS))
     if unknown:
         raise TypeError(f"unknown profile claims: {', '.join(unknown)}")
     index = 0 if key_index is None else key_index

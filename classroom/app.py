@@ -1,4 +1,9 @@
-"""The ASGI application: WebSocket endpoint, health, readiness and metrics."""
+"""The ASGI application: every part of one server process, wired together from one ``Settings``.
+
+The runtime's top: it builds the backends, the session layer, the integrations,
+the command handlers' services and the server API, and serves them through the
+edge (the WebSocket endpoint, the pages, health, readiness and metrics).
+"""
 
 from __future__ import annotations
 
@@ -19,13 +24,19 @@ from classroom.backends.data.redis import data_store_from_url
 from classroom.backends.presence_factory import presence_from_url
 from classroom.config import Settings
 from classroom.demo import DEMO_SESSION, demo_roster
-from classroom.edge.connection import CLOSE_FORBIDDEN, Connection, ConnectionRegistry
+from classroom.edge.connection import Connection
+from classroom.edge.registry import ConnectionRegistry
 from classroom.edge.web_pages import web_routes
+from classroom.edge.write_batching import WriteBatcher
+from classroom.handlers.services import Services
 from classroom.integrations.mail import mail_from_settings
+from classroom.integrations.mail.session_summaries import SummaryMailer
 from classroom.integrations.video import video_from_settings
 from classroom.metrics import Metrics
+from classroom.protocol.close_codes import CLOSE_FORBIDDEN
 from classroom.sessions.node import Node
 from classroom.tenant_api.backoffice import Backoffice
+from classroom.tenant_api.privacy_rights import PrivacyRights
 from classroom.tenant_api.routes import ServerApi
 
 
@@ -37,6 +48,7 @@ class Classroom:
         self.tenants = settings.load_tenants()
         self.metrics = Metrics()
         self.connections = ConnectionRegistry()
+        self.writes = WriteBatcher(self.metrics.frames_written, self.metrics.publish_to_write)
         self.records = Records(
             data_store_from_url(settings.redis_url, prefix=settings.redis_prefix),
             settings.secret_bytes(),
@@ -59,25 +71,33 @@ class Classroom:
             heartbeat_interval=settings.presence_ttl / 3,
             records=self.records,
             progress_interval=settings.progress_push_interval,
+            idle_after=settings.idle_after,
             metrics=self.metrics,
+            write_clock=self.writes,
         )
         self.metrics.sessions.set_function(lambda: len(self.node.hub.channels()))
         self.node.on_user_control = self._user_control
-        self.outbox, self.mail = mail_from_settings(settings, on_depth=self.metrics.mail_outbox.set)
-        self.backoffice = Backoffice(
-            self.node, settings.secret_bytes(), settings.idle_after, mail=self.mail
+        self.mail_outbox, self.mail = mail_from_settings(
+            settings, on_depth=self.metrics.mail_outbox.set
         )
-        self.node.on_session_ended = self.backoffice.send_summaries
-        self.api = ServerApi(self.tenants, self.backoffice, self.records)
+        self.node.lifecycle.on_session_ended = SummaryMailer(
+            tenants=self.tenants, records=self.records, cohorts=self.node.cohorts, mail=self.mail,
+        ).session_ended
+        self.backoffice = Backoffice(self.node, mail=self.mail)
+        self.api = ServerApi(self.tenants, self.backoffice, PrivacyRights(self.node, self.mail),
+                             self.records)
         self.video = video_from_settings(settings, token_ttl=settings.video_token_ttl)
+        self.services = Services(
+            node=self.node, video=self.video,
+            token_leeway=settings.token_leeway, ping_interval=settings.ping_interval,
+        )
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection at ``/ws``."""
         connection = Connection(
             scope, receive, send,
-            node=self.node, settings=self.settings,
-            metrics=self.metrics, registry=self.connections, video=self.video,
-            backoffice=self.backoffice,
+            services=self.services, settings=self.settings, metrics=self.metrics,
+            registry=self.connections, writes=self.writes,
         )
         await connection.run()
 
@@ -138,7 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await classroom.mail.stop()
-            await classroom.outbox.close()
+            await classroom.mail_outbox.close()
             await classroom.node.close()
             await classroom.video.close()
 

@@ -65,5 +65,5 @@ async def test_invitations_summaries_export_and_erasure(
         erased = await http.delete("/api/v1/users/u1", headers=ACME)
         assert erased.status_code == 200
         assert (await http.get("/api/v1/users/u1/export", headers=ACME)).status_code == 404
-        outbox = server.app.state.classroom.outbox
+        outbox = server.app.state.classroom.mail_outbox
         assert await outbox.about("acme", "u1") == []

@@ -370,7 +370,7 @@ async def test_error_inside_a_session_is_reported_without_the_lessons_personal_d
             f"boom for {actor.email} / {actor.phone} / token {student_token} / {raw['text']}"
         )
 
-    monkeypatch.setattr("classroom.sessions.node.prepare_event", failing_prepare_event)
+    monkeypatch.setattr("classroom.sessions.publishing.prepare_event", failing_prepare_event)
     reply = await student.request(
         "publish", session="s1", event={"kind": "chat", "text": f"mail me: {EMAIL}"}
     )
@@ -383,13 +383,13 @@ async def test_error_inside_a_session_is_reported_without_the_lessons_personal_d
         return any(value.get("type") == "RuntimeError" for value in values)
 
     event = await asyncio.to_thread(error_reports.wait_for_event, is_the_crash, 10.0)
-    assert event["logger"] == "classroom.edge.connection"
+    assert event["logger"] == "classroom.handlers"
     (exception,) = event["exception"]["values"]
     assert exception["value"] == (
         f"boom for {REDACTED} / {REDACTED} / token {REDACTED} / mail me: {REDACTED}"
     )
     frames = exception["stacktrace"]["frames"]
-    assert any(frame.get("module") == "classroom.sessions.node" for frame in frames)
+    assert any(frame.get("module") == "classroom.sessions.publishing" for frame in frames)
     assert all("vars" not in frame for frame in frames)
 
     await student.close()

@@ -12,11 +12,11 @@ from classroom.domain.events import (
     EPHEMERAL_KINDS,
     SHAPE_MAX_BYTES,
     STORED_KINDS,
-    EventRejected,
     is_stored,
     prepare_event,
 )
 from classroom.domain.participants import Participant
+from classroom.domain.refusals import RequestRefused
 from classroom.domain.state import SessionState
 
 NOW = 1764084000.25
@@ -73,8 +73,8 @@ def with_annotation(author: Participant, annotation_id: str = "a1") -> SessionSt
     return state
 
 
-def reject(raw: Any, actor: Participant, state: SessionState | None = None) -> EventRejected:
-    with pytest.raises(EventRejected) as info:
+def reject(raw: Any, actor: Participant, state: SessionState | None = None) -> RequestRefused:
+    with pytest.raises(RequestRefused) as info:
         prepare_event(raw, actor, state or SessionState(), now=NOW)
     return info.value
 
@@ -502,7 +502,7 @@ def test_poll_answer_counts_follow_changed_answers() -> None:
 def test_poll_answer_does_not_change_state_before_it_is_applied() -> None:
     state = with_poll()
     prepare_event({"kind": "poll.answer", "poll": "q1", "option": 1}, STUDENT, state, now=NOW)
-    assert state.tally() == [0, 0, 0]
+    assert tally(state) == [0, 0, 0]
 
 
 # -- messages -----------------------------------------------------------------------------------
@@ -541,3 +541,8 @@ def test_messages_never_carry_the_publishers_personal_data() -> None:
         for value in (STUDENT.email, STUDENT.name, STUDENT.sub, STUDENT.phone, PLANNER.name,
                       PLANNER.sub):
             assert str(value) not in message
+
+
+def tally(state: SessionState) -> list[int]:
+    """Counts of the open poll as a client sees them; empty when none is open."""
+    return state.poll.tally() if state.poll is not None else []

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from websockets.frames import Frame, Opcode
 
+from classroom.edge.wire_frames import wire_frame
 from classroom.edge.write_batching import WriteBatcher
 from classroom.metrics import Metrics
-from classroom.protocol.codec import wire_frame
 from tests.client import Client, small_receive_socket
 from tests.conftest import ServerFactory
 

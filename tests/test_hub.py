@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from classroom.domain.channel import Channel
 from classroom.domain.participants import Participant
 from classroom.domain.views import View
 from classroom.protocol.codec import Encoding, Payload
 from classroom.sessions.hub import Hub, Membership
 
 
-class Peer:
+class Recipient:
     """A connection stand-in that records what it is given."""
 
     def __init__(self, client_id: str, encoding: Encoding) -> None:
@@ -26,11 +27,11 @@ class Peer:
 
 
 def member(hub: Hub, n: int, view: View, encoding: Encoding = "json",
-           live: bool = True) -> tuple[Peer, Membership]:
-    peer = Peer(f"c{n}", encoding)
+           live: bool = True) -> tuple[Recipient, Membership]:
+    peer = Recipient(f"c{n}", encoding)
     role = {"trainer": "trainer", "student": "student", "observer": "planner"}[view]
     participant = Participant(pid=f"p{n}", role=role, sub=f"u{n}")  # type: ignore[arg-type]
-    membership = Membership(peer, "acme:s1", "s1", participant, view, buffering=not live)
+    membership = Membership(peer, Channel("acme", "s1"), participant, view, buffering=not live)
     hub.add(membership)
     return peer, membership
 

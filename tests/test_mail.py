@@ -21,11 +21,11 @@ from classroom.config import Settings
 from classroom.domain.cohort import cohort_rows, roster_participant
 from classroom.integrations.mail import (
     Backoff,
+    MailOutbox,
     MailSender,
-    MemoryOutbox,
+    MemoryMailOutbox,
     Message,
-    Outbox,
-    RedisOutbox,
+    RedisMailOutbox,
     invitations,
     mail_from_settings,
     parse_smtp_url,
@@ -77,14 +77,14 @@ class Nodes:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.prefix = f"test-mail-{uuid.uuid4().hex[:12]}"
-        self.made: list[Outbox] = []
+        self.made: list[MailOutbox] = []
 
-    def __call__(self, **options: Any) -> Outbox:
+    def __call__(self, **options: Any) -> MailOutbox:
         if self.kind == "memory":
             if not self.made:
-                self.made.append(MemoryOutbox(**options))
+                self.made.append(MemoryMailOutbox(**options))
             return self.made[0]
-        outbox = RedisOutbox(REDIS_URL, prefix=self.prefix, **options)
+        outbox = RedisMailOutbox(REDIS_URL, prefix=self.prefix, **options)
         self.made.append(outbox)
         return outbox
 
@@ -183,7 +183,7 @@ async def test_two_nodes_claiming_at_once_never_get_the_same_message(nodes: Node
         ids.add(queued.id)
         await one.enqueue(queued)
 
-    async def drain(outbox: Outbox) -> list[str]:
+    async def drain(outbox: MailOutbox) -> list[str]:
         got: list[str] = []
         while batch := await outbox.claim(3, lease=60):
             got += [m.id for m in batch]
@@ -282,9 +282,9 @@ async def sender_for() -> AsyncIterator[Callable[..., MailSender]]:
     """Started senders with tiny timeouts and back-off; stopped after the test."""
     made: list[MailSender] = []
 
-    def make(server: SmtpServer | None, outbox: Outbox | None = None,
+    def make(server: SmtpServer | None, outbox: MailOutbox | None = None,
              **options: Any) -> MailSender:
-        outbox = outbox or MemoryOutbox(backoff=Backoff(base=0.05, cap=0.2, jitter=0.0))
+        outbox = outbox or MemoryMailOutbox(backoff=Backoff(base=0.05, cap=0.2, jitter=0.0))
         options.setdefault("smtp_url", server.url if server else None)
         options.setdefault("mail_from", MAIL_FROM)
         sender = MailSender(outbox, timeout=0.5, poll_interval=0.05,
@@ -491,10 +491,10 @@ def test_smtp_urls() -> None:
 async def test_the_factory_picks_the_outbox_from_the_settings() -> None:
     outbox, sender = mail_from_settings(Settings(smtp_url="smtp://localhost:2525",
                                                  mail_from=MAIL_FROM, redis_url=None))
-    assert isinstance(outbox, MemoryOutbox) and sender.configured
+    assert isinstance(outbox, MemoryMailOutbox) and sender.configured
     outbox, sender = mail_from_settings(Settings(redis_url=REDIS_URL, smtp_url=None),
                                         on_depth=print)
-    assert isinstance(outbox, RedisOutbox) and not sender.configured
+    assert isinstance(outbox, RedisMailOutbox) and not sender.configured
     assert await sender.run_once() == 0
     await outbox.close()
 

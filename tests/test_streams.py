@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from classroom.backends.broker import MemoryBroker, Publication, StreamPosition
-from classroom.protocol.codec import pack_internal
+from classroom.sessions.messages import pack_internal
 from classroom.sessions.streams import SessionStreams
 
 CHANNEL = "acme:s1"

@@ -30,7 +30,7 @@ from classroom.integrations.video import (
     UNAVAILABLE,
     MemoryVideoSessionStore,
     RedisVideoSessionStore,
-    VideoBroker,
+    VideoGateway,
     VideoSessionStore,
     VideoUnavailable,
     video_from_settings,
@@ -42,7 +42,7 @@ REDIS_URL = os.environ.get("CLASSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/1
 ROLES = [("trainer", "moderator"), ("student", "publisher"), ("planner", "subscriber"),
          ("content_manager", "subscriber")]
 
-MakeBroker = Callable[..., VideoBroker]
+MakeBroker = Callable[..., VideoGateway]
 
 
 def decode_token(token: str, api_key: str, api_secret: str) -> dict[str, Any]:
@@ -75,10 +75,10 @@ def fake() -> Iterator[FakeOpenTok]:
 @pytest.fixture
 async def make_broker(fake: FakeOpenTok) -> AsyncIterator[MakeBroker]:
     """Brokers pointed at the fake (memory store unless given one); closed after the test."""
-    made: list[VideoBroker] = []
+    made: list[VideoGateway] = []
 
-    def make(store: VideoSessionStore | None = None, **options: Any) -> VideoBroker:
-        broker = VideoBroker(options.pop("api_key", fake.api_key),
+    def make(store: VideoSessionStore | None = None, **options: Any) -> VideoGateway:
+        broker = VideoGateway(options.pop("api_key", fake.api_key),
                              options.pop("api_secret", fake.api_secret),
                              options.pop("api_url", fake.url),
                              store=store or MemoryVideoSessionStore(), **options)
@@ -103,7 +103,7 @@ async def redis_prefix() -> AsyncIterator[str]:
         await client.aclose()
 
 
-async def ask(broker: VideoBroker, channel: str = "acme:s1", role: str = "student",
+async def ask(broker: VideoGateway, channel: str = "acme:s1", role: str = "student",
               pid: str = "p-1", display_name: str | None = "Ada") -> dict[str, Any]:
     return await broker.credentials(channel, pid=pid, role=role, display_name=display_name)
 
@@ -192,7 +192,7 @@ async def test_two_nodes_sharing_redis_create_one_session(
 @pytest.mark.parametrize(("key", "secret"), [(None, None), ("4711", None), (None, "s"),
                                              ("", "")])
 async def test_unavailable_without_credentials(key: str | None, secret: str | None) -> None:
-    broker = VideoBroker(key, secret, None, store=MemoryVideoSessionStore())
+    broker = VideoGateway(key, secret, None, store=MemoryVideoSessionStore())
     assert not broker.enabled
     with pytest.raises(VideoUnavailable) as caught:
         await ask(broker)

@@ -1,18 +1,16 @@
-"""Cohort progress: the table a trainer watches, and the coalesced pushes that feed it.
+"""Cohort progress: the table a trainer watches, one row per student.
 
 The table covers every rostered student, online or not, so a trainer sees who
-has not shown up as well as who is behind. Pushes are coalesced per session:
-however many students report, trainers get at most one ``progress`` frame per
-interval, carrying the latest report of every student that changed.
+has not shown up as well as who is behind.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
+from auth.identity import PROFILE_FIELDS
 from classroom.domain.participants import DisplayNamePolicy, display_name_for, make_pid
 
 
@@ -26,7 +24,7 @@ def roster_participant(
         "role": "student",
         "sub": student["sub"],
     }
-    for key in ("name", "email", "phone", "username"):
+    for key in PROFILE_FIELDS:
         if student.get(key) is not None:
             record[key] = student[key]
     display_name = display_name_for(student.get("name"), policy)
@@ -80,46 +78,3 @@ def cohort_rows(
             "hand_raised": sub in hands,
         })
     return rows
-
-
-PushBuilder = Callable[[str, list[tuple[dict[str, Any], dict[str, Any]]]], None]
-
-
-class ProgressCoalescer:
-    """Collects progress reports per session and flushes them at most once per interval."""
-
-    def __init__(self, interval: float, flush: PushBuilder) -> None:
-        self._interval = interval
-        self._flush = flush
-        self._pending: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._last: dict[str, float] = {}
-
-    def report(self, channel: str, participant: dict[str, Any], progress: dict[str, Any]) -> None:
-        """Note a student's latest report; schedule the session's next push."""
-        self._pending.setdefault(channel, {})[participant["pid"]] = (participant, progress)
-        if channel in self._timers:
-            return
-        loop = asyncio.get_running_loop()
-        wait = max(0.0, self._last.get(channel, 0.0) + self._interval - loop.time())
-        self._timers[channel] = loop.call_later(wait, self._send, channel)
-
-    def _send(self, channel: str) -> None:
-        self._timers.pop(channel, None)
-        pending = self._pending.pop(channel, {})
-        self._last[channel] = asyncio.get_running_loop().time()
-        if pending:
-            self._flush(channel, list(pending.values()))
-
-    def forget(self, channel: str) -> None:
-        """Drop what is pending for a session (it ended, or nobody is left to tell)."""
-        timer = self._timers.pop(channel, None)
-        if timer is not None:
-            timer.cancel()
-        self._pending.pop(channel, None)
-        self._last.pop(channel, None)
-
-    def close(self) -> None:
-        """Cancel every scheduled push."""
-        for channel in list(self._timers):
-            self.forget(channel)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from pydantic import (
@@ -27,9 +27,8 @@ from pydantic import (
 
 from auth.identity import Role
 from classroom.domain.participants import Participant
+from classroom.domain.refusals import RequestRefused
 from classroom.domain.state import SessionState
-
-RejectCode = Literal["forbidden", "bad_request"]
 
 STORED_KINDS: frozenset[str] = frozenset({
     "screen.navigate",
@@ -48,15 +47,6 @@ EPHEMERAL_KINDS: frozenset[str] = frozenset({"pointer", "reaction"})
 ALL_KINDS: frozenset[str] = STORED_KINDS | EPHEMERAL_KINDS
 
 SHAPE_MAX_BYTES = 16 * 1024
-
-
-class EventRejected(Exception):  # noqa: N818 - the name is part of the API
-    """An event refused before storage; ``message`` goes to the client, so no personal data."""
-
-    def __init__(self, code: RejectCode, message: str) -> None:
-        super().__init__(message)
-        self.code: RejectCode = code
-        self.message = message
 
 
 def is_stored(kind: str) -> bool:
@@ -152,16 +142,16 @@ class ProgressPayload(_Payload):
 # -- state checks -------------------------------------------------------------------
 
 # A check sees the validated payload, the publisher and the state; it returns
-# fields to add to (or replace in) the record, or raises EventRejected.
+# fields to add to (or replace in) the record, or raises RequestRefused.
 Check = Callable[[dict[str, Any], Participant, SessionState], dict[str, Any]]
 
 
-def _bad(message: str) -> EventRejected:
-    return EventRejected("bad_request", message)
+def _bad(message: str) -> RequestRefused:
+    return RequestRefused("bad_request", message)
 
 
-def _forbidden(message: str) -> EventRejected:
-    return EventRejected("forbidden", message)
+def _forbidden(message: str) -> RequestRefused:
+    return RequestRefused("forbidden", message)
 
 
 def _no_check(payload: dict[str, Any], actor: Participant, state: SessionState) -> dict[str, Any]:
@@ -321,7 +311,7 @@ def _describe(exc: ValidationError, model: type[_Payload]) -> str:
 def prepare_event(
     raw: Mapping[str, Any], actor: Participant, state: SessionState, *, now: float
 ) -> dict[str, Any]:
-    """Check a client's ``event`` and build the record to publish, or raise EventRejected."""
+    """Check a client's ``event`` and build the record to publish, or raise RequestRefused."""
     if actor.role not in PUBLISHING_ROLES:
         raise _forbidden(f"a {actor.role} may not publish events")
     if not isinstance(raw, Mapping):

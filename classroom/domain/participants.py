@@ -10,11 +10,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from auth.identity import Identity, Role
+from auth.identity import PROFILE_FIELDS, Identity, Role
+from auth.tenants import DisplayName, Tenant
 
-DisplayNamePolicy = Literal["full", "first", "none"]
+DisplayNamePolicy = DisplayName
+"""How much of a name others see: ``full``, ``first`` or ``none`` (a tenant setting)."""
+
+DEFAULT_DISPLAY_NAME_POLICY: DisplayNamePolicy = "first"
 
 
 def make_pid(secret: bytes, tenant: str, session: str, sub: str) -> str:
@@ -22,6 +26,11 @@ def make_pid(secret: bytes, tenant: str, session: str, sub: str) -> str:
     message = "\x1f".join((tenant, session, sub)).encode()
     digest = hmac.new(secret, message, hashlib.sha256).hexdigest()
     return "p" + digest[:21]
+
+
+def display_name_policy(tenant: Tenant | None) -> DisplayNamePolicy:
+    """The tenant's display-name policy; the default for a tenant no longer configured."""
+    return tenant.display_name if tenant is not None else DEFAULT_DISPLAY_NAME_POLICY
 
 
 def display_name_for(name: str | None, policy: DisplayNamePolicy) -> str | None:
@@ -57,7 +66,7 @@ class Participant:
     def to_record(self) -> dict[str, Any]:
         """Serialise for storage (history, presence); ``None`` fields are left out."""
         record: dict[str, Any] = {"pid": self.pid, "role": self.role, "sub": self.sub}
-        for key in ("name", "email", "phone", "username", "display_name"):
+        for key in (*PROFILE_FIELDS, "display_name"):
             value = getattr(self, key)
             if value is not None:
                 record[key] = value
@@ -66,16 +75,8 @@ class Participant:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Participant:
         """Inverse of :meth:`to_record`."""
-        return cls(
-            pid=record["pid"],
-            role=record["role"],
-            sub=record.get("sub", ""),
-            name=record.get("name"),
-            email=record.get("email"),
-            phone=record.get("phone"),
-            username=record.get("username"),
-            display_name=record.get("display_name"),
-        )
+        optional = {key: record.get(key) for key in (*PROFILE_FIELDS, "display_name")}
+        return cls(pid=record["pid"], role=record["role"], sub=record.get("sub", ""), **optional)
 
 
 def participant_for(
@@ -86,9 +87,24 @@ def participant_for(
         pid=make_pid(secret, identity.tenant, session, identity.sub),
         role=identity.role,
         sub=identity.sub,
-        name=identity.name,
-        email=identity.email,
-        phone=identity.phone,
-        username=identity.username,
+        **{key: getattr(identity, key) for key in PROFILE_FIELDS},
         display_name=display_name_for(identity.name, policy),
     )
+
+
+def profile_of(identity: Identity, policy: DisplayNamePolicy) -> dict[str, Any]:
+    """What a user is told about themselves (``connected.me``): all the token vouched for."""
+    profile: dict[str, Any] = {
+        "tenant": identity.tenant,
+        "sub": identity.sub,
+        "role": identity.role,
+        "sessions": sorted(identity.sessions),
+    }
+    for key in PROFILE_FIELDS:
+        value = getattr(identity, key)
+        if value is not None:
+            profile[key] = value
+    display_name = display_name_for(identity.name, policy)
+    if display_name is not None:
+        profile["display_name"] = display_name
+    return profile

@@ -14,13 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# The ``pid`` an erased user's authored objects are left with.
-ANONYMOUS_PID = "anonymous"
-
-
-def anonymous_participant(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Stand-in for an erased user's participant record: role kept, identity gone."""
-    return {"pid": ANONYMOUS_PID, "role": record.get("role", "student")}
+from classroom.domain.erasure import anonymous_participant
 
 
 def _pid_of(record: Any) -> str | None:
@@ -74,10 +68,6 @@ class SessionState:
 
     # -- queries used by classroom.domain.events -----------------------------------------
 
-    def tally(self) -> list[int]:
-        """Counts of the open poll; empty when no poll is open."""
-        return self.poll.tally() if self.poll is not None else []
-
     def hand_raised(self, pid: str) -> bool:
         """Whether ``pid`` has a hand up."""
         return self.participant_with_raised_hand(pid) is not None
@@ -88,10 +78,6 @@ class SessionState:
             if hand.get("pid") == pid:
                 return hand
         return None
-
-    def is_open_poll(self, poll_id: str) -> bool:
-        """Whether ``poll_id`` names the poll currently open."""
-        return self.poll is not None and self.poll.poll == poll_id
 
     # -- the reducer -------------------------------------------------------------
 

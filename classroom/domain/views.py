@@ -11,20 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from auth.identity import Role
+from auth.identity import PROFILE_FIELDS, Role
 
 View = Literal["trainer", "student", "observer"]
 
-PERSONAL_FIELDS: tuple[str, ...] = (
-    "pid",
-    "role",
-    "sub",
-    "name",
-    "email",
-    "phone",
-    "username",
-    "display_name",
-)
+PERSONAL_FIELDS: tuple[str, ...] = ("pid", "role", "sub", *PROFILE_FIELDS, "display_name")
 _ALL = PERSONAL_FIELDS
 _NAMED = ("pid", "role", "display_name")
 _BARE = ("pid", "role")

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from classroom.protocol.codec import Payload
 
 BATCH_BYTES = 64 * 1024
-"""At most this much (or one frame, if bigger) leaves the outbox in one :meth:`Outbox.take`."""
+"""At most this much (or one frame, if bigger) leaves the outbox in one :meth:`SendQueue.take`."""
 
 
-class Outbox:
+class SendQueue:
     """FIFO of encoded frames with a byte bound."""
 
     __slots__ = ("_bytes", "_frames", "_grace", "_max_bytes", "_on_overflow", "closed",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 from starlette.applications import Starlette
@@ -19,11 +19,11 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
-from classroom.app import Classroom
 from classroom.config import Settings
 from classroom.edge.connection import FRAMES_EXTENSION
 from classroom.edge.uvicorn_standins import FlowGate, MessageQueue
-from classroom.protocol.codec import Payload, wire_frame
+from classroom.edge.wire_frames import wire_frame
+from classroom.protocol.codec import Payload
 
 log = logging.getLogger("classroom.edge.server")
 
@@ -41,6 +41,16 @@ LISTEN_BACKLOG = 4096
 """Connections the kernel may hold for accept (it caps this at net.core.somaxconn). When
 5,000 clients reconnect at once, uvicorn's default of 2,048 overflows while the loop is
 busy, and every dropped handshake waits for the client's TCP retry (1 s, then 3 s, 7 s)."""
+
+
+class ServedApp(Protocol):
+    """What the server needs of the application it runs (``classroom.app.Classroom``)."""
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one WebSocket connection at ``/ws``."""
+
+    async def drain(self) -> None:
+        """Tell every client to reconnect elsewhere, and wait (bounded) until they are gone."""
 
 
 class FramesProtocol(WebSocketsSansIOProtocol):
@@ -123,7 +133,7 @@ class WebSocketFirst:
 
     def __init__(self, app: Starlette) -> None:
         self.app = app
-        self._classroom: Classroom = app.state.classroom
+        self._classroom: ServedApp = app.state.classroom
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == "/ws":
@@ -135,7 +145,7 @@ class WebSocketFirst:
 class ClassroomServer(uvicorn.Server):
     """uvicorn's server, draining classroom connections before shutting down."""
 
-    def __init__(self, config: uvicorn.Config, classroom: Classroom) -> None:
+    def __init__(self, config: uvicorn.Config, classroom: ServedApp) -> None:
         super().__init__(config)
         self.classroom = classroom
 

@@ -280,7 +280,7 @@ def video_store_from_url(url: str | None, prefix: str) -> VideoSessionStore:
     return MemoryVideoSessionStore()
 
 
-class VideoBroker:
+class VideoGateway:
     """Hands out OpenTok credentials for a channel; owns (and closes) its session store."""
 
     def __init__(
@@ -382,7 +382,7 @@ class VideoBroker:
 
 def video_from_settings(
     settings: Settings, *, token_ttl: float | None = None, timeout: float = DEFAULT_TIMEOUT
-) -> VideoBroker:
+) -> VideoGateway:
     """The node's video broker; its store is shared through Redis when the node uses Redis."""
     configured = bool(settings.opentok_api_key and settings.opentok_api_secret)
     # Without credentials nothing is ever stored, so don't open a Redis pool for it.
@@ -391,7 +391,7 @@ def video_from_settings(
         if configured
         else MemoryVideoSessionStore()
     )
-    return VideoBroker(
+    return VideoGateway(
         settings.opentok_api_key,
         settings.opentok_api_secret,
         settings.opentok_api_url,

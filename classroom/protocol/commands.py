@@ -7,7 +7,7 @@ the field but never echoes its value (it might be a token).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -19,9 +19,11 @@ from pydantic import (
     ValidationError,
 )
 
-from classroom.protocol.errors import CommandError
+from auth.tokens import MAX_TOKEN_CHARS
+from classroom.domain.channel import SESSION_ID_PATTERN
+from classroom.domain.refusals import RequestRefused
 
-SessionId = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+SessionId = Annotated[StrictStr, Field(pattern=SESSION_ID_PATTERN)]
 CommandId = Annotated[StrictInt, Field(ge=-(2**53), le=2**53)]
 
 
@@ -40,7 +42,7 @@ class Position(BaseModel):
 
 class Connect(_Command):
     type: Literal["connect"]
-    token: Annotated[StrictStr, Field(min_length=1, max_length=8192)]
+    token: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TOKEN_CHARS)]
 
 
 class Join(_Command):
@@ -91,9 +93,11 @@ Command = Annotated[
     Connect | Join | Leave | Publish | PresenceQuery | History | Video | CohortQuery | Ping,
     Field(discriminator="type"),
 ]
-COMMAND_TYPES = frozenset(
-    {"connect", "join", "leave", "publish", "presence", "history", "video", "cohort", "ping"}
+COMMAND_TYPES: frozenset[str] = frozenset(
+    get_args(model.model_fields["type"].annotation)[0]
+    for model in get_args(get_args(Command)[0])
 )
+"""The ``type`` of every command, read off the models above."""
 _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 
 
@@ -106,14 +110,14 @@ def command_id_of(frame: dict[str, Any]) -> int | None:
 
 
 def parse_command(frame: dict[str, Any]) -> Command:
-    """Validate a decoded frame, or raise ``CommandError('bad_request', ...)``."""
+    """Validate a decoded frame, or raise ``RequestRefused('bad_request', ...)``."""
     kind = frame.get("type")
     if not isinstance(kind, str) or kind not in COMMAND_TYPES:
-        raise CommandError("bad_request", "unknown command type")
+        raise RequestRefused("bad_request", "unknown command type")
     try:
         return _ADAPTER.validate_python(frame)
     except ValidationError as exc:
-        raise CommandError("bad_request", describe(exc)) from None
+        raise RequestRefused("bad_request", describe(exc)) from None
 
 
 def describe(exc: ValidationError, *, skip: int = 1) -> str:

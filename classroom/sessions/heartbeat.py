@@ -13,8 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from classroom.domain.participants import Participant
-from classroom.protocol.codec import unpack_internal
 from classroom.sessions.hub import Hub
+from classroom.sessions.messages import unpack_internal
 from presence.store import PresenceStore
 
 log = logging.getLogger("classroom.sessions.heartbeat")

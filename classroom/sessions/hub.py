@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from classroom.domain.channel import Channel
 from classroom.domain.participants import Participant
 from classroom.domain.views import View
 from classroom.protocol.codec import Encoding, Payload, encode
@@ -21,7 +22,7 @@ from classroom.protocol.codec import Encoding, Payload, encode
 FrameBuilder = Callable[[View, str | None], dict[str, Any] | None]
 
 
-class Peer(Protocol):
+class Recipient(Protocol):
     """What the hub needs of a connection: where to put bytes, and how to encode."""
 
     client_id: str
@@ -38,9 +39,8 @@ class Peer(Protocol):
 class Membership:
     """One connection's membership of one session."""
 
-    peer: Peer
-    channel: str
-    session: str
+    peer: Recipient
+    channel: Channel
     participant: Participant
     view: View
     buffering: bool = True
@@ -51,6 +51,11 @@ class Membership:
 
     def __post_init__(self) -> None:
         self.pid = self.participant.pid
+
+    @property
+    def session(self) -> str:
+        """The session's id (without its tenant)."""
+        return self.channel.session
 
     def go_live(self, after_offset: int) -> None:
         """Flush what arrived while joining, skipping stored events already covered."""
@@ -68,19 +73,19 @@ class Hub:
 
     def add(self, membership: Membership) -> bool:
         """Register a membership; True when it is the channel's first on this node."""
-        members = self._channels.setdefault(membership.channel, {})
+        members = self._channels.setdefault(membership.channel.name, {})
         members[id(membership)] = membership
         return len(members) == 1
 
     def remove(self, membership: Membership) -> bool:
         """Unregister; True when the channel has no member left on this node."""
-        members = self._channels.get(membership.channel)
+        members = self._channels.get(membership.channel.name)
         if members is None:
             return False
         members.pop(id(membership), None)
         if members:
             return False
-        del self._channels[membership.channel]
+        del self._channels[membership.channel.name]
         return True
 
     def members(self, channel: str) -> Iterator[Membership]:

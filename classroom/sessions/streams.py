@@ -19,7 +19,7 @@ from typing import Any
 
 from classroom.backends.broker import Broker, Publication, StreamPosition
 from classroom.domain.state import SessionState
-from classroom.protocol.codec import unpack_internal
+from classroom.sessions.messages import unpack_internal
 
 log = logging.getLogger("classroom.sessions.streams")
 
@@ -48,9 +48,10 @@ class SessionRuntime:
 class SessionStreams:
     """The runtimes of every session this node has served, fed by the broker."""
 
-    def __init__(self, broker: Broker, deliver: Deliver) -> None:
+    def __init__(self, broker: Broker, deliver: Deliver | None = None) -> None:
         self._broker = broker
-        self._deliver = deliver
+        self.deliver: Deliver = deliver or _drop
+        """Where applied publications go next (the node's fan-out)."""
         self._runtimes: dict[str, SessionRuntime] = {}
 
     def runtime(self, channel: str) -> SessionRuntime:
@@ -71,7 +72,7 @@ class SessionStreams:
     def receive(self, channel: str, pub: Publication) -> None:
         """The broker handler: ephemeral messages pass, stored ones keep offset order."""
         if pub.offset == 0:
-            self._deliver(channel, pub, unpack_internal(pub.data))
+            self.deliver(channel, pub, unpack_internal(pub.data))
             return
         runtime = self.runtime(channel)
         if runtime.syncing is not None:
@@ -98,7 +99,7 @@ class SessionStreams:
             runtime.state.apply(pub.offset, record)
         runtime.state.offset = pub.offset
         runtime.applied.set()
-        self._deliver(channel, pub, message)
+        self.deliver(channel, pub, message)
 
     def _start_sync(self, channel: str, runtime: SessionRuntime) -> asyncio.Task[None]:
         if runtime.syncing is None:
@@ -152,3 +153,7 @@ class SessionStreams:
             runtime.applied.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(runtime.applied.wait(), remaining)
+
+
+def _drop(channel: str, pub: Publication, message: dict[str, Any]) -> None:
+    """No fan-out yet: the node sets one before the broker delivers anything."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,17 +13,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from auth.tenants import Tenant, TenantRegistry
-from classroom.backends.broker import BrokerUnavailable
 from classroom.backends.data.records import Records
 from classroom.backends.data.store import DataUnavailable
+from classroom.domain.channel import is_session_id
+from classroom.domain.refusals import RequestRefused
 from classroom.protocol.commands import describe
-from classroom.protocol.errors import CommandError
+from classroom.sessions.backend_calls import UNREACHABLE
 from classroom.tenant_api import models as m
 from classroom.tenant_api.backoffice import Backoffice, NotFound
 from classroom.tenant_api.openapi import build_openapi
-from presence.store import PresenceUnavailable
+from classroom.tenant_api.privacy_rights import PrivacyRights
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STATUS_OF = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
              "rate_limited": 429, "unavailable": 503}
 MAX_BODY = 4 * 1024 * 1024
@@ -40,9 +39,13 @@ def problem(status: int, error: str, message: str) -> JSONResponse:
 class ServerApi:
     """The ``/api/v1`` routes of one app."""
 
-    def __init__(self, tenants: TenantRegistry, backoffice: Backoffice, records: Records) -> None:
+    def __init__(
+        self, tenants: TenantRegistry, backoffice: Backoffice, rights: PrivacyRights,
+        records: Records,
+    ) -> None:
         self._tenants = tenants
         self._backoffice = backoffice
+        self._rights = rights
         self._records = records
         self._openapi = build_openapi()
 
@@ -86,7 +89,7 @@ class ServerApi:
             if tenant is None:
                 return problem(401, "unauthorized", "missing or unknown API key")
             sid = request.path_params.get("sid")
-            if sid is not None and not SESSION_ID.match(sid):
+            if sid is not None and not is_session_id(sid):
                 return problem(404, "not_found", "no such session")
             response = await self._answer(handler, request, tenant)
             if audit is not None:
@@ -107,11 +110,11 @@ class ServerApi:
             result = await handler(request, tenant)
         except NotFound as exc:
             return problem(404, "not_found", str(exc))
-        except CommandError as exc:
+        except RequestRefused as exc:
             return problem(STATUS_OF.get(exc.code, 400), exc.code, exc.message)
         except ValidationError as exc:
             return problem(422, "invalid", describe(exc, skip=0))
-        except (DataUnavailable, BrokerUnavailable, PresenceUnavailable):
+        except UNREACHABLE:
             return problem(503, "unavailable", "storage is unreachable; retry later")
         if isinstance(result, Response):
             return result
@@ -122,7 +125,7 @@ class ServerApi:
     async def _body(request: Request, model: type[m.Roster] | type[m.ServerEvent]) -> Any:
         raw = await request.body()
         if len(raw) > MAX_BODY:
-            raise CommandError("bad_request", "body too large")
+            raise RequestRefused("bad_request", "body too large")
         return model.model_validate_json(raw or b"{}")
 
     async def _put_roster(self, request: Request, tenant: Tenant) -> Any:
@@ -159,12 +162,12 @@ class ServerApi:
 
     async def _export(self, request: Request, tenant: Tenant) -> Any:
         return m.Export.model_validate(
-            await self._backoffice.export(tenant, request.path_params["sub"])
+            await self._rights.export(tenant, request.path_params["sub"])
         )
 
     async def _erase(self, request: Request, tenant: Tenant) -> Any:
         return m.Erased.model_validate(
-            await self._backoffice.erase(tenant, request.path_params["sub"])
+            await self._rights.erase(tenant, request.path_params["sub"])
         )
 
     async def _disconnect(self, request: Request, tenant: Tenant) -> Any:
@@ -176,6 +179,6 @@ class ServerApi:
         try:
             limit = max(1, min(10000, int(request.query_params.get("limit", "100"))))
         except ValueError:
-            raise CommandError("bad_request", "limit must be a whole number") from None
+            raise RequestRefused("bad_request", "limit must be a whole number") from None
         entries = await self._records.audit_log(tenant.id, limit)
         return m.AuditLog.model_validate({"entries": entries})

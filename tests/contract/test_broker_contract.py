@@ -390,19 +390,6 @@ async def test_memory_handler_failure_does_not_fail_the_publish(caplog):
     assert "publication handler failed" in caplog.text
 
 
-async def test_memory_remove_history_keeps_offset_and_epoch():
-    broker = MemoryBroker()
-    epoch = (await publish_many(broker, "s1", 3))[0].epoch
-    await broker.remove_history("s1")
-    await broker.remove_history("never-used")
-    history = await broker.history("s1")
-    assert history.publications == []
-    assert history.position == StreamPosition(3, epoch)
-    assert (await broker.history("s1", since=StreamPosition(3, epoch))).recovered
-    assert not (await broker.history("s1", since=StreamPosition(2, epoch))).recovered
-    assert (await broker.publish("s1", b"x")).position == StreamPosition(4, epoch)
-
-
 async def test_memory_forgets_idle_streams_and_expired_keys():
     now = [0.0]
     broker = MemoryBroker(history_ttl=10.0, idempotency_ttl=5.0, clock=lambda: now[0])

@@ -193,13 +193,6 @@ class MemoryBroker:
                 changed += 1
         return changed
 
-    async def remove_history(self, channel: str) -> None:
-        """Forget retained publications but keep offset and epoch, so offsets never repeat."""
-        self._now()
-        stream = self._streams.get(channel)
-        if stream is not None:
-            stream.history.clear()
-
     def _check_open(self) -> None:
         if self._closed:
             raise BrokerUnavailable("the memory broker is closed")

@@ -101,8 +101,8 @@ class Backoff:
         return raw * (1.0 - self.jitter * rng())
 
 
-class Outbox(abc.ABC):
-    """The queue's interface; :class:`MemoryOutbox` and ``RedisOutbox`` implement it."""
+class MailOutbox(abc.ABC):
+    """The queue's interface; :class:`MemoryMailOutbox` and ``RedisMailOutbox`` implement it."""
 
     def __init__(self, *, backoff: Backoff | None = None, keep_sent: float = 7 * DAY,
                  clock: Callable[[], float] = time.time) -> None:
@@ -164,7 +164,7 @@ class Outbox(abc.ABC):
         return [m.describe(sub) for m in found]
 
 
-class MemoryOutbox(Outbox):
+class MemoryMailOutbox(MailOutbox):
     """The embedded default (one process): lost on restart, like the memory broker."""
 
     def __init__(self, **options: Any) -> None:
@@ -274,7 +274,7 @@ return 1
 """
 
 
-class RedisOutbox(Outbox):
+class RedisMailOutbox(MailOutbox):
     """Shared by every node, under ``<prefix>:mail:``.
 
     ``queue`` is a sorted set of ids by due time, ``messages`` and ``sent`` hold the

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
-from classroom.integrations.mail.outbox import Message, Outbox
+from classroom.integrations.mail.outbox import MailOutbox, Message
 
 log = logging.getLogger("classroom.integrations.mail")
 _TRUE = {"1", "true", "yes", "on"}
@@ -62,7 +62,7 @@ class MailSender:
     """Background delivery: ``start()``, ``wake()`` after enqueueing, ``stop()`` at shutdown."""
 
     def __init__(
-        self, outbox: Outbox, *, smtp_url: str | None, mail_from: str | None,
+        self, outbox: MailOutbox, *, smtp_url: str | None, mail_from: str | None,
         timeout: float = 15.0, poll_interval: float = 5.0, batch: int = 20,
         on_depth: Callable[[int], None] | None = None, local_hostname: str | None = None,
     ) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from classroom.edge.send_queue import Outbox
+from classroom.edge.send_queue import SendQueue
 
 
-def make(limit: int) -> tuple[Outbox, list[str]]:
+def make(limit: int) -> tuple[SendQueue, list[str]]:
     overflows: list[str] = []
-    return Outbox(limit, lambda: overflows.append("slow")), overflows
+    return SendQueue(limit, lambda: overflows.append("slow")), overflows
 
 
 def test_frames_come_out_in_order() -> None:

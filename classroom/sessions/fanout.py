@@ -1,0 +1,113 @@
+"""Fan-out: one publication to this node's members of its session, as each may see them.
+
+Every publication of a subscribed channel reaches :meth:`FanOut.deliver` in
+offset order (through :class:`~classroom.sessions.streams.SessionStreams`, after
+the live state applied it). Events are rendered once per (view, self) and
+encoded once per wire format by the hub; progress reports become coalesced
+pushes to trainers; the control channel's messages go to the node's handler.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from classroom.backends.broker import Publication
+from classroom.domain.channel import Channel
+from classroom.domain.views import View, referenced_pids, render_participant
+from classroom.metrics import Metrics
+from classroom.protocol.frames import event_frame
+from classroom.sessions.hub import Hub
+from classroom.sessions.lifecycle import CONTROL_CHANNEL
+from classroom.sessions.progress import ProgressCoalescer
+from classroom.sessions.streams import SessionStreams
+
+ControlHandler = Callable[[dict[str, Any]], None]
+
+
+class WriteClock(Protocol):
+    """Times the fan-out to the socket write (the edge's write batcher)."""
+
+    def published(self, at: float) -> None:
+        """An event published at ``at`` (wall clock) was queued to members just now."""
+
+
+class FanOut:
+    """Turns publications into frames for the hub's members."""
+
+    def __init__(
+        self,
+        *,
+        hub: Hub,
+        streams: SessionStreams,
+        metrics: Metrics,
+        progress_interval: float,
+        on_control: ControlHandler,
+        write_clock: WriteClock | None = None,
+    ) -> None:
+        self._hub = hub
+        self._streams = streams
+        self._metrics = metrics
+        self._on_control = on_control
+        self._write_clock = write_clock
+        self.coalescer = ProgressCoalescer(progress_interval, self._push_progress)
+
+    def deliver(self, name: str, pub: Publication, message: dict[str, Any]) -> None:
+        """Fan one publication out to the channel's local members, as each may see them."""
+        if name == CONTROL_CHANNEL:
+            self._on_control(message)
+            return
+        started = time.perf_counter()
+        kind = message.get("t")
+        session = Channel.parse(name).session
+        metrics = self._metrics
+        if kind == "event":
+            record = message["record"]
+            if record.get("kind") == "progress":
+                progress = {k: record[k] for k in ("screen", "completed", "score", "at")
+                            if k in record}
+                self.coalescer.report(name, record["by"], progress)
+
+            def build(view: View, self_pid: str | None) -> dict[str, Any] | None:
+                return event_frame(session, pub.offset, pub.epoch, record, view, self_pid)
+
+            sent = self._hub.deliver(name, pub.offset, build, referenced_pids(record))
+            metrics.frames_out.labels("event").inc(sent)
+            published_at = record.get("at")
+            if sent and isinstance(published_at, float) and self._write_clock is not None:
+                self._write_clock.published(published_at)
+            if record.get("kind") == "session.ended":
+                self._session_ended(name)
+        elif kind in ("presence.join", "presence.leave"):
+            subject = message["participant"]
+
+            def build_presence(view: View, self_pid: str | None) -> dict[str, Any]:
+                shown = render_participant(subject, view, self_pid)
+                return {"type": kind, "session": session, "participant": shown}
+
+            sent = self._hub.deliver(name, 0, build_presence, skip_pid=subject["pid"])
+            metrics.frames_out.labels(kind).inc(sent)
+        metrics.fanout_seconds.observe(time.perf_counter() - started)
+
+    def _session_ended(self, name: str) -> None:
+        """Close this node's members of an ended session; keep no live state for it."""
+        self.coalescer.forget(name)
+        for membership in self._hub.members(name):
+            membership.peer.session_ended(membership.session)
+        self._streams.runtime(name).ended = True
+
+    def _push_progress(
+        self, name: str, reports: list[tuple[dict[str, Any], dict[str, Any]]]
+    ) -> None:
+        """Send trainers one coalesced ``progress`` frame for the reports since the last."""
+        session = Channel.parse(name).session
+
+        def build(view: View, self_pid: str | None) -> dict[str, Any] | None:
+            if view != "trainer":
+                return None
+            rows = [{"participant": render_participant(p, view, self_pid), "progress": data}
+                    for p, data in reports]
+            return {"type": "progress", "session": session, **rows[-1], "rows": rows}
+
+        self._metrics.frames_out.labels("progress").inc(self._hub.deliver(name, 0, build))

@@ -1,0 +1,191 @@
+"""Joining and leaving a session, and recovering what a client missed.
+
+A joining member is registered in the hub first, in buffering mode; then the
+state snapshot and its offset are taken together, history after ``since`` is
+replayed up to that offset, and the membership goes live with whatever was
+buffered after it: nothing is lost or doubled between replay and live traffic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from auth.identity import Identity
+from classroom.backends.broker import Broker, BrokerUnavailable, Publication, StreamPosition
+from classroom.backends.data.records import Records
+from classroom.domain.lifecycle import refuse_if_ended
+from classroom.domain.participants import Participant
+from classroom.domain.views import render_participant, render_state, view_for_role
+from classroom.protocol.codec import Payload, encode
+from classroom.protocol.frames import event_frame, history_event
+from classroom.sessions.access import SessionAccess
+from classroom.sessions.backend_calls import BackendCalls
+from classroom.sessions.hub import Hub, Membership, Recipient
+from classroom.sessions.messages import pack_internal, unpack_internal
+from classroom.sessions.presence import PresenceViews, announce
+from classroom.sessions.streams import SessionStreams
+from presence.store import PresenceStore, PresenceUnavailable
+
+
+@dataclass
+class JoinOutcome:
+    """A finished join: replayed frames, the ``joined`` reply body, and the membership."""
+
+    membership: Membership
+    replay: list[Payload]
+    reply: dict[str, Any]
+    live_after: int
+
+
+class Joins:
+    """Joins, leaves and history reads of this node's members."""
+
+    def __init__(
+        self,
+        *,
+        access: SessionAccess,
+        hub: Hub,
+        broker: Broker,
+        presence: PresenceStore,
+        streams: SessionStreams,
+        records: Records,
+        views: PresenceViews,
+        call: BackendCalls,
+        history_limit_max: int,
+    ) -> None:
+        self._access = access
+        self._hub = hub
+        self._broker = broker
+        self._presence = presence
+        self._streams = streams
+        self._records = records
+        self._views = views
+        self._call = call
+        self._history_limit_max = history_limit_max
+
+    async def join(
+        self, peer: Recipient, identity: Identity, session: str, since: StreamPosition | None
+    ) -> JoinOutcome:
+        """Join ``session``: buffer live traffic, replay history, snapshot, then go live."""
+        channel = self._access.authorise(identity, session)
+        call = self._call
+        refuse_if_ended(await call(self._records.status(identity.tenant, session)))
+        if identity.role == "trainer":
+            await call(self._records.mark_live(identity.tenant, session))
+        await call(self._records.joined(identity.tenant, identity.sub, session))
+        participant = self._access.participant(identity, session)
+        view = view_for_role(identity.role)
+        membership = Membership(peer, channel, participant, view)
+        name = channel.name
+        runtime = self._streams.runtime(name)
+        try:
+            if self._hub.add(membership):
+                await call(self._broker.subscribe(name))
+                await self._streams.sync(name)
+            else:
+                await self._streams.settled(name)
+            first = await call(self._presence.add(
+                name, peer.client_id, identity.sub, pack_internal(participant.to_record())
+            ))
+            if first:
+                await announce(self._broker, name, "presence.join", participant)
+            # The snapshot and its offset are taken together, before any further await:
+            # replay covers (since, offset], the membership's buffer everything after.
+            snapshot_offset = runtime.state.offset
+            epoch = runtime.epoch
+            state = render_state(runtime.state.snapshot(), view, participant.pid)
+            replay: list[Payload] = []
+            recovered = False
+            if since is not None and since.epoch == epoch:
+                history = await call(self._broker.history(name, since=since))
+                recovered = history.recovered and since.offset <= snapshot_offset
+                if recovered:
+                    replay = _replay(membership, history.publications, snapshot_offset)
+            participants = await self._views.participants(channel, view, participant.pid)
+        except BaseException:
+            await self.leave(membership)
+            raise
+        reply = {
+            "type": "joined",
+            "session": session,
+            "epoch": epoch,
+            "offset": snapshot_offset,
+            "state": state,
+            "participants": participants,
+            "recovered": recovered,
+            "me": render_participant(participant.to_record(), view, participant.pid),
+        }
+        return JoinOutcome(membership, replay, reply, snapshot_offset)
+
+    async def leave(self, membership: Membership) -> None:
+        """Leave a session; announce the user's leave after their last connection."""
+        name = membership.channel.name
+        if self._hub.remove(membership):
+            with contextlib.suppress(BrokerUnavailable):
+                await self._broker.unsubscribe(name)
+            if self._streams.runtime(name).ended:
+                self._streams.drop(name)  # an ended session keeps no live state here
+        try:
+            gone = await self._presence.remove(name, membership.peer.client_id)
+        except PresenceUnavailable:
+            return  # the entry expires by itself; its leave is announced by a sweep
+        if gone is not None:
+            record = unpack_internal(gone.info)
+            with contextlib.suppress(BrokerUnavailable):
+                await announce(self._broker, name, "presence.leave",
+                               Participant.from_record(record))
+
+    async def history_of(
+        self,
+        identity: Identity,
+        session: str,
+        since: StreamPosition | None,
+        limit: int | None,
+    ) -> dict[str, Any]:
+        """Stored events of ``session`` as the asking user may see them."""
+        channel = self._access.authorise(identity, session)
+        me = self._access.participant(identity, session)
+        view = view_for_role(identity.role)
+        limit = min(limit or self._history_limit_max, self._history_limit_max)
+        history = await self._call(self._broker.history(channel.name, since=since, limit=limit))
+        events = []
+        for pub in history.publications:
+            record = unpack_internal(pub.data).get("record")
+            if record is None:
+                continue
+            event = history_event(record, view, me.pid)
+            if event is not None:
+                events.append({"offset": pub.offset, "event": event})
+        return {
+            "session": session,
+            "epoch": history.position.epoch,
+            "offset": history.position.offset,
+            "events": events,
+            "recovered": history.recovered if since is not None else True,
+        }
+
+    async def presence_of(self, identity: Identity, session: str) -> list[dict[str, Any]]:
+        """Who is in ``session``, as the asking user may see them."""
+        channel = self._access.authorise(identity, session)
+        me = self._access.participant(identity, session)
+        return await self._views.participants(channel, view_for_role(identity.role), me.pid)
+
+
+def _replay(membership: Membership, publications: list[Publication], until: int) -> list[Payload]:
+    """The member's frames for the stored events it missed, up to the join's snapshot."""
+    frames = []
+    encoding = membership.peer.encoding
+    for pub in publications:
+        if pub.offset > until:
+            break
+        record = unpack_internal(pub.data).get("record")
+        if record is None:
+            continue
+        frame = event_frame(
+            membership.session, pub.offset, pub.epoch, record, membership.view, membership.pid
+        )
+        if frame is not None:
+            frames.append(encode(frame, encoding))
+    return frames

@@ -1,0 +1,79 @@
+"""The end of a session, and the commands about users that every node must carry out.
+
+Ending publishes ``session.ended`` (every node then closes its members of the
+session), sets the stream's and the records' retention from the tenant's
+settings and runs the session-ended hook once (the trainers' summary mail).
+The control channel carries ``disconnect`` and ``erase`` to every node.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from auth.tenants import TenantRegistry
+from classroom.backends.broker import Broker, StreamPosition
+from classroom.backends.data.records import DAY, Records
+from classroom.domain.channel import Channel
+from classroom.domain.participants import Participant
+from classroom.sessions.backend_calls import BackendCalls
+from classroom.sessions.messages import event_message, pack_internal
+from classroom.sessions.presence import announce
+
+log = logging.getLogger("classroom.sessions.lifecycle")
+
+CONTROL_CHANNEL = "__control__"
+"""Broker channel every node subscribes to, for commands about users (not sessions)."""
+
+DEFAULT_PROGRESS_RETENTION_DAYS = 365.0
+DEFAULT_HISTORY_RETENTION_DAYS = 30.0
+"""Retention for a session whose tenant is no longer configured."""
+
+SessionEndedHook = Callable[[str, str], Awaitable[None]]
+"""Runs once per ended session, with its tenant id and session id."""
+
+
+class Lifecycle:
+    """Ends sessions and sends user commands to every node."""
+
+    def __init__(
+        self, *, tenants: TenantRegistry, broker: Broker, records: Records, call: BackendCalls
+    ) -> None:
+        self._tenants = tenants
+        self._broker = broker
+        self._records = records
+        self._call = call
+        self.on_session_ended: SessionEndedHook | None = None
+        """Set by the app: the trainers' summary mail."""
+
+    async def end_session(self, channel: Channel, by: dict[str, Any]) -> StreamPosition:
+        """Publish ``session.ended``; every node then closes its members of the session."""
+        record = {"kind": "session.ended", "by": by, "at": time.time()}
+        result = await self._call(self._broker.publish(channel.name, event_message(record)))
+        tenant = self._tenants.get(channel.tenant)
+        progress_days = (tenant.progress_retention_days if tenant is not None
+                         else DEFAULT_PROGRESS_RETENTION_DAYS)
+        history_days = (tenant.history_retention_days if tenant is not None
+                        else DEFAULT_HISTORY_RETENTION_DAYS)
+        await self._call(self._broker.retain(channel.name, history_days * DAY))
+        first = await self._call(
+            self._records.mark_ended(channel.tenant, channel.session, progress_days * DAY)
+        )
+        if first and self.on_session_ended is not None:
+            try:
+                await self.on_session_ended(channel.tenant, channel.session)
+            except Exception:  # the session has ended; a failed summary must not undo that
+                log.exception("session-ended hook failed", extra={"session": channel.name})
+        return result.position
+
+    async def announce_leave(self, channel: Channel, record: dict[str, Any]) -> None:
+        """Tell the session a user left (erasure removed their presence)."""
+        await announce(self._broker, channel.name, "presence.leave",
+                       Participant.from_record(record))
+
+    async def control(self, message: dict[str, Any]) -> None:
+        """Tell every node to act on a user's connections (``disconnect``, ``erase``)."""
+        await self._call(self._broker.publish(CONTROL_CHANNEL, pack_internal(message),
+                                              stored=False))

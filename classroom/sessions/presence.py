@@ -1,0 +1,62 @@
+"""Who is in a session, as each viewer may see them, and the announcements of joins and leaves.
+
+A join renders every participant: each (view, presence record) is unpacked and
+rendered once, not once per join (a big room's ramp was O(n^2) renders). The
+rendered dicts are shared between replies, and never modified.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from classroom.backends.broker import Broker
+from classroom.domain.channel import Channel
+from classroom.domain.participants import Participant
+from classroom.domain.views import View, render_participant
+from classroom.sessions.backend_calls import BackendCalls
+from classroom.sessions.messages import presence_message, unpack_internal
+from presence.store import PresenceStore
+
+RENDERED_CACHE_MAX = 100_000
+"""Participant renderings kept for joins (a few hundred bytes each), then started afresh."""
+
+
+async def announce(broker: Broker, channel: str, kind: str, participant: Participant) -> None:
+    """Tell every node's members of ``channel`` that a user joined or left (``kind``)."""
+    await broker.publish(channel, presence_message(kind, participant.to_record()), stored=False)
+
+
+class PresenceViews:
+    """The participant lists of sessions, rendered per view, with renderings cached."""
+
+    def __init__(self, presence: PresenceStore, call: BackendCalls) -> None:
+        self._presence = presence
+        self._call = call
+        # (view, packed presence record) -> (pid, rendering for others)
+        self._rendered: dict[tuple[View, bytes], tuple[Any, dict[str, Any]]] = {}
+
+    async def participants(
+        self, channel: Channel, view: View, self_pid: str
+    ) -> list[dict[str, Any]]:
+        """Everyone present in ``channel`` as ``view`` sees them; the asker sees all of itself."""
+        entries = await self._call(self._presence.participants(channel.name))
+        rendered = self._rendered
+        shown_list = []
+        for entry in entries:
+            key = (view, entry.info)
+            cached = rendered.get(key)
+            if cached is None:
+                record = unpack_internal(entry.info)
+                cached = (record.get("pid"), render_participant(record, view, None))
+                if len(rendered) >= RENDERED_CACHE_MAX:
+                    rendered.clear()
+                rendered[key] = cached
+            pid, shown = cached
+            if pid == self_pid:  # the recipient sees all of its own record
+                shown = render_participant(unpack_internal(entry.info), view, self_pid)
+            shown_list.append(shown)
+        return shown_list
+
+    def forget_renderings(self) -> None:
+        """Drop every cached rendering (an erasure must not leave renderings behind)."""
+        self._rendered.clear()

@@ -1,0 +1,103 @@
+"""Publishing events into a session: validate against the live state, then one broker publish.
+
+Each session's publishes are serialised by its runtime's lock, and a stored
+event is applied on this node before the lock is released, so the next command
+validates against a state that includes it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from classroom.backends.broker import Broker, StreamPosition
+from classroom.backends.data.records import Records
+from classroom.domain.channel import Channel
+from classroom.domain.events import is_stored, prepare_event
+from classroom.domain.participants import Participant
+from classroom.domain.refusals import RequestRefused
+from classroom.sessions.backend_calls import BackendCalls
+from classroom.sessions.hub import Hub, Membership
+from classroom.sessions.lifecycle import Lifecycle
+from classroom.sessions.messages import event_message
+from classroom.sessions.streams import SessionStreams
+
+
+class Publisher:
+    """Publishes members' and the server's events."""
+
+    def __init__(
+        self,
+        *,
+        hub: Hub,
+        broker: Broker,
+        streams: SessionStreams,
+        records: Records,
+        lifecycle: Lifecycle,
+        call: BackendCalls,
+        publish_timeout: float,
+    ) -> None:
+        self._hub = hub
+        self._broker = broker
+        self._streams = streams
+        self._records = records
+        self._lifecycle = lifecycle
+        self._call = call
+        self._publish_timeout = publish_timeout
+
+    async def publish(
+        self, membership: Membership, event: dict[str, Any], client_msg_id: str | None
+    ) -> StreamPosition | None:
+        """Validate and publish a member's event; the stored position, or None if ephemeral."""
+        if event.get("kind") == "session.end":
+            if membership.participant.role != "trainer":
+                raise RequestRefused("forbidden", "only a trainer may end the session")
+            return await self._lifecycle.end_session(
+                membership.channel, membership.participant.to_record()
+            )
+        position = await self.publish_record(
+            membership.channel, membership.participant, event, client_msg_id
+        )
+        if event.get("kind") == "progress":
+            channel = membership.channel
+            record = {**event, "by": membership.participant.to_record(), "at": time.time()}
+            await self._call(self._records.record_progress(channel.tenant, channel.session, record))
+        return position
+
+    async def publish_record(
+        self,
+        channel: Channel,
+        actor: Participant,
+        event: dict[str, Any],
+        client_msg_id: str | None,
+        *,
+        shown_as: dict[str, Any] | None = None,
+    ) -> StreamPosition | None:
+        """Validate ``event`` as ``actor`` would publish it, and publish it."""
+        name = channel.name
+        runtime = self._streams.runtime(name)
+        key = f"{actor.pid}:{client_msg_id}" if client_msg_id else None
+        async with runtime.lock:
+            if key is not None:
+                earlier = await self._call(self._broker.recall(name, key))
+                if earlier is not None:
+                    return earlier
+            record = prepare_event(event, actor, runtime.state, now=time.time())
+            if shown_as is not None:
+                record["by"] = shown_as
+            # Progress is kept in the cohort records, not in the session's stream: an
+            # offset that only trainers could see would leave a gap in everyone's
+            # stream, and a gap must always mean a lost event.
+            stored = is_stored(record["kind"]) and record["kind"] != "progress"
+            result = await self._call(
+                self._broker.publish(
+                    name, event_message(record), stored=stored,
+                    idempotency_key=key if stored or record["kind"] == "progress" else None,
+                )
+            )
+            if stored and self._hub.count(name):
+                # Hold the session's lock until this node applied the event, so the
+                # next command validates against a state that includes it. (A node
+                # with no member here is not subscribed; it catches up on next use.)
+                await self._streams.wait_applied(name, result.position, self._publish_timeout)
+        return result.position if stored else None

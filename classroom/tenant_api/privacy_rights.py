@@ -1,0 +1,89 @@
+"""The rights of access (export) and erasure, for the tenant's back end.
+
+Export gathers every datum held on a user in the tenant: profile, rosters,
+progress, presence, the events they authored, and mail. Erasure closes their
+connections on every node, removes their presence (announcing the leave),
+replaces the stored events they authored or are about with tombstones, and
+forgets their records and mail.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from auth.tenants import Tenant
+from classroom.domain.channel import Channel
+from classroom.domain.erasure import mentions, tombstone_record
+from classroom.integrations.mail import MailSender
+from classroom.sessions.messages import event_message, unpack_internal
+from classroom.sessions.node import Node
+from classroom.tenant_api.backoffice import known_user
+
+
+class PrivacyRights:
+    """Export and erasure of one tenant's users."""
+
+    def __init__(self, node: Node, mail: MailSender | None = None) -> None:
+        self._node = node
+        self._records = node.records
+        self._mail = mail
+
+    async def export(self, tenant: Tenant, sub: str) -> dict[str, Any]:
+        """Every datum held on the user in this tenant (right of access and portability)."""
+        await known_user(self._node, tenant, sub)
+        profile = await self._records.profile(tenant.id, sub)
+        sessions = sorted(await self._records.user_sessions(tenant.id, sub))
+        rosters, progress, presence, events = [], [], [], []
+        for session in sessions:
+            channel = Channel(tenant.id, session)
+            roster = await self._records.roster(tenant.id, session) or {}
+            for student in roster.get("students", []):
+                if student.get("sub") == sub:
+                    rosters.append({"session": session, "role": "student", **student})
+            if sub in roster.get("trainers", []):
+                rosters.append({"session": session, "role": "trainer", "sub": sub})
+            row = (await self._records.progress(tenant.id, session)).get(sub)
+            if row is not None:
+                progress.append({"session": session, **row})
+            for entry in await self._node.presence.participants(channel.name):
+                if entry.user == sub:
+                    presence.append({"session": session, **unpack_internal(entry.info)})
+            history = await self._node.broker.history(channel.name)
+            for pub in history.publications:
+                record = unpack_internal(pub.data).get("record") or {}
+                if record.get("by", {}).get("sub") == sub:
+                    events.append({"session": session, "offset": pub.offset, **record})
+        return {"sub": sub, "profile": profile, "sessions": sessions, "rosters": rosters,
+                "progress": progress, "presence": presence, "events": events,
+                "mail": await self._mail.outbox.about(tenant.id, sub) if self._mail else []}
+
+    async def erase(self, tenant: Tenant, sub: str) -> dict[str, Any]:
+        """Erase the user: progress, presence, profile gone; authored events tombstoned."""
+        await known_user(self._node, tenant, sub)
+        sessions = await self._records.user_sessions(tenant.id, sub)
+        await self._node.lifecycle.control({"t": "erase", "tenant": tenant.id, "sub": sub,
+                                            "reason": "your data was erased"})
+        erased_events = 0
+        for session in sessions:
+            channel = Channel(tenant.id, session)
+            gone = await self._node.presence.remove_user(channel.name, sub)
+            if gone is not None:
+                await self._node.lifecycle.announce_leave(channel, unpack_internal(gone.info))
+            erased_events += await self._tombstone(channel, sub)
+        await self._records.forget_user(tenant.id, sub)
+        if self._mail is not None:
+            await self._mail.outbox.forget(tenant.id, sub)
+        return {"sub": sub, "sessions": len(sessions), "events": erased_events}
+
+    async def _tombstone(self, channel: Channel, sub: str) -> int:
+        history = await self._node.broker.history(channel.name)
+        replacements: dict[int, bytes] = {}
+        now = time.time()
+        for pub in history.publications:
+            record = unpack_internal(pub.data).get("record") or {}
+            if mentions(record, sub):
+                replacements[pub.offset] = event_message(tombstone_record(record, now))
+        if replacements:
+            await self._node.broker.rewrite(channel.name, replacements)
+        return len(replacements)
