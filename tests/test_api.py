@@ -90,6 +90,19 @@ async def test_roster_round_trip_and_validation(http: httpx.AsyncClient) -> None
     assert weird.status_code == 404
 
 
+async def test_a_session_id_the_websocket_refuses_is_refused_by_the_api_too(
+    http: httpx.AsyncClient,
+) -> None:
+    """One session-id rule: a trailing newline once slipped past the API's own regex."""
+    newline = await http.put("/api/v1/sessions/s1%0A", json=ROSTER, headers=ACME)
+    assert newline.status_code == 404, newline.text
+    assert (await http.get("/api/v1/sessions/s1%0A", headers=ACME)).status_code == 404
+    too_long = await http.put(f"/api/v1/sessions/{'a' * 129}", json=ROSTER, headers=ACME)
+    assert too_long.status_code == 404
+    assert (await http.put(f"/api/v1/sessions/{'a' * 128}", json=ROSTER,
+                           headers=ACME)).status_code == 200
+
+
 async def test_session_goes_live_when_a_trainer_joins_and_ends_for_everyone(
     server: RunningServer, http: httpx.AsyncClient
 ) -> None:
