@@ -18,7 +18,7 @@ from classroom.backends.broker import (
     broker_from_url,
 )
 from classroom.backends.broker.redis import RedisBroker
-from tests.contract.conftest import REDIS_URL, Inbox
+from tests.backends.conftest import REDIS_URL, Inbox
 
 MakeRedisBroker = Callable[..., RedisBroker]
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.fakes.opentok_server import FakeOpenTok, fake_opentok
-from tests.test_video import decode_token
+from tests.integrations.test_video import decode_token
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from loadtests.scenarios import build_scenario
 from loadtests.servers import ManagedServer, clean_environment, delete_prefixes, free_port
 from tests.conftest import TENANTS, ServerFactory
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("CLASSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 REFERENCE_SECRET = "reference-test-secret-0123456789abcdefghij"
 REFERENCE_TENANTS = {"acme": {"secrets": [REFERENCE_SECRET], "api_key": "reference-test-key"}}

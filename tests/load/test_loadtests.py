@@ -21,7 +21,7 @@ from loadtests.scenarios import build_scenario
 from loadtests.stats import Histogram
 from tests.conftest import TENANTS, RunningServer, ServerFactory
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = TENANTS["acme"]["secrets"][0]
 
 

@@ -14,7 +14,7 @@ from classroom.backends.redis_client import redis_client
 from presence.memory import MemoryPresenceStore
 from presence.redis import RedisPresenceStore
 from presence.store import PresenceEntry, PresenceUnavailable
-from tests.contract.conftest import REDIS_URL
+from tests.backends.conftest import REDIS_URL
 
 TTL = 1.0
 MakeStore = Callable[..., RedisPresenceStore]
