@@ -167,7 +167,7 @@ async def video(services: Services, peer: Peer, identity: Identity, command: Vid
     """Credentials for the session's video room, with the role's rights."""
     node, session = services.node, command.session
     channel = node.access.authorise(identity, session)
-    refuse_if_ended(await node.records.status(identity.tenant, session))
+    refuse_if_ended(await node.call(node.records.status(identity.tenant, session)))
     participant = node.access.participant(identity, session)
     try:
         credentials = await services.video.credentials(

@@ -6,6 +6,7 @@ server API, and by the trainers' summary mail; each renders it for its reader.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from auth.tenants import Tenant
@@ -16,42 +17,34 @@ from classroom.sessions.streams import SessionStreams
 from presence.store import PresenceStore
 
 
+@dataclass(kw_only=True, eq=False)
 class CohortTables:
     """Builds cohort tables from the records, presence and the live state."""
 
-    def __init__(
-        self,
-        *,
-        records: Records,
-        presence: PresenceStore,
-        streams: SessionStreams,
-        secret: bytes,
-        idle_after: float,
-    ) -> None:
-        self._records = records
-        self._presence = presence
-        self._streams = streams
-        self._secret = secret
-        self._idle_after = idle_after
+    records: Records
+    presence: PresenceStore
+    streams: SessionStreams
+    secret: bytes
+    idle_after: float
 
     async def table(self, tenant: Tenant, session: str) -> dict[str, Any]:
         """The table with full personal data; callers render it for their reader."""
         channel = Channel(tenant.id, session)
-        roster = await self._records.roster(tenant.id, session) or {}
-        progress = await self._records.progress(tenant.id, session)
-        online = {e.user for e in await self._presence.participants(channel.name)}
-        await self._streams.sync(channel.name)
-        state = self._streams.runtime(channel.name).state
+        roster = await self.records.roster(tenant.id, session) or {}
+        progress = await self.records.progress(tenant.id, session)
+        online = {e.user for e in await self.presence.participants(channel.name)}
+        await self.streams.sync(channel.name)
+        state = self.streams.runtime(channel.name).state
         hands = {h.get("sub", "") for h in state.hands}
 
         def participant(student: dict[str, Any]) -> dict[str, Any]:
-            return roster_participant(student, secret=self._secret, tenant=tenant.id,
+            return roster_participant(student, secret=self.secret, tenant=tenant.id,
                                       session=session, policy=tenant.display_name)
 
         rows = cohort_rows(
             roster_students=list(roster.get("students", [])), progress=progress,
             online=online, hands=hands, trainer_screen=state.screen,
-            screens=roster.get("screens"), idle_after=self._idle_after,
+            screens=roster.get("screens"), idle_after=self.idle_after,
             make_participant=participant,
         )
         return {"session": session, "trainer_screen": state.screen, "students": rows}

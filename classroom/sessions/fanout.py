@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from classroom.backends.broker import Publication
@@ -33,35 +34,30 @@ class WriteClock(Protocol):
         """An event published at ``at`` (wall clock) was queued to members just now."""
 
 
+@dataclass(kw_only=True, eq=False)
 class FanOut:
     """Turns publications into frames for the hub's members."""
 
-    def __init__(
-        self,
-        *,
-        hub: Hub,
-        streams: SessionStreams,
-        metrics: Metrics,
-        progress_interval: float,
-        on_control: ControlHandler,
-        write_clock: WriteClock | None = None,
-    ) -> None:
-        self._hub = hub
-        self._streams = streams
-        self._metrics = metrics
-        self._on_control = on_control
-        self._write_clock = write_clock
-        self.coalescer = ProgressCoalescer(progress_interval, self._push_progress)
+    hub: Hub
+    streams: SessionStreams
+    metrics: Metrics
+    progress_interval: float
+    on_control: ControlHandler
+    write_clock: WriteClock | None = None
+    coalescer: ProgressCoalescer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.coalescer = ProgressCoalescer(self.progress_interval, self._push_progress)
 
     def deliver(self, name: str, pub: Publication, message: dict[str, Any]) -> None:
         """Fan one publication out to the channel's local members, as each may see them."""
         if name == CONTROL_CHANNEL:
-            self._on_control(message)
+            self.on_control(message)
             return
         started = time.perf_counter()
         kind = message.get("t")
         session = Channel.parse(name).session
-        metrics = self._metrics
+        metrics = self.metrics
         if kind == "event":
             record = message["record"]
             if record.get("kind") == "progress":
@@ -72,11 +68,11 @@ class FanOut:
             def build(view: View, self_pid: str | None) -> dict[str, Any] | None:
                 return event_frame(session, pub.offset, pub.epoch, record, view, self_pid)
 
-            sent = self._hub.deliver(name, pub.offset, build, referenced_pids(record))
+            sent = self.hub.deliver(name, pub.offset, build, referenced_pids(record))
             metrics.frames_out.labels("event").inc(sent)
             published_at = record.get("at")
-            if sent and isinstance(published_at, float) and self._write_clock is not None:
-                self._write_clock.published(published_at)
+            if sent and isinstance(published_at, float) and self.write_clock is not None:
+                self.write_clock.published(published_at)
             if record.get("kind") == "session.ended":
                 self._session_ended(name)
         elif kind in ("presence.join", "presence.leave"):
@@ -86,16 +82,16 @@ class FanOut:
                 shown = render_participant(subject, view, self_pid)
                 return {"type": kind, "session": session, "participant": shown}
 
-            sent = self._hub.deliver(name, 0, build_presence, skip_pid=subject["pid"])
+            sent = self.hub.deliver(name, 0, build_presence, skip_pid=subject["pid"])
             metrics.frames_out.labels(kind).inc(sent)
         metrics.fanout_seconds.observe(time.perf_counter() - started)
 
     def _session_ended(self, name: str) -> None:
         """Close this node's members of an ended session; keep no live state for it."""
         self.coalescer.forget(name)
-        for membership in self._hub.members(name):
+        for membership in self.hub.members(name):
             membership.peer.session_ended(membership.session)
-        self._streams.runtime(name).ended = True
+        self.streams.runtime(name).ended = True
 
     def _push_progress(
         self, name: str, reports: list[tuple[dict[str, Any], dict[str, Any]]]
@@ -110,4 +106,4 @@ class FanOut:
                     for p, data in reports]
             return {"type": "progress", "session": session, **rows[-1], "rows": rows}
 
-        self._metrics.frames_out.labels("progress").inc(self._hub.deliver(name, 0, build))
+        self.metrics.frames_out.labels("progress").inc(self.hub.deliver(name, 0, build))

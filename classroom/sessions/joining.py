@@ -39,58 +39,46 @@ class JoinOutcome:
     live_after: int
 
 
+@dataclass(kw_only=True, eq=False)
 class Joins:
     """Joins, leaves and history reads of this node's members."""
 
-    def __init__(
-        self,
-        *,
-        access: SessionAccess,
-        hub: Hub,
-        broker: Broker,
-        presence: PresenceStore,
-        streams: SessionStreams,
-        records: Records,
-        views: PresenceViews,
-        call: BackendCalls,
-        history_limit_max: int,
-    ) -> None:
-        self._access = access
-        self._hub = hub
-        self._broker = broker
-        self._presence = presence
-        self._streams = streams
-        self._records = records
-        self._views = views
-        self._call = call
-        self._history_limit_max = history_limit_max
+    access: SessionAccess
+    hub: Hub
+    broker: Broker
+    presence: PresenceStore
+    streams: SessionStreams
+    records: Records
+    views: PresenceViews
+    call: BackendCalls
+    history_limit_max: int
 
     async def join(
         self, peer: Recipient, identity: Identity, session: str, since: StreamPosition | None
     ) -> JoinOutcome:
         """Join ``session``: buffer live traffic, replay history, snapshot, then go live."""
-        channel = self._access.authorise(identity, session)
-        call = self._call
-        refuse_if_ended(await call(self._records.status(identity.tenant, session)))
+        channel = self.access.authorise(identity, session)
+        call = self.call
+        refuse_if_ended(await call(self.records.status(identity.tenant, session)))
         if identity.role == "trainer":
-            await call(self._records.mark_live(identity.tenant, session))
-        await call(self._records.joined(identity.tenant, identity.sub, session))
-        participant = self._access.participant(identity, session)
+            await call(self.records.mark_live(identity.tenant, session))
+        await call(self.records.joined(identity.tenant, identity.sub, session))
+        participant = self.access.participant(identity, session)
         view = view_for_role(identity.role)
         membership = Membership(peer, channel, participant, view)
         name = channel.name
-        runtime = self._streams.runtime(name)
+        runtime = self.streams.runtime(name)
         try:
-            if self._hub.add(membership):
-                await call(self._broker.subscribe(name))
-                await self._streams.sync(name)
+            if self.hub.add(membership):
+                await call(self.broker.subscribe(name))
+                await self.streams.sync(name)
             else:
-                await self._streams.settled(name)
-            first = await call(self._presence.add(
+                await self.streams.settled(name)
+            first = await call(self.presence.add(
                 name, peer.client_id, identity.sub, pack_internal(participant.to_record())
             ))
             if first:
-                await announce(self._broker, name, "presence.join", participant)
+                await announce(self.broker, name, "presence.join", participant)
             # The snapshot and its offset are taken together, before any further await:
             # replay covers (since, offset], the membership's buffer everything after.
             snapshot_offset = runtime.state.offset
@@ -99,11 +87,11 @@ class Joins:
             replay: list[Payload] = []
             recovered = False
             if since is not None and since.epoch == epoch:
-                history = await call(self._broker.history(name, since=since))
+                history = await call(self.broker.history(name, since=since))
                 recovered = history.recovered and since.offset <= snapshot_offset
                 if recovered:
                     replay = _replay(membership, history.publications, snapshot_offset)
-            participants = await self._views.participants(channel, view, participant.pid)
+            participants = await self.views.participants(channel, view, participant.pid)
         except BaseException:
             await self.leave(membership)
             raise
@@ -122,19 +110,19 @@ class Joins:
     async def leave(self, membership: Membership) -> None:
         """Leave a session; announce the user's leave after their last connection."""
         name = membership.channel.name
-        if self._hub.remove(membership):
+        if self.hub.remove(membership):
             with contextlib.suppress(BrokerUnavailable):
-                await self._broker.unsubscribe(name)
-            if self._streams.runtime(name).ended:
-                self._streams.drop(name)  # an ended session keeps no live state here
+                await self.broker.unsubscribe(name)
+            if self.streams.runtime(name).ended:
+                self.streams.drop(name)  # an ended session keeps no live state here
         try:
-            gone = await self._presence.remove(name, membership.peer.client_id)
+            gone = await self.presence.remove(name, membership.peer.client_id)
         except PresenceUnavailable:
             return  # the entry expires by itself; its leave is announced by a sweep
         if gone is not None:
             record = unpack_internal(gone.info)
             with contextlib.suppress(BrokerUnavailable):
-                await announce(self._broker, name, "presence.leave",
+                await announce(self.broker, name, "presence.leave",
                                Participant.from_record(record))
 
     async def history_of(
@@ -145,11 +133,11 @@ class Joins:
         limit: int | None,
     ) -> dict[str, Any]:
         """Stored events of ``session`` as the asking user may see them."""
-        channel = self._access.authorise(identity, session)
-        me = self._access.participant(identity, session)
+        channel = self.access.authorise(identity, session)
+        me = self.access.participant(identity, session)
         view = view_for_role(identity.role)
-        limit = min(limit or self._history_limit_max, self._history_limit_max)
-        history = await self._call(self._broker.history(channel.name, since=since, limit=limit))
+        limit = min(limit or self.history_limit_max, self.history_limit_max)
+        history = await self.call(self.broker.history(channel.name, since=since, limit=limit))
         events = []
         for pub in history.publications:
             record = unpack_internal(pub.data).get("record")
@@ -168,9 +156,9 @@ class Joins:
 
     async def presence_of(self, identity: Identity, session: str) -> list[dict[str, Any]]:
         """Who is in ``session``, as the asking user may see them."""
-        channel = self._access.authorise(identity, session)
-        me = self._access.participant(identity, session)
-        return await self._views.participants(channel, view_for_role(identity.role), me.pid)
+        channel = self.access.authorise(identity, session)
+        me = self.access.participant(identity, session)
+        return await self.views.participants(channel, view_for_role(identity.role), me.pid)
 
 
 def _replay(membership: Membership, publications: list[Publication], until: int) -> list[Payload]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from auth.tenants import TenantRegistry
@@ -35,31 +36,29 @@ SessionEndedHook = Callable[[str, str], Awaitable[None]]
 """Runs once per ended session, with its tenant id and session id."""
 
 
+@dataclass(kw_only=True, eq=False)
 class Lifecycle:
     """Ends sessions and sends user commands to every node."""
 
-    def __init__(
-        self, *, tenants: TenantRegistry, broker: Broker, records: Records, call: BackendCalls
-    ) -> None:
-        self._tenants = tenants
-        self._broker = broker
-        self._records = records
-        self._call = call
-        self.on_session_ended: SessionEndedHook | None = None
-        """Set by the app: the trainers' summary mail."""
+    tenants: TenantRegistry
+    broker: Broker
+    records: Records
+    call: BackendCalls
+    on_session_ended: SessionEndedHook | None = None
+    """Set by the app: the trainers' summary mail."""
 
     async def end_session(self, channel: Channel, by: dict[str, Any]) -> StreamPosition:
         """Publish ``session.ended``; every node then closes its members of the session."""
         record = {"kind": "session.ended", "by": by, "at": time.time()}
-        result = await self._call(self._broker.publish(channel.name, event_message(record)))
-        tenant = self._tenants.get(channel.tenant)
+        result = await self.call(self.broker.publish(channel.name, event_message(record)))
+        tenant = self.tenants.get(channel.tenant)
         progress_days = (tenant.progress_retention_days if tenant is not None
                          else DEFAULT_PROGRESS_RETENTION_DAYS)
         history_days = (tenant.history_retention_days if tenant is not None
                         else DEFAULT_HISTORY_RETENTION_DAYS)
-        await self._call(self._broker.retain(channel.name, history_days * DAY))
-        first = await self._call(
-            self._records.mark_ended(channel.tenant, channel.session, progress_days * DAY)
+        await self.call(self.broker.retain(channel.name, history_days * DAY))
+        first = await self.call(
+            self.records.mark_ended(channel.tenant, channel.session, progress_days * DAY)
         )
         if first and self.on_session_ended is not None:
             try:
@@ -70,10 +69,10 @@ class Lifecycle:
 
     async def announce_leave(self, channel: Channel, record: dict[str, Any]) -> None:
         """Tell the session a user left (erasure removed their presence)."""
-        await announce(self._broker, channel.name, "presence.leave",
+        await announce(self.broker, channel.name, "presence.leave",
                        Participant.from_record(record))
 
     async def control(self, message: dict[str, Any]) -> None:
         """Tell every node to act on a user's connections (``disconnect``, ``erase``)."""
-        await self._call(self._broker.publish(CONTROL_CHANNEL, pack_internal(message),
+        await self.call(self.broker.publish(CONTROL_CHANNEL, pack_internal(message),
                                               stored=False))

@@ -66,7 +66,8 @@ class Node:
         self.records = records or Records(MemoryDataStore(), secret)
         self.hub = Hub()
         self.access = SessionAccess(tenants, secret)
-        call = BackendCalls(self.metrics.backend_errors)
+        self.call = call = BackendCalls(self.metrics.backend_errors)
+        """Backend calls made for a client: unreachable is ``unavailable``, and counted."""
         self.streams = SessionStreams(broker)
         self.fanout = FanOut(
             hub=self.hub, streams=self.streams, metrics=self.metrics,

@@ -8,6 +8,7 @@ validates against a state that includes it.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from classroom.backends.broker import Broker, StreamPosition
@@ -23,27 +24,17 @@ from classroom.sessions.messages import event_message
 from classroom.sessions.streams import SessionStreams
 
 
+@dataclass(kw_only=True, eq=False)
 class Publisher:
     """Publishes members' and the server's events."""
 
-    def __init__(
-        self,
-        *,
-        hub: Hub,
-        broker: Broker,
-        streams: SessionStreams,
-        records: Records,
-        lifecycle: Lifecycle,
-        call: BackendCalls,
-        publish_timeout: float,
-    ) -> None:
-        self._hub = hub
-        self._broker = broker
-        self._streams = streams
-        self._records = records
-        self._lifecycle = lifecycle
-        self._call = call
-        self._publish_timeout = publish_timeout
+    hub: Hub
+    broker: Broker
+    streams: SessionStreams
+    records: Records
+    lifecycle: Lifecycle
+    call: BackendCalls
+    publish_timeout: float
 
     async def publish(
         self, membership: Membership, event: dict[str, Any], client_msg_id: str | None
@@ -52,7 +43,7 @@ class Publisher:
         if event.get("kind") == "session.end":
             if membership.participant.role != "trainer":
                 raise RequestRefused("forbidden", "only a trainer may end the session")
-            return await self._lifecycle.end_session(
+            return await self.lifecycle.end_session(
                 membership.channel, membership.participant.to_record()
             )
         position = await self.publish_record(
@@ -61,7 +52,7 @@ class Publisher:
         if event.get("kind") == "progress":
             channel = membership.channel
             record = {**event, "by": membership.participant.to_record(), "at": time.time()}
-            await self._call(self._records.record_progress(channel.tenant, channel.session, record))
+            await self.call(self.records.record_progress(channel.tenant, channel.session, record))
         return position
 
     async def publish_record(
@@ -75,11 +66,11 @@ class Publisher:
     ) -> StreamPosition | None:
         """Validate ``event`` as ``actor`` would publish it, and publish it."""
         name = channel.name
-        runtime = self._streams.runtime(name)
+        runtime = self.streams.runtime(name)
         key = f"{actor.pid}:{client_msg_id}" if client_msg_id else None
         async with runtime.lock:
             if key is not None:
-                earlier = await self._call(self._broker.recall(name, key))
+                earlier = await self.call(self.broker.recall(name, key))
                 if earlier is not None:
                     return earlier
             record = prepare_event(event, actor, runtime.state, now=time.time())
@@ -89,15 +80,15 @@ class Publisher:
             # offset that only trainers could see would leave a gap in everyone's
             # stream, and a gap must always mean a lost event.
             stored = is_stored(record["kind"]) and record["kind"] != "progress"
-            result = await self._call(
-                self._broker.publish(
+            result = await self.call(
+                self.broker.publish(
                     name, event_message(record), stored=stored,
                     idempotency_key=key if stored or record["kind"] == "progress" else None,
                 )
             )
-            if stored and self._hub.count(name):
+            if stored and self.hub.count(name):
                 # Hold the session's lock until this node applied the event, so the
                 # next command validates against a state that includes it. (A node
                 # with no member here is not subscribed; it catches up on next use.)
-                await self._streams.wait_applied(name, result.position, self._publish_timeout)
+                await self.streams.wait_applied(name, result.position, self.publish_timeout)
         return result.position if stored else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -36,18 +37,15 @@ def problem(status: int, error: str, message: str) -> JSONResponse:
     return JSONResponse({"error": error, "message": message}, status_code=status)
 
 
+@dataclass(eq=False)
 class ServerApi:
     """The ``/api/v1`` routes of one app."""
 
-    def __init__(
-        self, tenants: TenantRegistry, backoffice: Backoffice, rights: PrivacyRights,
-        records: Records,
-    ) -> None:
-        self._tenants = tenants
-        self._backoffice = backoffice
-        self._rights = rights
-        self._records = records
-        self._openapi = build_openapi()
+    tenants: TenantRegistry
+    backoffice: Backoffice
+    rights: PrivacyRights
+    records: Records
+    _openapi: dict[str, Any] = field(default_factory=build_openapi, init=False)
 
     def routes(self) -> list[BaseRoute]:
         """Every route, plus ``/openapi.json``."""
@@ -79,7 +77,7 @@ class ServerApi:
         scheme, _, key = header.partition(" ")
         if not hmac.compare_digest(scheme.lower().encode(), b"bearer") or not key.strip():
             return None
-        return self._tenants.by_api_key(key.strip())
+        return self.tenants.by_api_key(key.strip())
 
     def _wrap(self, handler: Handler, audit: tuple[str, str] | None = None) -> Callable[
         [Request], Awaitable[Response]
@@ -96,9 +94,9 @@ class ServerApi:
                 sub = request.path_params.get("sub")
                 action, template = audit
                 with contextlib.suppress(DataUnavailable):
-                    await self._records.audit(tenant.id, {
+                    await self.records.audit(tenant.id, {
                         "action": action, "route": template,
-                        "subject": self._records.subject(tenant.id, sub) if sub else None,
+                        "subject": self.records.subject(tenant.id, sub) if sub else None,
                         "session": sid, "status": response.status_code,
                     })
             return response
@@ -130,49 +128,49 @@ class ServerApi:
 
     async def _put_roster(self, request: Request, tenant: Tenant) -> Any:
         roster = await self._body(request, m.Roster)
-        body = await self._backoffice.set_roster(
+        body = await self.backoffice.set_roster(
             tenant, request.path_params["sid"], roster.model_dump(mode="json", exclude_none=True)
         )
         return m.SessionInfo.model_validate(body)
 
     async def _get_session(self, request: Request, tenant: Tenant) -> Any:
         return m.SessionInfo.model_validate(
-            await self._backoffice.session(tenant, request.path_params["sid"])
+            await self.backoffice.session(tenant, request.path_params["sid"])
         )
 
     async def _publish(self, request: Request, tenant: Tenant) -> Any:
         body = await self._body(request, m.ServerEvent)
-        return m.Published.model_validate(await self._backoffice.publish(
+        return m.Published.model_validate(await self.backoffice.publish(
             tenant, request.path_params["sid"], dict(body.event), body.client_msg_id
         ))
 
     async def _end(self, request: Request, tenant: Tenant) -> Any:
-        ended = await self._backoffice.end(tenant, request.path_params["sid"])
+        ended = await self.backoffice.end(tenant, request.path_params["sid"])
         return m.Ended.model_validate(ended)
 
     async def _presence(self, request: Request, tenant: Tenant) -> Any:
         sid = request.path_params["sid"]
-        participants = await self._backoffice.presence(tenant, sid)
+        participants = await self.backoffice.presence(tenant, sid)
         return m.PresenceList.model_validate({"session": sid, "participants": participants})
 
     async def _progress(self, request: Request, tenant: Tenant) -> Any:
         return m.CohortProgress.model_validate(
-            await self._backoffice.cohort(tenant, request.path_params["sid"])
+            await self.backoffice.cohort(tenant, request.path_params["sid"])
         )
 
     async def _export(self, request: Request, tenant: Tenant) -> Any:
         return m.Export.model_validate(
-            await self._rights.export(tenant, request.path_params["sub"])
+            await self.rights.export(tenant, request.path_params["sub"])
         )
 
     async def _erase(self, request: Request, tenant: Tenant) -> Any:
         return m.Erased.model_validate(
-            await self._rights.erase(tenant, request.path_params["sub"])
+            await self.rights.erase(tenant, request.path_params["sub"])
         )
 
     async def _disconnect(self, request: Request, tenant: Tenant) -> Any:
         sub = request.path_params["sub"]
-        await self._backoffice.disconnect(tenant, sub)
+        await self.backoffice.disconnect(tenant, sub)
         return m.Disconnected(sub=sub, disconnected=True)
 
     async def _audit(self, request: Request, tenant: Tenant) -> Any:
@@ -180,5 +178,5 @@ class ServerApi:
             limit = max(1, min(10000, int(request.query_params.get("limit", "100"))))
         except ValueError:
             raise RequestRefused("bad_request", "limit must be a whole number") from None
-        entries = await self._records.audit_log(tenant.id, limit)
+        entries = await self.records.audit_log(tenant.id, limit)
         return m.AuditLog.model_validate({"entries": entries})

@@ -19,18 +19,14 @@ from classroom.backends.broker.base import (
     PublishResult,
     StreamPosition,
 )
-from classroom.backends.sharding.rendezvous import choose
+from classroom.backends.sharding.rendezvous import checked_shards, choose
 
 
 class ShardedBroker:
     """The ``Broker`` that routes each channel to one of ``shards`` by rendezvous hashing."""
 
     def __init__(self, shards: Sequence[Broker], identities: Sequence[str]) -> None:
-        if not shards:
-            raise ValueError("a sharded broker needs at least one shard")
-        if len(identities) != len(shards) or len(set(identities)) != len(identities):
-            raise ValueError("every shard needs an identity of its own")
-        self.shards: tuple[Broker, ...] = tuple(shards)
+        self.shards: tuple[Broker, ...] = checked_shards("broker", shards, identities)
         self.identities: tuple[str, ...] = tuple(identities)
         self.on_reconnect: Callable[[], None] | None = None
         for shard in self.shards:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from classroom.backends.sharding.rendezvous import choose
+from classroom.backends.sharding.rendezvous import checked_shards, choose
 from presence.store import PresenceEntry, PresenceStore
 
 
@@ -18,11 +18,9 @@ class ShardedPresenceStore:
     """The ``PresenceStore`` that routes each channel to one of ``shards`` by rendezvous hashing."""
 
     def __init__(self, shards: Sequence[PresenceStore], identities: Sequence[str]) -> None:
-        if not shards:
-            raise ValueError("a sharded presence store needs at least one shard")
-        if len(identities) != len(shards) or len(set(identities)) != len(identities):
-            raise ValueError("every shard needs an identity of its own")
-        self.shards: tuple[PresenceStore, ...] = tuple(shards)
+        self.shards: tuple[PresenceStore, ...] = checked_shards(
+            "presence store", shards, identities
+        )
         self.identities: tuple[str, ...] = tuple(identities)
 
     def shard_for(self, channel: str) -> int:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
+
+T = TypeVar("T")
 
 SHARDABLE_SCHEMES = ("redis", "rediss")
 
@@ -64,3 +67,12 @@ def shard_identities(urls: Sequence[str]) -> list[str]:
     if len(set(identities)) != len(identities):
         raise ValueError("the same Redis database is listed more than once in the URL")
     return identities
+
+
+def checked_shards(kind: str, shards: Sequence[T], identities: Sequence[str]) -> tuple[T, ...]:
+    """The shards, refused unless there is at least one and each has an identity of its own."""
+    if not shards:
+        raise ValueError(f"a sharded {kind} needs at least one shard")
+    if len(identities) != len(shards) or len(set(identities)) != len(identities):
+        raise ValueError("every shard needs an identity of its own")
+    return tuple(shards)

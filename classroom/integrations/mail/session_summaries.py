@@ -6,6 +6,8 @@ trainer without a known e-mail address gets nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from auth.tenants import TenantRegistry
 from classroom.backends.data.records import Records
 from classroom.integrations.mail.sender import MailSender
@@ -13,31 +15,28 @@ from classroom.integrations.mail.templates import summaries
 from classroom.sessions.cohort import CohortTables
 
 
+@dataclass(kw_only=True, eq=False)
 class SummaryMailer:
     """Mails each trainer of an ended session the cohort table."""
 
-    def __init__(
-        self, *, tenants: TenantRegistry, records: Records, cohorts: CohortTables,
-        mail: MailSender,
-    ) -> None:
-        self._tenants = tenants
-        self._records = records
-        self._cohorts = cohorts
-        self._mail = mail
+    tenants: TenantRegistry
+    records: Records
+    cohorts: CohortTables
+    mail: MailSender
 
     async def session_ended(self, tenant_id: str, session: str) -> None:
         """Mail each trainer of the ended session the attendance and progress of the cohort."""
-        tenant = self._tenants.get(tenant_id)
+        tenant = self.tenants.get(tenant_id)
         if tenant is None:
             return
-        roster = await self._records.roster(tenant_id, session) or {}
+        roster = await self.records.roster(tenant_id, session) or {}
         addresses = {}
         for sub in roster.get("trainers", []):
-            profile = await self._records.profile(tenant_id, sub)
+            profile = await self.records.profile(tenant_id, sub)
             if profile is not None and profile.get("email"):
                 addresses[sub] = profile["email"]
         if not addresses:
             return
-        table = await self._cohorts.table(tenant, session)
-        await self._mail.submit(summaries(tenant_id, session, roster, addresses,
+        table = await self.cohorts.table(tenant, session)
+        await self.mail.submit(summaries(tenant_id, session, roster, addresses,
                                           table["students"]))

@@ -38,7 +38,7 @@ def invitations(
             continue
         link = join_url.get(sub) if isinstance(join_url, Mapping) else join_url
         name = _line(student.get("name") or "")
-        nl, en = _invitation_nl(name, title, org, link), _invitation_en(name, title, org, link)
+        nl, en = (_invitation(lang, name, title, org, link) for lang in ("nl", "en"))
         messages.append(Message.new(
             now=now, tenant=tenant_id, kind="invitation", to=address, recipient=sub,
             subject=f"Uitnodiging / Invitation: {title}",
@@ -72,7 +72,7 @@ def summaries(
             continue
         mine = [row for row in rows if _belongs(row, trainer, rostered)]
         people = [_person(row, rostered, joined) for row in mine]
-        nl, en = _summary_nl(title, org, people), _summary_en(title, org, people)
+        nl, en = (_summary(lang, title, org, people) for lang in ("nl", "en"))
         messages.append(Message.new(
             now=now, tenant=tenant_id, kind="summary", to=address, recipient=trainer,
             subject=f"Samenvatting / Summary: {title}",
@@ -83,52 +83,54 @@ def summaries(
     return messages
 
 
-# -- invitation -----------------------------------------------------------------------
+# -- the texts, in Dutch and in English ------------------------------------------------
+
+PHRASES: dict[str, dict[str, str]] = {
+    "nl": {
+        "dear": "Beste {name},",
+        "dear_participant": "Beste deelnemer,",
+        "enrolled": "Je bent ingeschreven voor de sessie \"{title}\" van {org}.",
+        "join": "Deelnemen: {link}",
+        "dear_trainer": "Beste trainer,",
+        "ended": "De sessie \"{title}\" van {org} is afgelopen.",
+        "attended": "Aanwezig: {present} van {total} cursisten.",
+        "present": "- {name}: aanwezig; scherm {screen}, {completed} voltooid, score {score}",
+        "absent": "- {name}: niet verschenen",
+        "regards": "Met vriendelijke groet,",
+    },
+    "en": {
+        "dear": "Dear {name},",
+        "dear_participant": "Dear participant,",
+        "enrolled": "You are enrolled in the session \"{title}\" by {org}.",
+        "join": "Join: {link}",
+        "dear_trainer": "Dear trainer,",
+        "ended": "The session \"{title}\" by {org} has ended.",
+        "attended": "Attended: {present} of {total} students.",
+        "present": "- {name}: attended; screen {screen}, {completed} completed, score {score}",
+        "absent": "- {name}: never joined",
+        "regards": "Kind regards,",
+    },
+}
+"""Every sentence a mail says, per language; the two texts of one mail differ in nothing else."""
 
 
-def _invitation_nl(name: str, title: str, org: str, link: str | None) -> str:
-    lines = [f"Beste {name}," if name else "Beste deelnemer,", "",
-             f"Je bent ingeschreven voor de sessie \"{title}\" van {org}."]
+def _invitation(lang: str, name: str, title: str, org: str, link: str | None) -> str:
+    say = PHRASES[lang]
+    lines = [say["dear"].format(name=name) if name else say["dear_participant"], "",
+             say["enrolled"].format(title=title, org=org)]
     if link:
-        lines += ["", f"Deelnemen: {link}"]
-    return "\n".join([*lines, "", "Met vriendelijke groet,", org])
+        lines += ["", say["join"].format(link=link)]
+    return "\n".join([*lines, "", say["regards"], org])
 
 
-def _invitation_en(name: str, title: str, org: str, link: str | None) -> str:
-    lines = [f"Dear {name}," if name else "Dear participant,", "",
-             f"You are enrolled in the session \"{title}\" by {org}."]
-    if link:
-        lines += ["", f"Join: {link}"]
-    return "\n".join([*lines, "", "Kind regards,", org])
-
-
-# -- summary --------------------------------------------------------------------------
-
-
-def _summary_nl(title: str, org: str, people: list[dict[str, Any]]) -> str:
+def _summary(lang: str, title: str, org: str, people: list[dict[str, Any]]) -> str:
+    say = PHRASES[lang]
     present = sum(1 for p in people if p["present"])
-    lines = ["Beste trainer,", "", f"De sessie \"{title}\" van {org} is afgelopen.", "",
-             f"Aanwezig: {present} van {len(people)} cursisten.", ""]
+    lines = [say["dear_trainer"], "", say["ended"].format(title=title, org=org), "",
+             say["attended"].format(present=present, total=len(people)), ""]
     for p in people:
-        if p["present"]:
-            lines.append(f"- {p['name']}: aanwezig; scherm {p['screen']}, "
-                         f"{p['completed']} voltooid, score {p['score']}")
-        else:
-            lines.append(f"- {p['name']}: niet verschenen")
-    return "\n".join([*lines, "", "Met vriendelijke groet,", org])
-
-
-def _summary_en(title: str, org: str, people: list[dict[str, Any]]) -> str:
-    present = sum(1 for p in people if p["present"])
-    lines = ["Dear trainer,", "", f"The session \"{title}\" by {org} has ended.", "",
-             f"Attended: {present} of {len(people)} students.", ""]
-    for p in people:
-        if p["present"]:
-            lines.append(f"- {p['name']}: attended; screen {p['screen']}, "
-                         f"{p['completed']} completed, score {p['score']}")
-        else:
-            lines.append(f"- {p['name']}: never joined")
-    return "\n".join([*lines, "", "Kind regards,", org])
+        lines.append(say["present" if p["present"] else "absent"].format(**p))
+    return "\n".join([*lines, "", say["regards"], org])
 
 
 def _belongs(row: Mapping[str, Any], trainer: str, rostered: Mapping[str, Any]) -> bool:
