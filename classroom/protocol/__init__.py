@@ -1,4 +1,4 @@
-"""The wire protocol: frame encodings, client commands, the frames we send, errors, close codes.
+"""The wire protocol: frame encodings, client commands, the frames we send (errors too), closes.
 
 Pure, like the domain, and below the session layer, because fan-out encodes each
 frame once per wire format: the hub needs the codec, so the codec cannot sit with

@@ -60,7 +60,7 @@ class Published(BaseModel):
     offset: int | None = None
 
 
-class Participant(BaseModel):
+class ParticipantRecord(BaseModel):
     """A participant with the full data the back end owns."""
 
     model_config = ConfigDict(extra="allow")
@@ -72,13 +72,13 @@ class PresenceList(BaseModel):
     """Who is online in a session."""
 
     session: str
-    participants: list[Participant]
+    participants: list[ParticipantRecord]
 
 
 class ProgressRow(BaseModel):
     """One rostered (or reporting) student's progress in a session."""
 
-    participant: Participant
+    participant: ParticipantRecord
     screen: str | None = None
     completed: list[str] = Field(default_factory=list)
     completed_count: int = 0
