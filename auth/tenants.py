@@ -27,6 +27,8 @@ DisplayName = Literal["full", "first", "none"]
 TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # RFC 7518 section 3.2: an HS256 key should be at least as long as the hash output.
 MIN_SECRET_BYTES = 32
+# A server API key shorter than this is accepted with a warning: use a long random key.
+MIN_API_KEY_CHARS = 32
 _SHOWN_ID_CHARS = 40
 
 
@@ -45,6 +47,12 @@ class Tenant:
     history_retention_days: float = 30.0
     progress_retention_days: float = 365.0
     invitations: bool = False
+    audience: str | None = None
+    """When set, connection tokens must carry this ``aud``; when unset, tokens with an ``aud``
+    are refused (RFC 7519 section 4.1.3: the server is no audience they name)."""
+    max_token_lifetime: float | None = None
+    """When set, a token living longer than this many seconds (``exp`` - ``iat``, or
+    ``exp`` - now without ``iat``) is refused."""
 
     def __post_init__(self) -> None:
         """Refuse a tenant that could never verify a token or would accept any API key."""
@@ -52,6 +60,14 @@ class Tenant:
             raise TenantConfigError(f"tenant {self.id!r}: secrets must be non-empty strings")
         if not isinstance(self.api_key, str) or not self.api_key:
             raise TenantConfigError(f"tenant {self.id!r}: api_key must be a non-empty string")
+        if self.audience is not None and (not isinstance(self.audience, str) or not self.audience):
+            raise TenantConfigError(f"tenant {self.id!r}: audience must be a non-empty string")
+        if self.max_token_lifetime is not None and not (
+            isinstance(self.max_token_lifetime, int | float)
+            and not isinstance(self.max_token_lifetime, bool)
+            and 0 < self.max_token_lifetime < float("inf")
+        ):
+            raise TenantConfigError(f"tenant {self.id!r}: max_token_lifetime must be a number > 0")
 
     def __repr__(self) -> str:
         """Keep secrets and the API key out of tracebacks and logs."""
@@ -129,6 +145,8 @@ class _TenantModel(BaseModel):
     history_retention_days: float = Field(default=30.0, gt=0, le=3650)
     progress_retention_days: float = Field(default=365.0, gt=0, le=3650)
     invitations: bool = False
+    audience: str | None = Field(default=None, min_length=1, max_length=256)
+    max_token_lifetime: float | None = Field(default=None, gt=0, le=366 * 86400)
 
 
 def _shown_id(tenant_id: str) -> str:
@@ -232,6 +250,12 @@ def _build(document: Any, where: str) -> TenantRegistry:
                     MIN_SECRET_BYTES,
                     extra={"tenant": tenant_id},
                 )
+        if len(model.api_key) < MIN_API_KEY_CHARS:
+            log.warning(
+                "tenant API key is shorter than %d characters; use a longer random key",
+                MIN_API_KEY_CHARS,
+                extra={"tenant": tenant_id},
+            )
         tenants.append(
             Tenant(
                 id=tenant_id,
@@ -241,6 +265,8 @@ def _build(document: Any, where: str) -> TenantRegistry:
                 history_retention_days=model.history_retention_days,
                 progress_retention_days=model.progress_retention_days,
                 invitations=model.invitations,
+                audience=model.audience,
+                max_token_lifetime=model.max_token_lifetime,
             )
         )
     return TenantRegistry(tenants)

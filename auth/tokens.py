@@ -26,6 +26,10 @@ MAX_TOKEN_CHARS = 8192
 """The longest token accepted anywhere (the ``connect`` command refuses longer ones)."""
 _KID_PATTERN = re.compile(r"^(0|[1-9][0-9]{0,5})$")
 _MAX_TIMESTAMP = 1e13  # far beyond any real date; keeps float conversion exact and finite
+NOT_BEFORE_LEEWAY = 5.0
+"""Seconds of clock slack for ``iat`` and ``nbf`` at least, whatever ``leeway`` says: a back
+end whose clock runs a little fast must not see its fresh tokens refused (``exp`` gets only
+``leeway``, so a token never lives longer than its issuer said unless the operator allows it)."""
 
 REASON_MESSAGES = {
     "malformed": "token is not a well-formed JWT",
@@ -36,6 +40,8 @@ REASON_MESSAGES = {
     "claims": "token claims are missing or ill-typed",
     "expired": "token has expired",
     "not_yet_valid": "token is not valid yet",
+    "audience": "token audience does not match the tenant's",
+    "lifetime": "token lifetime exceeds the tenant's maximum",
 }
 
 _jws = jwt.PyJWS(algorithms=[ALGORITHM])
@@ -118,8 +124,34 @@ def _check_signature(token: str, secrets: Sequence[str]) -> None:
     raise TokenRejected("bad_signature")
 
 
+def _utf8_clean(value: object) -> bool:
+    """Whether every string in a decoded JSON value (keys too) can be encoded as UTF-8.
+
+    JSON may escape a lone surrogate (``"\\ud800"``), which decodes to a Python string
+    that no UTF-8 encoder takes: such a claim would fail later, far from here, when
+    the profile is stored, hashed or sent. The walk is iterative; json.loads already
+    refused values nested too deep to decode.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
 def _identity(tenant_id: str, claims: dict[str, Any]) -> Identity:
     """Build the identity from signed claims, refusing anything missing or ill-typed."""
+    if not _utf8_clean(claims):
+        raise TokenRejected("claims")
     sub = claims.get("sub")
     role = claims.get("role")
     sessions = claims.get("sessions")
@@ -149,17 +181,44 @@ def _identity(tenant_id: str, claims: dict[str, Any]) -> Identity:
     )
 
 
-def _check_times(claims: dict[str, Any], expires_at: float, leeway: float, now: float) -> None:
-    """Apply ``exp``, ``nbf`` and ``iat`` against the clock, with ``leeway`` seconds of slack."""
+def _check_times(
+    claims: dict[str, Any], expires_at: float, leeway: float, now: float,
+    not_before_leeway: float = NOT_BEFORE_LEEWAY,
+) -> None:
+    """Apply ``exp`` (``leeway`` seconds of slack), ``nbf`` and ``iat`` (the larger of
+    ``leeway`` and ``not_before_leeway``) against the clock."""
+    early = max(leeway, not_before_leeway)
     for name in ("nbf", "iat"):
         if name in claims:
             moment = _timestamp(claims[name])
             if moment is None:
                 raise TokenRejected("claims")
-            if moment > now + leeway:
+            if moment > now + early:
                 raise TokenRejected("not_yet_valid")
     if expires_at <= now - leeway:
         raise TokenRejected("expired")
+
+
+def _check_policy(tenant: Tenant, claims: dict[str, Any], expires_at: float, now: float) -> None:
+    """The tenant's own rules: the audience its tokens must name, and their longest life.
+
+    A tenant that sets no ``audience`` accepts tokens with or without ``aud``, as
+    before the setting existed: back ends already sending one keep working.
+    """
+    if tenant.audience is not None:
+        if "aud" not in claims:
+            raise TokenRejected("audience")
+        audience = claims["aud"]
+        names = audience if isinstance(audience, list) else [audience]
+        if not names or not all(isinstance(n, str) for n in names):
+            raise TokenRejected("claims")
+        if tenant.audience not in names:
+            raise TokenRejected("audience")
+    if tenant.max_token_lifetime is not None:
+        issued = _timestamp(claims["iat"]) if "iat" in claims else None
+        start = now if issued is None else issued
+        if expires_at - start > tenant.max_token_lifetime:
+            raise TokenRejected("lifetime")
 
 
 def verify_token(
@@ -168,8 +227,13 @@ def verify_token(
     *,
     leeway: float = 0.0,
     now: float | None = None,
+    not_before_leeway: float = NOT_BEFORE_LEEWAY,
 ) -> Identity:
-    """Check a connection token and return who it vouches for, or raise TokenRejected."""
+    """Check a connection token and return who it vouches for, or raise TokenRejected.
+
+    ``leeway`` is the clock slack for ``exp``; ``iat`` and ``nbf`` get the larger of it and
+    ``not_before_leeway``. The tenant's ``audience`` and ``max_token_lifetime`` apply too.
+    """
     header, unverified = _unverified(token)
     if header.get("alg") != ALGORITHM:
         raise TokenRejected("algorithm")
@@ -182,7 +246,9 @@ def verify_token(
     _check_signature(token, _candidate_secrets(header, tenant))
     # The payload bytes were covered by the signature just checked, so these claims are signed.
     identity = _identity(tenant.id, unverified)
-    _check_times(unverified, identity.expires_at, leeway, time.time() if now is None else now)
+    moment = time.time() if now is None else now
+    _check_times(unverified, identity.expires_at, leeway, moment, not_before_leeway)
+    _check_policy(tenant, unverified, identity.expires_at, moment)
     return identity
 
 
@@ -217,6 +283,8 @@ def issue_token(
         "exp": math.floor(issued_at + ttl),
         **profile,
     }
+    if tenant.audience is not None:
+        claims["aud"] = tenant.audience
     headers = None if key_index is None else {"kid": str(key_index)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureKeyLengthWarning)

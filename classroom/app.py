@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -24,7 +28,9 @@ from classroom.backends.data.redis import data_store_from_url
 from classroom.backends.presence_factory import presence_from_url
 from classroom.config import Settings
 from classroom.demo import DEMO_SESSION, demo_roster
+from classroom.domain.addresses import address_key
 from classroom.edge.connection import Connection
+from classroom.edge.http_headers import DefaultSecurityHeaders
 from classroom.edge.registry import ConnectionRegistry
 from classroom.edge.web_pages import web_routes
 from classroom.edge.write_batching import WriteBatcher
@@ -36,18 +42,25 @@ from classroom.metrics import Metrics
 from classroom.protocol.close_codes import CLOSE_FORBIDDEN
 from classroom.sessions.node import Node
 from classroom.tenant_api.backoffice import Backoffice
+from classroom.tenant_api.key_throttle import KeyThrottle
 from classroom.tenant_api.privacy_rights import PrivacyRights
-from classroom.tenant_api.routes import ServerApi
+from classroom.tenant_api.routes import ServerApi, throttled
+
+log = logging.getLogger("classroom.app")
 
 
 class Classroom:
     """Everything one server process runs, built from one :class:`Settings`."""
 
     def __init__(self, settings: Settings) -> None:
+        settings.check_deployment()
         self.settings = settings
         self.tenants = settings.load_tenants()
         self.metrics = Metrics()
-        self.connections = ConnectionRegistry()
+        self.connections = ConnectionRegistry(
+            max_per_user=settings.max_connections_per_user,
+            budget_scale=settings.fanout_budget_scale,
+        )
         self.writes = WriteBatcher(self.metrics.frames_written, self.metrics.publish_to_write)
         self.records = Records(
             data_store_from_url(settings.redis_url, prefix=settings.redis_prefix),
@@ -84,12 +97,15 @@ class Classroom:
             tenants=self.tenants, records=self.records, cohorts=self.node.cohorts, mail=self.mail,
         ).session_ended
         self.backoffice = Backoffice(self.node, mail=self.mail)
+        self.key_throttle = KeyThrottle(limit=settings.api_key_failure_limit,
+                                        window=settings.api_key_failure_window)
         self.api = ServerApi(self.tenants, self.backoffice, PrivacyRights(self.node, self.mail),
-                             self.records)
+                             self.records, throttle=self.key_throttle)
         self.video = video_from_settings(settings, token_ttl=settings.video_token_ttl)
         self.services = Services(
             node=self.node, video=self.video,
             token_leeway=settings.token_leeway, ping_interval=settings.ping_interval,
+            history_limit_max=settings.history_limit_max,
         )
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -146,7 +162,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
+        refusal = _metrics_refusal(classroom, request)
+        if refusal is not None:
+            return refusal
         return PlainTextResponse(classroom.metrics.render(), media_type=Metrics.content_type)
+
+    if classroom.settings.metrics_token is None and not classroom.settings.is_demo:
+        log.info("/metrics is off: set CLASSROOM_METRICS_TOKEN to scrape it")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -172,6 +194,35 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *web_routes(),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(DefaultSecurityHeaders, hsts_seconds=classroom.settings.hsts_seconds),
+        ],
     )
     app.state.classroom = classroom
     return app
+
+
+def _metrics_refusal(classroom: Classroom, request: Request) -> Response | None:
+    """Why ``/metrics`` is not served to this request, or None to serve it.
+
+    With ``CLASSROOM_METRICS_TOKEN`` set, the request must bear it (failures count
+    against the address like bad API keys). Without it, only the demo tenant's node
+    (no ``CLASSROOM_TENANTS``) serves metrics openly; any other answers 404.
+    """
+    token = classroom.settings.metrics_token
+    if token is None:
+        if classroom.settings.is_demo:
+            return None
+        return PlainTextResponse("Not Found", status_code=404)
+    address = address_key(request.client.host if request.client else None)
+    wait = classroom.key_throttle.retry_after(address)
+    if wait is not None:
+        return throttled(wait)
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+    presented = hashlib.sha256(given.strip().encode("utf-8", "surrogatepass")).digest()
+    if scheme.lower() == "bearer" and hmac.compare_digest(presented, expected):
+        return None
+    classroom.key_throttle.failed(address)
+    return PlainTextResponse("unauthorized", status_code=401,
+                             headers={"WWW-Authenticate": 'Bearer realm="metrics"'})

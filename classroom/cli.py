@@ -50,12 +50,14 @@ def serve(host: str, port: int) -> int:
     """Start one node and serve until SIGINT/SIGTERM."""
     try:
         settings = Settings()
+        # Logging first, so that warnings while loading (short secrets or keys) are JSON lines.
+        configure_logging(settings.log_level)
+        settings.check_deployment()
         settings.load_tenants()
         app = create_app(settings)
     except (TenantConfigError, ValueError) as exc:
         print(f"classroom: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
     if settings.is_demo:
         print(demo_banner(settings, host, port), flush=True)
     server = build_server(app, settings, host, port)

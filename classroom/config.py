@@ -18,6 +18,10 @@ from auth.tenants import TenantRegistry, demo_registry, load_tenants
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
+class UnsafeDeploymentError(ValueError):
+    """The settings are valid one by one but unsafe together; the message is safe to print."""
+
+
 class Settings(BaseSettings):
     """Everything a node needs to know about its deployment."""
 
@@ -43,6 +47,17 @@ class Settings(BaseSettings):
     mail_from: str | None = Field(default=None, validation_alias="MAIL_FROM")
     sentry_dsn: str | None = Field(default=None, validation_alias="SENTRY_DSN", repr=False)
     log_level: LogLevel = Field(default="info", validation_alias="CLASSROOM_LOG_LEVEL")
+    # Safe by default (docs/configuration.md, "Exposure"): /metrics, HTTP headers, API keys.
+    metrics_token: str | None = Field(
+        default=None, validation_alias="CLASSROOM_METRICS_TOKEN", repr=False
+    )
+    hsts_seconds: int = Field(default=0, ge=0, validation_alias="CLASSROOM_HSTS_SECONDS")
+    api_key_failure_limit: int = Field(
+        default=10, ge=1, validation_alias="CLASSROOM_API_KEY_FAILURE_LIMIT"
+    )
+    api_key_failure_window: float = Field(
+        default=60.0, gt=0, validation_alias="CLASSROOM_API_KEY_FAILURE_WINDOW"
+    )
 
     # Operational knobs (PROTOCOL.md section 7 gives the defaults clients rely on).
     connect_timeout: float = Field(default=10.0, gt=0, validation_alias="CLASSROOM_CONNECT_TIMEOUT")
@@ -55,6 +70,15 @@ class Settings(BaseSettings):
     bad_frames_limit: int = Field(default=20, ge=1, validation_alias="CLASSROOM_BAD_FRAMES_LIMIT")
     bad_frames_window: float = Field(
         default=60.0, gt=0, validation_alias="CLASSROOM_BAD_FRAMES_WINDOW"
+    )
+    max_connections_per_user: int = Field(
+        default=10, ge=1, validation_alias="CLASSROOM_MAX_CONNECTIONS_PER_USER"
+    )
+    fanout_budget_scale: float = Field(
+        default=1.0, gt=0, validation_alias="CLASSROOM_FANOUT_BUDGET_SCALE"
+    )
+    replay_stall_timeout: float = Field(
+        default=10.0, gt=0, validation_alias="CLASSROOM_REPLAY_STALL_TIMEOUT"
     )
     send_queue_max_bytes: int = Field(
         default=1048576, ge=1, validation_alias="CLASSROOM_SEND_QUEUE_MAX_BYTES"
@@ -82,6 +106,16 @@ class Settings(BaseSettings):
         default=0.5, gt=0, validation_alias="CLASSROOM_PROGRESS_PUSH_INTERVAL"
     )
     idle_after: float = Field(default=120.0, gt=0, validation_alias="CLASSROOM_IDLE_AFTER")
+    # Before a request or WebSocket upgrade (docs/configuration.md, "Connections").
+    http_header_timeout: float = Field(
+        default=10.0, gt=0, validation_alias="CLASSROOM_HTTP_HEADER_TIMEOUT"
+    )
+    http_idle_timeout: float = Field(
+        default=5.0, gt=0, validation_alias="CLASSROOM_HTTP_IDLE_TIMEOUT"
+    )
+    max_connections_per_address: int = Field(
+        default=1000, ge=0, validation_alias="CLASSROOM_MAX_CONNECTIONS_PER_ADDRESS"
+    )
     video_token_ttl: float = Field(
         default=4 * 3600.0, gt=0, le=30 * 86400, validation_alias="CLASSROOM_VIDEO_TOKEN_TTL"
     )
@@ -99,6 +133,7 @@ class Settings(BaseSettings):
         "smtp_url",
         "mail_from",
         "sentry_dsn",
+        "metrics_token",
         mode="before",
     )
     @classmethod
@@ -124,6 +159,28 @@ class Settings(BaseSettings):
     def is_demo(self) -> bool:
         """Whether no tenants are configured, so the generated ``demo`` tenant is used."""
         return self.tenants_raw is None
+
+    def check_deployment(self) -> None:
+        """Refuse a deployment that is unsafe to run: raise :class:`UnsafeDeploymentError`.
+
+        With ``REDIS_URL`` several nodes share the sessions, so each needs the same
+        ``CLASSROOM_SECRET`` (or one student gets a different pid on each node) and real
+        tenants (or every node runs its own demo tenant and prints its keys). The app calls
+        this when it is built, so ``classroom serve`` and in-process apps meet it alike.
+        """
+        if self.redis_url is None:
+            return
+        missing = [name for name, value in (("CLASSROOM_SECRET", self.secret),
+                                            ("CLASSROOM_TENANTS", self.tenants_raw))
+                   if value is None]
+        if missing:
+            verb = "is" if len(missing) == 1 else "are"
+            raise UnsafeDeploymentError(
+                f"REDIS_URL is set but {' and '.join(missing)} {verb} not: nodes sharing Redis"
+                " need the same CLASSROOM_SECRET (else one student gets a different pid on each"
+                " node) and configured CLASSROOM_TENANTS (else each node runs a demo tenant and"
+                " prints its keys)"
+            )
 
     def load_tenants(self) -> TenantRegistry:
         """The configured tenants (or the demo tenant), loaded once and then reused."""

@@ -10,6 +10,10 @@ PUBLISH_TO_WRITE_BUCKETS = (0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.02
 """Fine around the 25 ms target of docs/performance.md, so its p99 is read off exactly."""
 
 
+HTTP_DROP_REASONS = ("address_cap", "header_timeout", "idle_timeout", "body_timeout")
+"""Why the edge closed a connection before an answer (``classroom_http_dropped_total``)."""
+
+
 class Metrics:
     """The counters a classroom node exports at ``/metrics``."""
 
@@ -51,6 +55,14 @@ class Metrics:
             "classroom_slow_disconnects", "Clients closed for not reading (4008)",
             registry=self.registry,
         )
+        self.http_dropped = Counter(
+            "classroom_http_dropped",
+            "Connections the node closed before an answer or a WebSocket upgrade: refused by "
+            "the per-address cap, or past the header, idle or body deadline",
+            ["reason"], registry=self.registry,
+        )
+        for reason in HTTP_DROP_REASONS:
+            self.http_dropped.labels(reason)
         self.fanout_seconds = Histogram(
             "classroom_fanout_seconds", "Time to queue one publication to local members",
             registry=self.registry,

@@ -15,6 +15,8 @@ mkdir -p "$OUT"
 # CLASSROOM_TENANTS too), and rate limits high enough for a trainer's pointer stream.
 export CLASSROOM_TENANTS='{"acme":{"secrets":["loadtest-secret-0123456789abcdef0123456789"],"api_key":"loadtest-api-key"}}'
 export CLASSROOM_SECRET=loadtest-pid-secret
+# /metrics needs a bearer token when tenants are configured; the generator reads it too.
+export CLASSROOM_METRICS_TOKEN=loadtest-metrics-token
 export CLASSROOM_RATE_LIMIT_PER_SECOND=1000 CLASSROOM_RATE_LIMIT_BURST=2000
 export CLASSROOM_LOG_LEVEL=warning
 ulimit -n "$(ulimit -Hn)"  # every connection is a file descriptor, on both sides

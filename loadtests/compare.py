@@ -118,6 +118,7 @@ class Bench:
     command: str = "python -m loadtests compare"  # as typed, for the record
     run_id: str = field(default_factory=lambda: secrets.token_hex(4))
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    metrics_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     results: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
@@ -136,6 +137,7 @@ class Bench:
         tenants = {TENANT: {"secrets": [self.secret], "api_key": secrets.token_urlsafe(24)}}
         return {**clean_environment(), "CLASSROOM_TENANTS": json.dumps(tenants),
                 "CLASSROOM_SECRET": secrets.token_urlsafe(24),
+                "CLASSROOM_METRICS_TOKEN": self.metrics_token,
                 "CLASSROOM_LOG_LEVEL": "warning"}
 
     def server(self, target: str) -> tuple[ManagedServer, str, str]:
@@ -199,6 +201,7 @@ class Bench:
             options = Options(url=url, credentials=self.credentials,
                               processes=min(self.processes, scenario.clients),
                               server_pid=server.pid, driver=driver,
+                              metrics_token=self.metrics_token,
                               progress=sys.stderr if self.verbose else None)
             coordinator = Coordinator(scenario, options)
             report = coordinator.run()

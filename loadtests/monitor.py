@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _LISTEN = "0A"
+_METRICS_ENV = "CLASSROOM_METRICS_TOKEN"
+"""The server's bearer token for /metrics, read from the generator's environment too (as
+CLASSROOM_TENANTS is), unless the caller passes one."""
 METRICS_OF_INTEREST = (
     "classroom_connections",
     "classroom_frames_out_total",
@@ -113,23 +116,29 @@ def metrics_url(ws_url: str) -> str:
     return f"{scheme}://{parts.netloc}/metrics"
 
 
-def fetch_metrics(ws_url: str, timeout: float = 3.0) -> str | None:
-    """The server's /metrics page as text; None when unreachable.
+def fetch_metrics(ws_url: str, timeout: float = 3.0, token: str | None = None) -> str | None:
+    """The server's /metrics page as text; None when unreachable or refused.
 
-    Proxies from the environment are ignored: the target is the server itself.
+    ``token`` (else ``$CLASSROOM_METRICS_TOKEN``) is sent as a bearer token. Proxies from
+    the environment are ignored: the target is the server itself.
     """
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    token = token or os.environ.get(_METRICS_ENV) or None
+    request = urllib.request.Request(metrics_url(ws_url))  # noqa: S310 - http(s) built above
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with opener.open(metrics_url(ws_url), timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             text: str = response.read().decode("utf-8", "replace")
     except (OSError, ValueError):
         return None
     return text
 
 
-def scrape_metrics(ws_url: str, timeout: float = 3.0) -> dict[str, float] | None:
+def scrape_metrics(ws_url: str, timeout: float = 3.0,
+                   token: str | None = None) -> dict[str, float] | None:
     """The server's classroom_* counters summed over labels; None when unreachable."""
-    text = fetch_metrics(ws_url, timeout)
+    text = fetch_metrics(ws_url, timeout, token)
     if text is None:
         return None
     totals: dict[str, float] = {}

@@ -53,6 +53,7 @@ class Options:
     server_pid: int | None = None
     progress: TextIO | None = None
     driver: str = "classroom"  # the protocol the target speaks (loadtests/drivers.py)
+    metrics_token: str | None = None  # bearer token for /metrics; else $CLASSROOM_METRICS_TOKEN
 
 
 class Coordinator:
@@ -91,8 +92,8 @@ class Coordinator:
         try:
             self._await_ready(inbox, len(workers))
             monitor = Monitor(pid)
-            metrics_before = scrape_metrics(options.url)
-            self._buckets_start = scrape_buckets(options.url)
+            metrics_before = scrape_metrics(options.url, token=options.metrics_token)
+            self._buckets_start = scrape_buckets(options.url, token=options.metrics_token)
             start_at = time.time() + START_DELAY
             start.value = start_at
             go.set()
@@ -113,7 +114,7 @@ class Coordinator:
             scenario=scenario, url=options.url, processes=len(workers),
             server_pid=pid, pid_source=pid_source if pid else "not found",
             seconds=self.seconds, total=self.total, samples=self.samples,
-            metrics=(metrics_before, scrape_metrics(options.url)),
+            metrics=(metrics_before, scrape_metrics(options.url, token=options.metrics_token)),
             failures=self.failures, wall_seconds=wall, rss_start=monitor.rss_start,
             driver=options.driver, buckets_start=self._buckets_start,
         )
@@ -143,7 +144,8 @@ class Coordinator:
                     merged = self._second(second)
                     merged.server, merged.sampled = monitor.sample(now - last_sample), True
                     if self._buckets_start is not None:  # only servers that export it
-                        merged.buckets = scrape_buckets(self.options.url)
+                        merged.buckets = scrape_buckets(self.options.url,
+                                                        token=self.options.metrics_token)
                     self._progress(second, merged, count)
                 last_sample, next_sample = now, next_sample + 1.0
             try:

@@ -21,9 +21,9 @@ Buckets = dict[float, float]  # upper bound in seconds (inf for +Inf) -> cumulat
 
 
 def scrape_buckets(ws_url: str, name: str = PUBLISH_TO_WRITE,
-                   timeout: float = 3.0) -> Buckets | None:
+                   timeout: float = 3.0, token: str | None = None) -> Buckets | None:
     """The histogram's cumulative buckets; None when the server has no such histogram."""
-    text = fetch_metrics(ws_url, timeout)
+    text = fetch_metrics(ws_url, timeout, token)
     return None if text is None else parse_buckets(text, name)
 
 

@@ -22,6 +22,8 @@ TENANTS = {
              "display_name": "first"},
     "globex": {"secrets": ["globex-secret"], "api_key": "globex-key", "display_name": "full"},
 }
+METRICS_TOKEN = "test-metrics-token"
+"""The bearer token of ``/metrics`` on test servers (tenants are configured, so it is needed)."""
 
 
 @dataclass
@@ -40,6 +42,11 @@ class RunningServer:
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_auth(self) -> dict[str, str]:
+        """Headers that open ``/metrics``."""
+        return {"Authorization": f"Bearer {self.settings.metrics_token}"}
 
     def tenant(self, tenant_id: str = "acme") -> Tenant:
         tenant = self.settings.load_tenants().get(tenant_id)
@@ -79,7 +86,8 @@ async def start_server() -> AsyncIterator[ServerFactory]:
 
     async def start(**overrides: Any) -> RunningServer:
         values: dict[str, Any] = {"tenants_raw": json.dumps(TENANTS), "secret": "test-secret",
-                                  "close_timeout": 1.0, "drain_timeout": 2.0}
+                                  "close_timeout": 1.0, "drain_timeout": 2.0,
+                                  "metrics_token": METRICS_TOKEN}
         values.update(overrides)
         settings = Settings(**values)
         app = create_app(settings)

@@ -5,10 +5,17 @@ the broker: it checks the publisher's role, the payload's shape and the
 session's live state, and returns the internal record (full personal data in
 ``by``; ``classroom.domain.views`` decides what leaves the server). Nothing that
 fails here is stored or sent.
+
+It runs in two steps, so that an idempotent retry can be told apart from a
+different event under the same ``client_msg_id`` without skipping any check:
+``validate_event`` (role and payload, whatever the state) and ``complete_event``
+(the state's rules, the bounds of ``classroom.domain.limits``, and the derived
+fields). ``event_fingerprint`` identifies a validated event for the retry.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -26,9 +33,10 @@ from pydantic import (
 )
 
 from auth.identity import Role
+from classroom.domain.limits import SHAPE_MAX_BYTES as SHAPE_MAX_BYTES  # re-exported
 from classroom.domain.participants import Participant
 from classroom.domain.refusals import RequestRefused
-from classroom.domain.state import SessionState
+from classroom.domain.state import SessionState, shape_refusal
 
 STORED_KINDS: frozenset[str] = frozenset({
     "screen.navigate",
@@ -45,8 +53,6 @@ STORED_KINDS: frozenset[str] = frozenset({
 })
 EPHEMERAL_KINDS: frozenset[str] = frozenset({"pointer", "reaction"})
 ALL_KINDS: frozenset[str] = STORED_KINDS | EPHEMERAL_KINDS
-
-SHAPE_MAX_BYTES = 16 * 1024
 
 
 def is_stored(kind: str) -> bool:
@@ -139,10 +145,12 @@ class ProgressPayload(_Payload):
     score: Score | None = None
 
 
-# -- state checks -------------------------------------------------------------------
+# -- payload cleaning and state checks -----------------------------------------------
 
-# A check sees the validated payload, the publisher and the state; it returns
-# fields to add to (or replace in) the record, or raises RequestRefused.
+# A clean sees the validated payload alone (the same whatever the state); a check
+# sees it with the publisher and the state. Both return fields to add to (or
+# replace in) the record, or raise RequestRefused.
+Clean = Callable[[dict[str, Any]], dict[str, Any]]
 Check = Callable[[dict[str, Any], Participant, SessionState], dict[str, Any]]
 
 
@@ -154,15 +162,15 @@ def _forbidden(message: str) -> RequestRefused:
     return RequestRefused("forbidden", message)
 
 
+def _no_clean(payload: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
 def _no_check(payload: dict[str, Any], actor: Participant, state: SessionState) -> dict[str, Any]:
     return {}
 
 
-def _check_annotation_add(
-    payload: dict[str, Any], actor: Participant, state: SessionState
-) -> dict[str, Any]:
-    if payload["annotation_id"] in state.annotations:
-        raise _bad("annotation_id is already in use")
+def _clean_annotation_add(payload: dict[str, Any]) -> dict[str, Any]:
     shape = payload["shape"]
     try:
         encoded = orjson.dumps(shape)
@@ -173,7 +181,22 @@ def _check_annotation_add(
     clean = orjson.loads(encoded)
     if clean != shape:  # NaN or infinity, which JSON cannot carry
         raise _bad("shape must be a JSON object")
+    refusal = shape_refusal(clean)
+    if refusal is not None:
+        raise _bad(refusal)
     return {"shape": clean}
+
+
+def _check_annotation_add(
+    payload: dict[str, Any], actor: Participant, state: SessionState
+) -> dict[str, Any]:
+    if payload["annotation_id"] in state.annotations:
+        raise _bad("annotation_id is already in use")
+    size = len(orjson.dumps(payload["shape"]))
+    refusal = state.annotation_refusal(actor.pid, payload["screen"], size)
+    if refusal is not None:
+        raise _bad(refusal)
+    return {}
 
 
 def _check_annotation_remove(
@@ -252,11 +275,12 @@ def _check_poll_close(
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """What one kind needs: who may publish, the payload model, and the state check."""
+    """What one kind needs: who may publish, the payload model, its cleaning and state check."""
 
     roles: frozenset[Role]
     model: type[_Payload]
     check: Check = _no_check
+    clean: Clean = _no_clean
 
 
 TRAINER: frozenset[Role] = frozenset({"trainer"})
@@ -268,7 +292,9 @@ RULES: dict[str, Rule] = {
     "screen.lock": Rule(TRAINER, LockPayload),
     "pointer": Rule(BOTH, PointerPayload),
     "reaction": Rule(BOTH, ReactionPayload),
-    "annotation.add": Rule(BOTH, AnnotationAddPayload, _check_annotation_add),
+    "annotation.add": Rule(
+        BOTH, AnnotationAddPayload, _check_annotation_add, _clean_annotation_add
+    ),
     "annotation.remove": Rule(BOTH, AnnotationRemovePayload, _check_annotation_remove),
     "hand.raise": Rule(STUDENT, HandRaisePayload, _check_hand_raise),
     "hand.lower": Rule(BOTH, HandLowerPayload, _check_hand_lower),
@@ -308,10 +334,11 @@ def _describe(exc: ValidationError, model: type[_Payload]) -> str:
     return f"event field {name!r} has the wrong type or is out of bounds"
 
 
-def prepare_event(
-    raw: Mapping[str, Any], actor: Participant, state: SessionState, *, now: float
-) -> dict[str, Any]:
-    """Check a client's ``event`` and build the record to publish, or raise RequestRefused."""
+def validate_event(raw: Mapping[str, Any], actor: Participant) -> dict[str, Any]:
+    """Check the publisher's role and the payload, whatever the state; the event, cleaned.
+
+    The result is ``{"kind": ..., **payload}``, without ``by`` and ``at``.
+    """
     if actor.role not in PUBLISHING_ROLES:
         raise _forbidden(f"a {actor.role} may not publish events")
     if not isinstance(raw, Mapping):
@@ -323,5 +350,33 @@ def prepare_event(
     if actor.role not in rule.roles:
         raise _forbidden(f"a {actor.role} may not publish {kind!r}")
     payload = _validate(rule.model, {key: value for key, value in raw.items() if key != "kind"})
-    payload.update(rule.check(payload, actor, state))
+    payload.update(rule.clean(payload))
+    return {"kind": kind, **payload}
+
+
+def complete_event(
+    event: Mapping[str, Any], actor: Participant, state: SessionState, *, now: float
+) -> dict[str, Any]:
+    """Check a ``validate_event`` result against the state; the record to publish."""
+    kind = event["kind"]
+    payload = {key: value for key, value in event.items() if key != "kind"}
+    payload.update(RULES[kind].check(payload, actor, state))
     return {"kind": kind, **payload, "by": actor.to_record(), "at": now}
+
+
+def prepare_event(
+    raw: Mapping[str, Any], actor: Participant, state: SessionState, *, now: float
+) -> dict[str, Any]:
+    """Check a client's ``event`` and build the record to publish, or raise RequestRefused."""
+    return complete_event(validate_event(raw, actor), actor, state, now=now)
+
+
+def event_fingerprint(event: Mapping[str, Any]) -> str:
+    """What identifies a ``validate_event`` result: a hash of its canonical JSON.
+
+    Kept with an idempotency key, so that a retry under the same ``client_msg_id``
+    can be told apart from another event: equal for the same kind and payload
+    (whatever the order of fields), different otherwise.
+    """
+    canonical = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()

@@ -4,17 +4,34 @@ Every node applies the same records in the same offset order, so every node
 shows the same snapshot. The reducer trusts that records passed
 ``classroom.domain.events.prepare_event`` but stays total: a record that no longer
 fits the state (two racing publishes checked against the same snapshot) is
-absorbed without raising, because one bad record must not stop the stream.
+absorbed without raising, because one bad record must not stop the stream. The
+bounds of ``classroom.domain.limits`` hold here too: an ``annotation.add`` that
+would pass one is ignored, the same way on every node.
 """
 
 from __future__ import annotations
 
 import copy
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
+
+import orjson
 
 from classroom.domain.erasure import anonymous_participant
+from classroom.domain.limits import (
+    ANNOTATION_BYTES_PER_SCREEN,
+    ANNOTATION_BYTES_PER_SESSION,
+    ANNOTATIONS_PER_PERSON_PER_SCREEN,
+    ANNOTATIONS_PER_SCREEN,
+    ANNOTATIONS_PER_SESSION,
+    POLL_IDS_REMEMBERED,
+    SHAPE_MAX_BYTES,
+    SHAPE_MAX_POINTS,
+)
+
+_K = TypeVar("_K")
 
 
 def _pid_of(record: Any) -> str | None:
@@ -24,6 +41,37 @@ def _pid_of(record: Any) -> str | None:
         if isinstance(pid, str):
             return pid
     return None
+
+
+def shape_size(shape: Any) -> int | None:
+    """Bytes of ``shape`` as compact JSON; None when it is not a JSON object."""
+    if not isinstance(shape, dict):
+        return None
+    try:
+        return len(orjson.dumps(shape))
+    except (orjson.JSONEncodeError, TypeError):
+        return None
+
+
+def shape_refusal(shape: Any) -> str | None:
+    """Why a shape may not be kept (not JSON, too large, too many points); None if it may."""
+    size = shape_size(shape)
+    if size is None:
+        return "shape must be a JSON object"
+    if size > SHAPE_MAX_BYTES:
+        return f"shape is larger than {SHAPE_MAX_BYTES} bytes of JSON"
+    points = shape.get("points")
+    if isinstance(points, list) and len(points) > SHAPE_MAX_POINTS:
+        return f"shape has more than {SHAPE_MAX_POINTS} points"
+    return None
+
+
+class _Mark(NamedTuple):
+    """What the bounds count of one kept annotation: its author, screen and JSON size."""
+
+    pid: str
+    screen: str
+    size: int
 
 
 @dataclass
@@ -65,6 +113,18 @@ class SessionState:
     hands: list[dict[str, Any]] = field(default_factory=list)
     annotations: dict[str, dict[str, Any]] = field(default_factory=dict)
     used_polls: set[str] = field(default_factory=set)
+    """The last ``POLL_IDS_REMEMBERED`` poll ids opened; an older one may be reused."""
+    # What the bounds of classroom.domain.limits count, kept with every change to
+    # ``annotations`` and ``used_polls``. A mark is counted for the author it was
+    # added by, also after erasure anonymised it.
+    _marks: dict[str, _Mark] = field(default_factory=dict, repr=False, init=False)
+    _marks_by_person: dict[tuple[str, str], int] = field(
+        default_factory=dict, repr=False, init=False
+    )
+    _marks_by_screen: dict[str, int] = field(default_factory=dict, repr=False, init=False)
+    _bytes_by_screen: dict[str, int] = field(default_factory=dict, repr=False, init=False)
+    _bytes: int = field(default=0, repr=False, init=False)
+    _poll_order: deque[str] = field(default_factory=deque, repr=False, init=False)
 
     # -- queries used by classroom.domain.events -----------------------------------------
 
@@ -77,6 +137,25 @@ class SessionState:
         for hand in self.hands:
             if hand.get("pid") == pid:
                 return hand
+        return None
+
+    def annotation_refusal(self, pid: str, screen: str, size: int) -> str | None:
+        """Why ``pid`` may not add a mark of ``size`` bytes on ``screen`` now; None if they may."""
+        if self._marks_by_person.get((pid, screen), 0) >= ANNOTATIONS_PER_PERSON_PER_SCREEN:
+            return (f"you already have {ANNOTATIONS_PER_PERSON_PER_SCREEN} annotations "
+                    "on this screen; remove one first")
+        if self._marks_by_screen.get(screen, 0) >= ANNOTATIONS_PER_SCREEN:
+            return (f"this screen already has {ANNOTATIONS_PER_SCREEN} annotations; "
+                    "remove one first")
+        if len(self._marks) >= ANNOTATIONS_PER_SESSION:
+            return (f"this session already has {ANNOTATIONS_PER_SESSION} annotations; "
+                    "remove one first")
+        if self._bytes_by_screen.get(screen, 0) + size > ANNOTATION_BYTES_PER_SCREEN:
+            return (f"the annotations on this screen would pass {ANNOTATION_BYTES_PER_SCREEN} "
+                    "bytes of JSON; remove one first")
+        if self._bytes + size > ANNOTATION_BYTES_PER_SESSION:
+            return (f"the annotations of this session would pass {ANNOTATION_BYTES_PER_SESSION} "
+                    "bytes of JSON; remove one first")
         return None
 
     # -- the reducer -------------------------------------------------------------
@@ -100,20 +179,40 @@ class SessionState:
 
     def _annotation_add(self, record: Mapping[str, Any]) -> None:
         annotation_id = record.get("annotation_id")
+        screen = record.get("screen")
+        shape = record.get("shape")
+        by = record.get("by")
+        pid = _pid_of(by) or ""
         if not isinstance(annotation_id, str) or annotation_id in self.annotations:
             return
+        size = shape_size(shape)
+        if not isinstance(screen, str) or size is None or shape_refusal(shape) is not None:
+            return
+        if self.annotation_refusal(pid, screen, size) is not None:
+            return  # a racing publish filled the room first: the later one is not kept
         self.annotations[annotation_id] = {
             "annotation_id": annotation_id,
-            "screen": record.get("screen"),
-            "shape": copy.deepcopy(record.get("shape")),
-            "by": dict(record.get("by") or {}),
+            "screen": screen,
+            "shape": copy.deepcopy(shape),
+            "by": dict(by) if isinstance(by, Mapping) else {},
             "at": record.get("at"),
         }
+        self._marks[annotation_id] = _Mark(pid, screen, size)
+        _bump(self._marks_by_person, (pid, screen), 1)
+        _bump(self._marks_by_screen, screen, 1)
+        _bump(self._bytes_by_screen, screen, size)
+        self._bytes += size
 
     def _annotation_remove(self, record: Mapping[str, Any]) -> None:
         annotation_id = record.get("annotation_id")
-        if isinstance(annotation_id, str):
-            self.annotations.pop(annotation_id, None)
+        if not isinstance(annotation_id, str) or annotation_id not in self.annotations:
+            return
+        del self.annotations[annotation_id]
+        mark = self._marks.pop(annotation_id)
+        _bump(self._marks_by_person, (mark.pid, mark.screen), -1)
+        _bump(self._marks_by_screen, mark.screen, -1)
+        _bump(self._bytes_by_screen, mark.screen, -mark.size)
+        self._bytes -= mark.size
 
     def _hand_raise(self, record: Mapping[str, Any]) -> None:
         by = record.get("by")
@@ -130,7 +229,11 @@ class SessionState:
         options = record.get("options")
         if not isinstance(poll_id, str) or not isinstance(options, list):
             return
-        self.used_polls.add(poll_id)
+        if poll_id not in self.used_polls:
+            self.used_polls.add(poll_id)
+            self._poll_order.append(poll_id)
+            while len(self._poll_order) > POLL_IDS_REMEMBERED:
+                self.used_polls.discard(self._poll_order.popleft())
         # A later open wins over one still open: clients follow the events the same way.
         self.poll = OpenPoll(poll_id, str(record.get("question", "")), [str(o) for o in options])
 
@@ -190,6 +293,15 @@ class SessionState:
         for annotation in self.annotations.values():
             if annotation["by"].get("sub") == sub:
                 annotation["by"] = anonymous_participant(annotation["by"])
+
+
+def _bump(counts: dict[_K, int], key: _K, delta: int) -> None:
+    """Add ``delta`` to a count, forgetting it at zero so the index stays as small as the state."""
+    value = counts.get(key, 0) + delta
+    if value:
+        counts[key] = value
+    else:
+        counts.pop(key, None)
 
 
 _HANDLERS: dict[str, Callable[[SessionState, Mapping[str, Any]], None]] = {

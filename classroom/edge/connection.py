@@ -17,7 +17,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -25,9 +25,11 @@ from starlette.types import Receive, Scope, Send
 from auth.identity import Identity
 from classroom.config import Settings
 from classroom.domain.refusals import RequestRefused
-from classroom.edge.ratelimit import StrikeCounter, TokenBucket
+from classroom.edge.client_limits import ClientLimits
+from classroom.edge.paced_replay import send_paced
 from classroom.edge.registry import ConnectionRegistry
 from classroom.edge.send_queue import SendQueue
+from classroom.edge.server import FRAMES_EXTENSION
 from classroom.edge.write_batching import WriteBatcher
 from classroom.handlers.services import Services
 from classroom.handlers.table import run_command
@@ -37,6 +39,7 @@ from classroom.protocol.close_codes import (
     CLOSE_NORMAL,
     CLOSE_RESTART,
     CLOSE_SLOW,
+    CLOSE_TOO_MANY_CONNECTIONS,
     CLOSE_UNAUTHORIZED,
 )
 from classroom.protocol.codec import Encoding, FrameError, Payload, decode, encode, negotiate
@@ -45,13 +48,6 @@ from classroom.protocol.frames import error_frame
 from classroom.sessions.hub import Membership
 
 log = logging.getLogger("classroom.edge.connection")
-
-FRAMES_EXTENSION = "classroom.frames"
-"""The server's ASGI extension for sending several frames at once (classroom.edge.server).
-
-Its scope entry may also carry ``write`` (write frames now, synchronously) and
-``writable`` (False while the socket pushes back), for the batcher's direct writes."""
-
 
 class Connection:
     """Serves one client from handshake to close."""
@@ -78,8 +74,7 @@ class Connection:
         self._metrics = metrics
         self._registry = registry
         self._send_queue = SendQueue(settings.send_queue_max_bytes, self._too_slow)
-        self._bucket = TokenBucket(settings.rate_limit_per_second, settings.rate_limit_burst)
-        self._strikes: StrikeCounter | None = None  # made at the first bad frame
+        self._limits = ClientLimits(settings)
         self._close_request: tuple[int, str] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None  # only while the socket pushes back
@@ -210,15 +205,34 @@ class Connection:
         """Whether the connection is closing: nothing more will be written to it."""
         return self._close_request is not None or self._send_queue.closed
 
-    def send_replay(self, payloads: list[Payload]) -> None:
-        """Queue a join's replay; the history size bounds it, so it must not count as slow."""
-        for payload in payloads:
-            self._queue(payload, bounded=False)
+    async def send_replay(self, payloads: Iterable[Payload]) -> bool:
+        """Queue a join's replay within the send bound, at the pace the client reads it."""
+        return await send_paced(
+            payloads, self._send_queue, self._queue,
+            closing=lambda: self.closing, too_slow=self._too_slow,
+            stall_timeout=self._settings.replay_stall_timeout,
+        )
+
+    def replay_allowance(self) -> int:
+        """Stored events this connection may be sent from history now."""
+        return self._limits.replay_allowance()
+
+    def spend_replay(self, count: int) -> None:
+        """Count events sent from history against the connection's allowance."""
+        self._limits.spend_replay(count)
 
     def authenticated(self, identity: Identity) -> None:
-        """``connect`` succeeded: file under the user, and close when the token expires."""
+        """``connect`` succeeded: file under the user, and close when the token expires.
+
+        A user already at the node's connection cap is refused (``rate_limited``) and
+        this connection is closed with 4429.
+        """
+        budgets = self._registry.index(self, identity)
+        if budgets is None:  # refused: the error frame goes out first, then the close
+            self._close_after_command = (CLOSE_TOO_MANY_CONNECTIONS, "too many connections")
+            raise RequestRefused("rate_limited", "too many connections for this user")
         self.identity = identity
-        self._registry.index(self)
+        self._limits.budgets = budgets
         delay = identity.expires_at + self._settings.token_leeway - time.time()
         self._expiry = asyncio.get_running_loop().call_later(max(0.0, delay), self._expired)
 
@@ -236,8 +250,8 @@ class Connection:
         self._metrics.frames_out.labels(str(frame.get("type", ""))).inc()
         self._queue(encode(frame, self.encoding))
 
-    def _queue(self, payload: Payload, *, bounded: bool = True) -> None:
-        if self._send_queue.put(payload, bounded=bounded) and not self._flush_marked:
+    def _queue(self, payload: Payload) -> None:
+        if self._send_queue.put(payload) and not self._flush_marked:
             self._flush_marked = True
             self._writes.mark(self)
 
@@ -344,9 +358,8 @@ class Connection:
             self._reject_frame(str(exc), None)
             return
         command_id = command_id_of(frame)
-        if not self._bucket.allow():
-            self._metrics.rate_limited.inc()
-            self.send(error_frame("rate_limited", "too many commands", command_id))
+        if not self._limits.allow():
+            self._rate_limited("too many commands", command_id)
             return
         try:
             command = parse_command(frame)
@@ -356,6 +369,10 @@ class Connection:
                 self.request_close(CLOSE_UNAUTHORIZED, "token refused")
                 return
             self._reject_frame(exc.message, command_id)
+            return
+        budget = self._limits.over_budget(command)
+        if budget is not None:
+            self._rate_limited(f"too many {budget} commands; slow down", command_id)
             return
         self._metrics.frames_in.labels(command.type).inc()
         self._dispatching = True
@@ -369,8 +386,14 @@ class Connection:
     def _reject_frame(self, message: str, command_id: int | None) -> None:
         self._metrics.bad_frames.inc()
         self.send(error_frame("bad_request", message, command_id))
-        if self._strikes is None:
-            settings = self._settings
-            self._strikes = StrikeCounter(settings.bad_frames_limit, settings.bad_frames_window)
-        if self._strikes.strike():
-            self.request_close(CLOSE_BAD_CLIENT, "too many bad frames")
+        self._strike("too many bad frames")
+
+    def _rate_limited(self, message: str, command_id: int | None) -> None:
+        """Refuse a command over a limit; a flood of them counts as strikes, like bad frames."""
+        self._metrics.rate_limited.inc()
+        self.send(error_frame("rate_limited", message, command_id))
+        self._strike("too many refused commands")
+
+    def _strike(self, reason: str) -> None:
+        if self._limits.strike():
+            self.request_close(CLOSE_BAD_CLIENT, reason)

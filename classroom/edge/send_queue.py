@@ -17,47 +17,54 @@ BATCH_BYTES = 64 * 1024
 """At most this much (or one frame, if bigger) leaves the outbox in one :meth:`SendQueue.take`."""
 
 
+def wire_size(payload: Payload) -> int:
+    """Bytes the payload takes on the wire: a text frame's UTF-8, not its characters.
+
+    ``str.isascii`` is a flag CPython keeps on every string, so the common case
+    (JSON of ASCII text) costs no encoding; only text with other characters
+    (names with accents, chat) is measured by encoding it.
+    """
+    if isinstance(payload, bytes) or payload.isascii():
+        return len(payload)
+    return len(payload.encode())
+
+
 class SendQueue:
     """FIFO of encoded frames with a byte bound."""
 
-    __slots__ = ("_bytes", "_frames", "_grace", "_max_bytes", "_on_overflow", "closed",
-                 "finishing")
+    __slots__ = ("_bytes", "_frames", "_on_overflow", "closed", "finishing", "max_bytes")
 
     def __init__(self, max_bytes: int, on_overflow: Callable[[], None]) -> None:
         self._frames: list[Payload] = []  # a list (56 bytes empty), not a deque (~600)
         self._bytes = 0
-        self._grace = 0  # bytes of unbounded bursts still queued; not held against the bound
-        self._max_bytes = max_bytes
+        self.max_bytes = max_bytes
         self._on_overflow = on_overflow
         self.finishing = False  # no more frames: drain what is queued, then close
         self.closed = False  # no more frames, and what is queued will not be written
 
-    def put(self, payload: Payload, *, bounded: bool = True) -> bool:
+    def put(self, payload: Payload) -> bool:
         """Append a frame; False when it was refused (closing, or it overflowed).
 
-        Overflowing the bound drops everything and reports it. ``bounded=False``
-        is for a burst whose size is bounded elsewhere (a join's replay of
-        history): it is queued whole, and later frames wait behind it.
+        Overflowing the bound drops everything and reports it. A burst that may
+        exceed the bound (a join's replay of history) waits for room before each
+        frame instead (``Connection.send_replay``).
         """
         if self.closed or self.finishing:
             return False
-        size = len(payload)
-        if bounded and self._bytes - self._grace + size > self._max_bytes and self._frames:
+        size = wire_size(payload)
+        if self._bytes + size > self.max_bytes and self._frames:
             self.clear()
             self.closed = True
             self._on_overflow()
             return False
         self._frames.append(payload)
         self._bytes += size
-        if not bounded:
-            self._grace += size
         return True
 
     def clear(self) -> None:
         """Forget every queued frame."""
         self._frames.clear()
         self._bytes = 0
-        self._grace = 0
 
     def finish(self) -> None:
         """Refuse new frames; what is queued is still to be written, then the close."""
@@ -69,10 +76,10 @@ class SendQueue:
         frames = self._frames
         if not frames:
             return []
-        taken = len(frames[0])
+        taken = wire_size(frames[0])
         count = 1
-        while count < len(frames) and taken + len(frames[count]) <= max_bytes:
-            taken += len(frames[count])
+        while count < len(frames) and taken + (size := wire_size(frames[count])) <= max_bytes:
+            taken += size
             count += 1
         if count == len(frames):
             batch, self._frames = frames, []
@@ -80,7 +87,6 @@ class SendQueue:
             batch = frames[:count]
             del frames[:count]
         self._bytes -= taken
-        self._grace = max(0, self._grace - taken)
         return batch
 
     def __bool__(self) -> bool:

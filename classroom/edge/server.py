@@ -20,16 +20,22 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import State
 
 from classroom.config import Settings
-from classroom.edge.connection import FRAMES_EXTENSION
+from classroom.edge.connection_guard import HttpLimits
+from classroom.edge.guarded_http import GuardedConfig
 from classroom.edge.uvicorn_standins import FlowGate, MessageQueue
 from classroom.edge.wire_frames import wire_frame
+from classroom.metrics import Metrics
 from classroom.protocol.codec import Payload
 
 log = logging.getLogger("classroom.edge.server")
 
 
-# ASGI extension: ``{"type": FRAMES_EXTENSION, "frames": [str | bytes, ...]}`` sends
-# several WebSocket messages in one transport write (see :class:`FramesProtocol`).
+FRAMES_EXTENSION = "classroom.frames"
+"""This server's ASGI extension: ``{"type": FRAMES_EXTENSION, "frames": [str | bytes, ...]}``
+sends several WebSocket messages in one transport write (:class:`FramesProtocol`).
+
+Its scope entry also carries ``write`` (write frames now, synchronously) and
+``writable`` (False while the socket pushes back), for the batcher's direct writes."""
 
 SEND_BUFFER_BYTES = 64 * 1024
 """SO_SNDBUF asked for on the listening socket, inherited by every accepted one (Linux
@@ -45,6 +51,8 @@ busy, and every dropped handshake waits for the client's TCP retry (1 s, then 3 
 
 class ServedApp(Protocol):
     """What the server needs of the application it runs (``classroom.app.Classroom``)."""
+
+    metrics: Metrics
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection at ``/ws``."""
@@ -69,6 +77,12 @@ class FramesProtocol(WebSocketsSansIOProtocol):
         # reader and one writer: the lean stand-ins do the same in a few hundred bytes.
         self.queue = MessageQueue()  # type: ignore[assignment]
         self.writable = FlowGate()  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Also give the connection's place under the per-address cap back."""
+        super().connection_lost(exc)
+        if isinstance(self.config, GuardedConfig):
+            self.config.guard.release(self.transport)
 
     def handle_connect(self, event: Any) -> None:
         """Advertise the batch extension in the scope (unless compression is on)."""
@@ -175,13 +189,23 @@ class ClassroomServer(uvicorn.Server):
 
 
 def server_config(app: Starlette, settings: Settings, host: str, port: int) -> uvicorn.Config:
-    """uvicorn settings for a classroom node (frame limit, no compression)."""
-    return uvicorn.Config(
+    """uvicorn settings for a classroom node (frame limit, no compression, guarded HTTP).
+
+    HTTP is uvicorn's httptools protocol with the connection guard's deadlines and
+    per-address cap (``guarded_http.py``), counted in ``classroom_http_dropped_total``.
+    """
+    classroom: ServedApp = app.state.classroom
+    return GuardedConfig(
         WebSocketFirst(app),
+        limits=HttpLimits(
+            header_timeout=settings.http_header_timeout,
+            idle_timeout=settings.http_idle_timeout,
+            max_per_address=settings.max_connections_per_address,
+        ),
+        dropped=classroom.metrics.http_dropped,
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
         ws=FramesProtocol,
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,

@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from starlette.responses import FileResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -75,7 +76,13 @@ SECURITY_HEADERS: dict[str, str] = {
 
 
 class SecurityHeaders:
-    """ASGI wrapper adding :data:`SECURITY_HEADERS` to every HTTP answer of ``app``."""
+    """ASGI wrapper adding :data:`SECURITY_HEADERS` to every HTTP answer of ``app``.
+
+    Its errors too: ``StaticFiles`` answers a missing file (404), a method other than
+    GET and HEAD (405) and an unreadable one (401) by raising ``HTTPException``, which
+    Starlette would render outside this wrapper, without these headers. The wrapper
+    renders such an exception itself, as Starlette's default handler would.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -89,14 +96,30 @@ class SecurityHeaders:
             await self._app(scope, receive, send)
             return
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 names = {name for name, _ in self._headers}
                 kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
                 message = {**message, "headers": kept + self._headers}
             await send(message)
 
-        await self._app(scope, receive, send_with_headers)
+        try:
+            await self._app(scope, receive, send_with_headers)
+        except HTTPException as exc:
+            if started:  # too late to answer: let Starlette deal with it as before
+                raise
+            await _error_response(exc)(scope, receive, send_with_headers)
+
+
+def _error_response(exc: HTTPException) -> Response:
+    """What Starlette's default handler answers for ``exc``: its detail as plain text."""
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
 
 
 def web_routes(static_dir: Path | None = None) -> list[BaseRoute]:

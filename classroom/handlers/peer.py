@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from auth.identity import Identity
@@ -25,8 +26,18 @@ class Peer(Recipient, Protocol):
     def send(self, frame: dict[str, Any]) -> None:
         """Encode and queue one frame for this client; never blocks."""
 
-    def send_replay(self, payloads: list[Payload]) -> None:
-        """Queue a join's replay of history, which the history size bounds, not the send bound."""
+    async def send_replay(self, payloads: Iterable[Payload]) -> bool:
+        """Queue a join's replay, waiting for room in the send bound before each frame.
+
+        Yields to the event loop as it goes; a client that makes no room in time is
+        closed as too slow (4008). False when the connection is closing.
+        """
+
+    def replay_allowance(self) -> int:
+        """How many stored events this connection may be sent from history now."""
+
+    def spend_replay(self, count: int) -> None:
+        """Count ``count`` events sent from history against the allowance."""
 
     def authenticated(self, identity: Identity) -> None:
         """``connect`` succeeded: remember the identity, and close when its token expires."""

@@ -18,3 +18,5 @@ class Services:
     """Seconds of clock skew allowed on a connect token's times."""
     ping_interval: int
     """Seconds between the client's pings, announced in ``connected``."""
+    history_limit_max: int = 1000
+    """Events one ``history`` reply carries at most (its ``limit`` default and cap)."""

@@ -41,6 +41,7 @@ from classroom.protocol.commands import (
 )
 from classroom.protocol.frames import error_frame
 from classroom.sessions.backend_calls import UNREACHABLE
+from classroom.sessions.joining import replay_frames
 
 log = logging.getLogger("classroom.handlers")
 
@@ -106,16 +107,24 @@ async def ping(services: Services, peer: Peer, identity: Identity, command: Ping
 
 
 async def join(services: Services, peer: Peer, identity: Identity, command: Join) -> Reply:
-    """Join a session: the replay of what was missed, then ``joined``, then the live tail."""
+    """Join a session: the replay of what was missed, then ``joined``, then the live tail.
+
+    The replay is rendered and queued frame by frame, within the send bound and the
+    connection's replay allowance (a client that missed more gets ``recovered: false``).
+    """
     if command.session in peer.memberships:
         raise RequestRefused("bad_request", "already joined")
     joins = services.node.joins
-    outcome = await joins.join(peer, identity, command.session, _position(command.since))
+    outcome = await joins.join(peer, identity, command.session, _position(command.since),
+                               max_replay=peer.replay_allowance())
     if peer.closing:
         await joins.leave(outcome.membership)
         return None
     peer.memberships[command.session] = outcome.membership
-    peer.send_replay(outcome.replay)
+    if outcome.replay:
+        peer.spend_replay(len(outcome.replay))
+        if not await peer.send_replay(replay_frames(outcome.membership, outcome.replay)):
+            return None  # too slow for its replay: closing, and every membership goes with it
     reply = outcome.reply
     reply["id"] = command.id
     peer.send(reply)
@@ -157,9 +166,13 @@ async def presence(
 
 async def history(services: Services, peer: Peer, identity: Identity, command: History) -> Reply:
     """Stored events after ``since`` (or the newest), as this user may see them."""
+    asked = command.limit or services.history_limit_max
+    if peer.replay_allowance() < min(asked, services.history_limit_max):
+        raise RequestRefused("rate_limited", "too much history asked for; retry later")
     body = await services.node.joins.history_of(
         identity, command.session, _position(command.since), command.limit
     )
+    peer.spend_replay(len(body["events"]))
     return {"type": "history", **body}
 
 

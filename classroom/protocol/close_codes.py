@@ -17,5 +17,8 @@ CLOSE_BAD_CLIENT = 4400
 CLOSE_UNAUTHORIZED = 4401
 """No valid token (never sent, refused, or expired)."""
 
+CLOSE_TOO_MANY_CONNECTIONS = 4429
+"""The user already has as many connections on this node as it allows: close one first."""
+
 CLOSE_FORBIDDEN = 4403
 """Disconnected by the tenant's back end, or the user's data was erased: do not reconnect."""

@@ -9,6 +9,7 @@ buffered after it: nothing is lost or doubled between replay and live traffic.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +32,15 @@ from presence.store import PresenceStore, PresenceUnavailable
 
 @dataclass
 class JoinOutcome:
-    """A finished join: replayed frames, the ``joined`` reply body, and the membership."""
+    """A finished join: the membership, what it missed, and the ``joined`` reply body.
+
+    ``replay`` holds the stored publications after ``since`` up to the snapshot, in
+    offset order; :func:`replay_frames` renders them for the member, lazily, so the
+    caller can send them in chunks.
+    """
 
     membership: Membership
-    replay: list[Payload]
+    replay: list[Publication]
     reply: dict[str, Any]
     live_after: int
 
@@ -54,9 +60,19 @@ class Joins:
     history_limit_max: int
 
     async def join(
-        self, peer: Recipient, identity: Identity, session: str, since: StreamPosition | None
+        self,
+        peer: Recipient,
+        identity: Identity,
+        session: str,
+        since: StreamPosition | None,
+        *,
+        max_replay: int | None = None,
     ) -> JoinOutcome:
-        """Join ``session``: buffer live traffic, replay history, snapshot, then go live."""
+        """Join ``session``: buffer live traffic, snapshot, read what was missed, go live.
+
+        A client that missed more than ``max_replay`` events is not replayed at all:
+        it gets ``recovered: false`` and the current state, as after a trimmed history.
+        """
         channel = self.access.authorise(identity, session)
         call = self.call
         refuse_if_ended(await call(self.records.status(identity.tenant, session)))
@@ -84,13 +100,15 @@ class Joins:
             snapshot_offset = runtime.state.offset
             epoch = runtime.epoch
             state = render_state(runtime.state.snapshot(), view, participant.pid)
-            replay: list[Payload] = []
+            replay: list[Publication] = []
             recovered = False
-            if since is not None and since.epoch == epoch:
+            missed = snapshot_offset - since.offset if since is not None else -1
+            affordable = max_replay is None or missed <= max_replay
+            if since is not None and since.epoch == epoch and missed >= 0 and affordable:
                 history = await call(self.broker.history(name, since=since))
-                recovered = history.recovered and since.offset <= snapshot_offset
+                recovered = history.recovered
                 if recovered:
-                    replay = _replay(membership, history.publications, snapshot_offset)
+                    replay = [p for p in history.publications if p.offset <= snapshot_offset]
             participants = await self.views.participants(channel, view, participant.pid)
         except BaseException:
             await self.leave(membership)
@@ -161,13 +179,10 @@ class Joins:
         return await self.views.participants(channel, view_for_role(identity.role), me.pid)
 
 
-def _replay(membership: Membership, publications: list[Publication], until: int) -> list[Payload]:
-    """The member's frames for the stored events it missed, up to the join's snapshot."""
-    frames = []
+def replay_frames(membership: Membership, publications: list[Publication]) -> Iterator[Payload]:
+    """The member's frames for the stored events it missed, rendered one at a time."""
     encoding = membership.peer.encoding
     for pub in publications:
-        if pub.offset > until:
-            break
         record = unpack_internal(pub.data).get("record")
         if record is None:
             continue
@@ -175,5 +190,4 @@ def _replay(membership: Membership, publications: list[Publication], until: int)
             membership.session, pub.offset, pub.epoch, record, membership.view, membership.pid
         )
         if frame is not None:
-            frames.append(encode(frame, encoding))
-    return frames
+            yield encode(frame, encoding)

@@ -14,7 +14,12 @@ from typing import Any
 from classroom.backends.broker import Broker, StreamPosition
 from classroom.backends.data.records import Records
 from classroom.domain.channel import Channel
-from classroom.domain.events import is_stored, prepare_event
+from classroom.domain.events import (
+    complete_event,
+    event_fingerprint,
+    is_stored,
+    validate_event,
+)
 from classroom.domain.participants import Participant
 from classroom.domain.refusals import RequestRefused
 from classroom.sessions.backend_calls import BackendCalls
@@ -46,12 +51,12 @@ class Publisher:
             return await self.lifecycle.end_session(
                 membership.channel, membership.participant.to_record()
             )
-        position = await self.publish_record(
-            membership.channel, membership.participant, event, client_msg_id
+        position, record = await self._publish(
+            membership.channel, membership.participant, event, client_msg_id, shown_as=None
         )
-        if event.get("kind") == "progress":
+        if record["kind"] == "progress":
+            # Only the validated record reaches the cohort records, also on a retry.
             channel = membership.channel
-            record = {**event, "by": membership.participant.to_record(), "at": time.time()}
             await self.call(self.records.record_progress(channel.tenant, channel.session, record))
         return position
 
@@ -65,30 +70,68 @@ class Publisher:
         shown_as: dict[str, Any] | None = None,
     ) -> StreamPosition | None:
         """Validate ``event`` as ``actor`` would publish it, and publish it."""
+        position, _ = await self._publish(channel, actor, event, client_msg_id, shown_as=shown_as)
+        return position
+
+    async def _publish(
+        self,
+        channel: Channel,
+        actor: Participant,
+        event: dict[str, Any],
+        client_msg_id: str | None,
+        *,
+        shown_as: dict[str, Any] | None,
+    ) -> tuple[StreamPosition | None, dict[str, Any]]:
+        """Validate, answer a retry, or publish; the position and the validated record.
+
+        The role and the payload are checked before anything else, a retry included.
+        With ``client_msg_id``, a stored kind or ``progress`` is then looked up: the
+        same event again answers the first publish's position (its state checks are
+        not run again, as the state may have moved on since); another event under a
+        used id is refused. Ephemeral kinds are never deduplicated.
+        """
         name = channel.name
         runtime = self.streams.runtime(name)
-        key = f"{actor.pid}:{client_msg_id}" if client_msg_id else None
+        valid = validate_event(event, actor)
+        kind = valid["kind"]
+        # Progress is kept in the cohort records, not in the session's stream: an
+        # offset that only trainers could see would leave a gap in everyone's
+        # stream, and a gap must always mean a lost event.
+        stored = is_stored(kind) and kind != "progress"
+        remembered = stored or kind == "progress"
+        key = f"{actor.pid}:{client_msg_id}" if client_msg_id and remembered else None
+        fingerprint = event_fingerprint(valid) if key is not None else None
         async with runtime.lock:
             if key is not None:
                 earlier = await self.call(self.broker.recall(name, key))
                 if earlier is not None:
-                    return earlier
-            record = prepare_event(event, actor, runtime.state, now=time.time())
+                    _same_event(earlier.fingerprint, fingerprint)
+                    retry = {**valid, "by": shown_as or actor.to_record(), "at": time.time()}
+                    return (earlier.position if stored else None), retry
+            record = complete_event(valid, actor, runtime.state, now=time.time())
             if shown_as is not None:
                 record["by"] = shown_as
-            # Progress is kept in the cohort records, not in the session's stream: an
-            # offset that only trainers could see would leave a gap in everyone's
-            # stream, and a gap must always mean a lost event.
-            stored = is_stored(record["kind"]) and record["kind"] != "progress"
             result = await self.call(
                 self.broker.publish(
                     name, event_message(record), stored=stored,
-                    idempotency_key=key if stored or record["kind"] == "progress" else None,
+                    idempotency_key=key, fingerprint=fingerprint,
                 )
             )
+            if result.duplicate:  # a publish on another node won the race for the key
+                _same_event(result.fingerprint, fingerprint)
             if stored and self.hub.count(name):
                 # Hold the session's lock until this node applied the event, so the
                 # next command validates against a state that includes it. (A node
                 # with no member here is not subscribed; it catches up on next use.)
                 await self.streams.wait_applied(name, result.position, self.publish_timeout)
-        return result.position if stored else None
+        return (result.position if stored else None), record
+
+
+def _same_event(remembered: str | None, fingerprint: str | None) -> None:
+    """Refuse a retry that is another event than the one first published under its id.
+
+    A key remembered without a fingerprint (written by an older node) cannot be
+    compared; the retry is then answered as before.
+    """
+    if remembered is not None and remembered != fingerprint:
+        raise RequestRefused("bad_request", "client_msg_id was already used for another event")

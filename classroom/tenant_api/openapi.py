@@ -35,6 +35,7 @@ ERRORS = {
     "403": "Not allowed (for example: the session has ended)",
     "404": "No such session or user in this tenant",
     "422": "The body does not match the schema",
+    "429": "Too many failed API keys from this address; see Retry-After",
     "503": "Storage or broker unreachable; retry later",
 }
 

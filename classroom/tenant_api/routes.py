@@ -16,12 +16,14 @@ from starlette.routing import BaseRoute, Route
 from auth.tenants import Tenant, TenantRegistry
 from classroom.backends.data.records import Records
 from classroom.backends.data.store import DataUnavailable
+from classroom.domain.addresses import address_key
 from classroom.domain.channel import is_session_id
 from classroom.domain.refusals import RequestRefused
 from classroom.protocol.commands import describe
 from classroom.sessions.backend_calls import UNREACHABLE
 from classroom.tenant_api import models as m
 from classroom.tenant_api.backoffice import Backoffice, NotFound
+from classroom.tenant_api.key_throttle import KeyThrottle
 from classroom.tenant_api.openapi import build_openapi
 from classroom.tenant_api.privacy_rights import PrivacyRights
 
@@ -37,6 +39,34 @@ def problem(status: int, error: str, message: str) -> JSONResponse:
     return JSONResponse({"error": error, "message": message}, status_code=status)
 
 
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or ``bad_request`` "body too large" as soon as it passes ``limit``.
+
+    A ``Content-Length`` over the limit is refused before a byte of the body is read;
+    without one (chunked) the body is counted as it streams in, and reading stops at
+    the first chunk past the limit. uvicorn discards what the client still sends.
+    """
+    try:
+        declared = int(request.headers.get("content-length", ""))
+    except ValueError:  # absent (chunked) or not a number: the count below decides
+        declared = 0
+    if declared > limit:
+        raise RequestRefused("bad_request", "body too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestRefused("bad_request", "body too large")
+    return bytes(body)
+
+
+def throttled(retry_after: int) -> JSONResponse:
+    """429 for an address that sent too many bad keys: every request, until the window ends."""
+    answer = problem(429, "rate_limited", "too many failed API keys from this address; retry later")
+    answer.headers["Retry-After"] = str(retry_after)
+    return answer
+
+
 @dataclass(eq=False)
 class ServerApi:
     """The ``/api/v1`` routes of one app."""
@@ -45,6 +75,7 @@ class ServerApi:
     backoffice: Backoffice
     rights: PrivacyRights
     records: Records
+    throttle: KeyThrottle = field(default_factory=KeyThrottle)
     _openapi: dict[str, Any] = field(default_factory=build_openapi, init=False)
 
     def routes(self) -> list[BaseRoute]:
@@ -83,8 +114,13 @@ class ServerApi:
         [Request], Awaitable[Response]
     ]:
         async def endpoint(request: Request) -> Response:
+            address = address_key(request.client.host if request.client else None)
+            wait = self.throttle.retry_after(address)
+            if wait is not None:
+                return throttled(wait)
             tenant = self._tenant(request)
             if tenant is None:
+                self.throttle.failed(address)
                 return problem(401, "unauthorized", "missing or unknown API key")
             sid = request.path_params.get("sid")
             if sid is not None and not is_session_id(sid):
@@ -121,10 +157,7 @@ class ServerApi:
 
     @staticmethod
     async def _body(request: Request, model: type[m.Roster] | type[m.ServerEvent]) -> Any:
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            raise RequestRefused("bad_request", "body too large")
-        return model.model_validate_json(raw or b"{}")
+        return model.model_validate_json(await read_body(request, MAX_BODY) or b"{}")
 
     async def _put_roster(self, request: Request, tenant: Tenant) -> Any:
         roster = await self._body(request, m.Roster)

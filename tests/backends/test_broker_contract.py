@@ -15,6 +15,7 @@ from classroom.backends.broker import (
     StreamPosition,
     broker_from_url,
 )
+from classroom.backends.broker.base import RememberedPublish
 
 
 async def publish_many(broker: Broker, channel: str, count: int) -> list[StreamPosition]:
@@ -161,9 +162,57 @@ async def test_idempotent_retry_returns_the_first_position_and_does_nothing(brok
 async def test_recall_returns_the_remembered_position(broker):
     assert await broker.recall("s1", "k1") is None
     first = await broker.publish("s1", b"chat", idempotency_key="k1")
-    assert await broker.recall("s1", "k1") == first.position
+    assert await broker.recall("s1", "k1") == RememberedPublish(first.position, None)
     assert await broker.recall("s1", "k2") is None
     assert await broker.recall("s2", "k1") is None
+
+
+async def test_a_key_remembers_the_fingerprint_of_the_first_publish(broker, inbox):
+    await broker.subscribe("s1")
+    first = await broker.publish("s1", b"chat", idempotency_key="k1", fingerprint="f-one")
+    assert not first.duplicate and first.fingerprint is None
+    assert await broker.recall("s1", "k1") == RememberedPublish(first.position, "f-one")
+    retry = await broker.publish("s1", b"other", idempotency_key="k1", fingerprint="f-two")
+    assert retry.duplicate
+    assert retry.position == first.position
+    assert retry.fingerprint == "f-one"
+    assert await broker.recall("s1", "k1") == RememberedPublish(first.position, "f-one")
+    assert [pub.data for pub in await inbox.of("s1")] == [b"chat"]
+    assert (await broker.position("s1")).offset == 1
+
+
+async def test_a_key_without_fingerprint_recalls_none_and_duplicates_say_none(broker):
+    first = await broker.publish("s1", b"chat", idempotency_key="k1")
+    retry = await broker.publish("s1", b"chat", idempotency_key="k1", fingerprint="f-late")
+    assert retry.duplicate and retry.fingerprint is None
+    assert await broker.recall("s1", "k1") == RememberedPublish(first.position, None)
+    unkeyed = await broker.publish("s1", b"x", fingerprint="ignored")
+    assert not unkeyed.duplicate and unkeyed.fingerprint is None
+
+
+async def test_fingerprints_are_per_channel_and_kept_for_ephemeral_publishes(broker):
+    await broker.publish("a", b"x", idempotency_key="k1", fingerprint="fa")
+    ephemeral = await broker.publish("b", b"x", stored=False, idempotency_key="k1",
+                                     fingerprint="fb")
+    assert (await broker.recall("a", "k1")).fingerprint == "fa"
+    assert await broker.recall("b", "k1") == RememberedPublish(ephemeral.position, "fb")
+    retry = await broker.publish("b", b"x", stored=False, idempotency_key="k1",
+                                 fingerprint="fb")
+    assert retry.duplicate and retry.fingerprint == "fb"
+
+
+async def test_concurrent_publishes_with_one_key_store_once_and_agree(broker, inbox):
+    await broker.subscribe("s1")
+    results = await asyncio.gather(*(
+        broker.publish("s1", f"m{i}".encode(), idempotency_key="k1", fingerprint=f"f{i}")
+        for i in range(10)
+    ))
+    winners = [r for r in results if not r.duplicate]
+    assert len(winners) == 1
+    winner = results.index(winners[0])
+    assert {r.position for r in results} == {winners[0].position}
+    assert {r.fingerprint for r in results if r.duplicate} == {f"f{winner}"}
+    assert [pub.data for pub in await inbox.of("s1")] == [f"m{winner}".encode()]
 
 
 async def test_idempotency_keys_are_per_channel(broker):
@@ -183,6 +232,15 @@ async def test_idempotency_key_expires(broker, expire, limits):
     again = await broker.publish("s1", b"chat", idempotency_key="k1")
     assert not again.duplicate
     assert again.position == StreamPosition(2, first.position.epoch)
+
+
+async def test_a_fingerprint_expires_with_its_key(broker, expire, limits):
+    await broker.publish("s1", b"chat", idempotency_key="k1", fingerprint="f-old")
+    await expire(limits.idempotency_ttl * 1.1)
+    assert await broker.recall("s1", "k1") is None
+    again = await broker.publish("s1", b"chat", idempotency_key="k1")
+    assert not again.duplicate
+    assert await broker.recall("s1", "k1") == RememberedPublish(again.position, None)
 
 
 async def test_idempotent_ephemeral_retry_is_not_delivered_twice(broker, inbox):

@@ -137,6 +137,7 @@ async def test_every_key_carries_a_ttl(make, admin, redis_prefix):
     await broker.publish("s1", b"x", idempotency_key="k1")
     await broker.publish("s2", b"pointer", stored=False, idempotency_key="k2")
     await broker.position("s3")
+    await broker.publish("s4", b"x", idempotency_key="k4", fingerprint="f4")
     ttls = {
         key.decode(): await admin.pttl(key)
         async for key in admin.scan_iter(match=f"{redis_prefix}:*")
@@ -147,9 +148,13 @@ async def test_every_key_carries_a_ttl(make, admin, redis_prefix):
         f"{redis_prefix}:{{s1}}:idem:k1",
         f"{redis_prefix}:{{s2}}:idem:k2",
         f"{redis_prefix}:{{s3}}:meta",
+        f"{redis_prefix}:{{s4}}:meta",
+        f"{redis_prefix}:{{s4}}:stream",
+        f"{redis_prefix}:{{s4}}:idem:k4",
+        f"{redis_prefix}:{{s4}}:idemfp:k4",
     }
     for key, ttl in ttls.items():
-        limit = 5000 if ":idem:" in key else 60000
+        limit = 5000 if ":idem" in key else 60000
         assert 0 < ttl <= limit, key
 
 
@@ -216,3 +221,21 @@ async def test_factory_builds_the_redis_broker_by_scheme(redis_prefix):
         assert isinstance(broker, RedisBroker)
         await broker.close()
     assert isinstance(broker_from_url("memory://", prefix="ignored"), MemoryBroker)
+
+
+async def test_fingerprints_sit_beside_the_position_readable_by_older_nodes(
+    make, admin, redis_prefix
+):
+    broker = make()
+    first = await broker.publish("s1", b"x", idempotency_key="k1", fingerprint="f1")
+    position = f"{first.position.offset}:{first.position.epoch}".encode()
+    assert await admin.get(f"{redis_prefix}:{{s1}}:idem:k1") == position  # as before
+    assert await admin.get(f"{redis_prefix}:{{s1}}:idemfp:k1") == b"f1"
+    # A key left by a node of the previous version has no fingerprint: it is recalled
+    # without one, and a duplicate of it says so.
+    await admin.set(f"{redis_prefix}:{{s1}}:idem:old", position, px=5000)
+    recalled = await broker.recall("s1", "old")
+    assert recalled is not None
+    assert recalled.position == first.position and recalled.fingerprint is None
+    retry = await broker.publish("s1", b"y", idempotency_key="old", fingerprint="f2")
+    assert retry.duplicate and retry.position == first.position and retry.fingerprint is None

@@ -89,7 +89,7 @@ async def test_a_reader_that_stalls_and_catches_up_gets_every_frame_in_order(
     shape = {"path": "x" * 10_000}
     for n in range(120):  # ~1.2 MB: far more than the socket buffers hold, under the bound
         reply = await trainer.request("publish", session="s1", event={
-            "kind": "annotation.add", "screen": "p", "annotation_id": f"a{n}", "shape": shape})
+            "kind": "annotation.add", "screen": f"p{n}", "annotation_id": f"a{n}", "shape": shape})
         assert reply["type"] == "published"
         trainer.inbox.clear()
     offsets = [frame["offset"] for frame in [await sleepy.read(10) for _ in range(120)]]
@@ -100,7 +100,7 @@ async def test_a_reader_that_stalls_and_catches_up_gets_every_frame_in_order(
     after = await sleepy.read(5)
     assert after["offset"] == 121 and after["event"]["text"] == "still there?"
     async with httpx.AsyncClient(base_url=server.http_url) as http:
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get("/metrics", headers=server.metrics_auth)).text
     assert "classroom_slow_disconnects_total 0.0" in metrics
     assert "classroom_publish_to_write_seconds_count 121.0" in metrics
     await sleepy.close()

@@ -42,30 +42,26 @@ def test_a_single_large_frame_fits_an_empty_queue() -> None:
     assert overflows == [] and outbox.take(0) == ["a long frame"]
 
 
-def test_a_replay_burst_does_not_count_against_the_bound() -> None:
-    outbox, overflows = make(10)
-    for _ in range(5):
-        outbox.put("0123456789", bounded=False)
-    outbox.put("live-1")
-    assert overflows == []
-    outbox.put("live-2 is too much")
-    assert overflows == ["slow"]
-
-
-def test_the_burst_allowance_shrinks_as_frames_are_written() -> None:
-    outbox, overflows = make(10)
-    outbox.put("0123456789", bounded=False)
-    outbox.put("abc")
-    assert outbox.take(0) == ["0123456789"]
-    outbox.put("defgh")
-    assert overflows == []
-    outbox.put("ijk")
-    assert overflows == ["slow"]
-
-
 def test_finish_keeps_what_is_queued_and_refuses_the_rest() -> None:
     outbox, _ = make(100)
     outbox.put("last")
     outbox.finish()
     assert not outbox.put("ignored after finish")
     assert outbox.finishing and outbox.take() == ["last"]
+
+
+def test_the_bound_counts_bytes_on_the_wire_not_characters() -> None:
+    """'é' is one character and two bytes of UTF-8: five of them fill a 10-byte queue."""
+    outbox, overflows = make(10)
+    assert outbox.put("ééééé")
+    assert outbox.queued_bytes == 10
+    assert not outbox.put("x")
+    assert overflows == ["slow"]
+
+
+def test_a_take_measures_text_in_bytes_too() -> None:
+    outbox, _ = make(100)
+    for text in ("éé", "éé", "éé"):
+        outbox.put(text)
+    assert outbox.take(8) == ["éé", "éé"]
+    assert outbox.queued_bytes == 4

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from classroom.handlers.services import Services
 from classroom.handlers.table import HANDLERS, run_command
 from classroom.integrations.video import NOT_CONFIGURED
 from classroom.logs import JsonFormatter
+from classroom.protocol.budgets import REPLAY_BUDGET
 from classroom.protocol.close_codes import CLOSE_UNAUTHORIZED
 from classroom.protocol.codec import Encoding, Payload, decode, encode
 from classroom.protocol.commands import COMMAND_TYPES, parse_command
@@ -62,6 +63,8 @@ class RecordingPeer:
         """Fan-out from the hub (events, presence)."""
         self.closes: list[tuple[int, str]] = []
         self.ended: list[str] = []
+        self.allowance = REPLAY_BUDGET.burst
+        """Stored events this client may still be sent from history."""
 
     @property
     def closing(self) -> bool:
@@ -70,8 +73,15 @@ class RecordingPeer:
     def send(self, frame: dict[str, Any]) -> None:
         self.sent.append(decode(encode(frame, self.encoding), self.encoding))
 
-    def send_replay(self, payloads: list[Payload]) -> None:
+    async def send_replay(self, payloads: Iterable[Payload]) -> bool:
         self.replayed.extend(decode(p, self.encoding) for p in payloads)
+        return not self.closing
+
+    def replay_allowance(self) -> int:
+        return self.allowance
+
+    def spend_replay(self, count: int) -> None:
+        self.allowance -= count
 
     def authenticated(self, identity: Identity) -> None:
         self.identity = identity

@@ -370,7 +370,7 @@ async def test_error_inside_a_session_is_reported_without_the_lessons_personal_d
             f"boom for {actor.email} / {actor.phone} / token {student_token} / {raw['text']}"
         )
 
-    monkeypatch.setattr("classroom.sessions.publishing.prepare_event", failing_prepare_event)
+    monkeypatch.setattr("classroom.sessions.publishing.complete_event", failing_prepare_event)
     reply = await student.request(
         "publish", session="s1", event={"kind": "chat", "text": f"mail me: {EMAIL}"}
     )

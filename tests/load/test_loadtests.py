@@ -19,7 +19,7 @@ from loadtests.client import Recorder, SimUser
 from loadtests.plan import Credentials, make_plans
 from loadtests.scenarios import build_scenario
 from loadtests.stats import Histogram
-from tests.conftest import TENANTS, RunningServer, ServerFactory
+from tests.conftest import METRICS_TOKEN, TENANTS, RunningServer, ServerFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = TENANTS["acme"]["secrets"][0]
@@ -28,7 +28,8 @@ SECRET = TENANTS["acme"]["secrets"][0]
 async def run_generator(server: RunningServer, tmp_path: Path, *args: str) -> dict[str, Any]:
     """Run ``python -m loadtests run`` against ``server`` and return its JSON report."""
     report = tmp_path / "report.json"
-    env = {**os.environ, "LOADTEST_SECRET": SECRET}  # the secret stays out of argv
+    env = {**os.environ, "LOADTEST_SECRET": SECRET,  # the secret stays out of argv
+           "CLASSROOM_METRICS_TOKEN": METRICS_TOKEN}  # so the report has the server's counters
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "loadtests", "run", "--url", server.ws_url, "--tenant", "acme",
         "--processes", "1", "--quiet", "--json", str(report), *args,
@@ -60,6 +61,9 @@ async def test_classroom_run_reports_deliveries_and_ordered_latency(
     assert values == sorted(values), latency
     assert report["timeline"], "a per-second timeline"
     assert report["server"]["pid"] == os.getpid()  # found through the listening socket
+    # /metrics needs its bearer token; the generator takes it from CLASSROOM_METRICS_TOKEN.
+    assert report["server"]["metrics_delta"] is not None
+    assert report["server"]["publish_to_write_ms"] is not None
 
 
 async def test_storm_loses_and_repeats_nothing(

@@ -31,7 +31,7 @@ from loadtests.ladder import CORES, analyse, step_seconds
 from loadtests.runner import Second
 from loadtests.scenarios import build_scenario
 from loadtests.servers import ManagedServer, clean_environment, delete_prefixes, free_port
-from tests.conftest import TENANTS, ServerFactory
+from tests.conftest import METRICS_TOKEN, TENANTS, ServerFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("CLASSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -47,7 +47,7 @@ async def loadtests(tmp_path: Path, secret: str | None, *args: str,
                     timeout: float = 40) -> tuple[str, dict[str, Any]]:
     """Run ``python -m loadtests ARGS --json FILE``: its stdout and the JSON it wrote."""
     out = tmp_path / f"{uuid.uuid4().hex}.json"
-    env = {**os.environ}
+    env = {**os.environ, "CLASSROOM_METRICS_TOKEN": METRICS_TOKEN}  # our /metrics needs it
     if secret is not None:
         env["LOADTEST_SECRET"] = secret  # the secret stays out of argv
     process = await asyncio.create_subprocess_exec(

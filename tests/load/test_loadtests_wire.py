@@ -475,9 +475,10 @@ async def test_a_paused_simuser_is_cut_off_and_drains(start_server: ServerFactor
             assert reply["type"] == "published"
             trainer.inbox.clear()
             if n % 50 == 49 and "classroom_slow_disconnects_total 1.0" in (
-                    await http.get("/metrics")).text:
+                    await http.get("/metrics", headers=server.metrics_auth)).text:
                 break
-        assert "classroom_slow_disconnects_total 1.0" in (await http.get("/metrics")).text
+        assert "classroom_slow_disconnects_total 1.0" in (
+            await http.get("/metrics", headers=server.metrics_auth)).text
     assert counts["deliveries"] == before, "a paused reader reads nothing"
     await slow.drain(10)
     assert slow.lost.is_set()

@@ -24,6 +24,8 @@ from auth.tokens import issue_token
 from tests.client import Client
 
 REDIS_URL = os.environ.get("CLASSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+METRICS_TOKEN = "multinode-metrics-token"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 TENANTS = {"acme": {"secrets": ["multinode-secret-0123456789-abcdefgh"],
                     "api_key": "acme-multinode-key"}}
 ACME = Tenant(id="acme", secrets=tuple(TENANTS["acme"]["secrets"]),  # type: ignore[arg-type]
@@ -76,6 +78,7 @@ class Cluster:
             "CLASSROOM_REDIS_PREFIX": self.prefix,
             "CLASSROOM_TENANTS": json.dumps(TENANTS),
             "CLASSROOM_SECRET": "multinode-pid-secret",
+            "CLASSROOM_METRICS_TOKEN": METRICS_TOKEN,
             "CLASSROOM_PRESENCE_TTL": "1.5",
             "CLASSROOM_DRAIN_TIMEOUT": "2",
             "CLASSROOM_CLOSE_TIMEOUT": "1",

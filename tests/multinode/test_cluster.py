@@ -7,7 +7,7 @@ import asyncio
 import httpx
 
 from tests.client import Client
-from tests.multinode.conftest import Cluster, RedisServer, member, token
+from tests.multinode.conftest import METRICS_AUTH, Cluster, RedisServer, member, token
 
 
 async def collect_events(client: Client, count: int, timeout: float = 15) -> list[dict]:
@@ -143,7 +143,7 @@ async def test_redis_restart_nodes_recover_by_themselves(
     async with httpx.AsyncClient() as http:
         assert (await http.get(f"{one.http}/readyz")).status_code == 503
         assert (await http.get(f"{one.http}/healthz")).status_code == 200
-        metrics = (await http.get(f"{one.http}/metrics")).text
+        metrics = (await http.get(f"{one.http}/metrics", headers=METRICS_AUTH)).text
         assert "classroom_backend_errors_total 1.0" in metrics
         own_redis.start()
         for _ in range(100):

@@ -104,7 +104,7 @@ async def test_health_ready_and_metrics(server: RunningServer) -> None:
         await client.request("join", session="s1")
         await client.request("publish", session="s1", event={"kind": "chat", "text": "hi"})
         await client.expect("event")
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get("/metrics", headers=server.metrics_auth)).text
         assert "classroom_connections 1.0" in metrics
         assert 'classroom_frames_in_total{type="publish"} 1.0' in metrics
         assert 'classroom_frames_out_total{type="event"} 1.0' in metrics
@@ -115,7 +115,7 @@ async def test_health_ready_and_metrics(server: RunningServer) -> None:
         assert float(fan_outs.split()[1]) >= 1
         await client.close()
         await asyncio.sleep(0.1)
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get("/metrics", headers=server.metrics_auth)).text
         assert "classroom_connections 0.0" in metrics
 
 

@@ -69,13 +69,13 @@ async def test_rate_limit_answers_rate_limited(start_server: ServerFactory) -> N
     server = await start_server(rate_limit_per_second=5, rate_limit_burst=10)
     client = await Client.open(server.ws_url)
     await client.connect(server.token("u1", "student"))
-    for n in range(30):
+    for n in range(25):
         await client.send_frame({"type": "ping", "id": 100 + n})
-    replies = [await client.read() for _ in range(30)]
+    replies = [await client.read() for _ in range(25)]
     pongs = [r for r in replies if r["type"] == "pong"]
     limited = [r for r in replies if r.get("code") == "rate_limited"]
-    assert len(pongs) + len(limited) == 30
-    assert 9 <= len(pongs) <= 12 and len(limited) >= 18
+    assert len(pongs) + len(limited) == 25
+    assert 9 <= len(pongs) <= 12 and len(limited) >= 13
     assert all(r["id"] >= 100 for r in limited)
     await asyncio.sleep(0.5)
     assert (await client.request("ping"))["type"] == "pong"
@@ -94,13 +94,13 @@ async def test_a_client_that_does_not_read_is_closed_4008_alone(
     await slow.connect(server.token("u2", "student"))
     assert (await slow.request("join", session="s1"))["type"] == "joined"
     count = 600
-    shape = {"path": "x" * 15_000}
+    shape = {"path": "x" * 12_000}  # 7.2 MB in all: within the session's annotation bounds
 
     async def publish_all() -> None:
         for n in range(count):
             reply = await trainer.request(
                 "publish", session="s1",
-                event={"kind": "annotation.add", "screen": "p", "annotation_id": f"a{n}",
+                event={"kind": "annotation.add", "screen": f"p{n}", "annotation_id": f"a{n}",
                        "shape": shape})
             assert reply["type"] == "published"
             trainer.inbox.clear()
@@ -119,7 +119,7 @@ async def test_a_client_that_does_not_read_is_closed_4008_alone(
     import httpx
 
     async with httpx.AsyncClient(base_url=server.http_url) as http:
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get("/metrics", headers=server.metrics_auth)).text
     assert "classroom_slow_disconnects_total 1.0" in metrics
     await trainer.close()
     await fast.close()

@@ -35,6 +35,16 @@ class PublishResult:
 
     position: StreamPosition
     duplicate: bool
+    fingerprint: str | None = None
+    """With ``duplicate``: the fingerprint the first publish left with the key, if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class RememberedPublish:
+    """What an idempotency key remembers: the first publish's position and fingerprint."""
+
+    position: StreamPosition
+    fingerprint: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +106,7 @@ class Broker(Protocol):
         *,
         stored: bool = True,
         idempotency_key: str | None = None,
+        fingerprint: str | None = None,
     ) -> PublishResult:
         """Publish ``data``: stored gets the next offset and history, ephemeral neither.
 
@@ -107,16 +118,21 @@ class Broker(Protocol):
 
         With ``idempotency_key``: if the same key was used on this channel within
         ``idempotency_ttl`` seconds, nothing is stored or delivered and the first
-        publish's position comes back with ``duplicate=True``.
+        publish's position comes back with ``duplicate=True``, with the
+        ``fingerprint`` that publish left (None if it gave none). Otherwise the key
+        is remembered, with ``fingerprint`` (a non-empty string naming what was
+        published, so a caller can tell a retry from another message under the same
+        key; ignored without a key), for ``idempotency_ttl`` seconds.
 
         Raises ``BrokerUnavailable`` when the backend cannot be reached.
         """
         ...
 
-    async def recall(self, channel: str, idempotency_key: str) -> StreamPosition | None:
-        """The position a publish with this key got within ``idempotency_ttl``, if any.
+    async def recall(self, channel: str, idempotency_key: str) -> RememberedPublish | None:
+        """The position and fingerprint a publish with this key left within ``idempotency_ttl``.
 
-        Lets a caller answer a retry before validating it again against newer state.
+        None when the key is unknown or expired. Lets a caller answer a retry without
+        checking it again against newer state, once it knows it is the same message.
         """
         ...
 

@@ -15,6 +15,7 @@ from classroom.backends.broker.base import (
     Publication,
     PublicationHandler,
     PublishResult,
+    RememberedPublish,
     StreamPosition,
 )
 
@@ -74,7 +75,7 @@ class MemoryBroker:
         self._clock = clock
         # Both ordered oldest first, so expiry pops from the front only.
         self._streams: OrderedDict[str, _Stream] = OrderedDict()
-        self._keys: OrderedDict[tuple[str, str], tuple[float, StreamPosition]] = OrderedDict()
+        self._keys: OrderedDict[tuple[str, str], tuple[float, RememberedPublish]] = OrderedDict()
         self._subscribed: set[str] = set()
         self._handler: PublicationHandler | None = None
         self._closed = False
@@ -109,12 +110,14 @@ class MemoryBroker:
         *,
         stored: bool = True,
         idempotency_key: str | None = None,
+        fingerprint: str | None = None,
     ) -> PublishResult:
         """Store and deliver in one step with no await, so concurrent publishes never interleave."""
         now = self._now()
         key = (channel, idempotency_key) if idempotency_key is not None else None
         if key is not None and key in self._keys:
-            return PublishResult(self._keys[key][1], duplicate=True)
+            first = self._keys[key][1]
+            return PublishResult(first.position, duplicate=True, fingerprint=first.fingerprint)
         if stored:
             stream = self._stream(channel, now)
             stream.offset += 1
@@ -128,12 +131,13 @@ class MemoryBroker:
             publication = Publication(0, "", data)
             position = StreamPosition(0, current.epoch if current is not None else "")
         if key is not None:
-            self._keys[key] = (now + self._idempotency_ttl, position)
+            remembered = RememberedPublish(position, fingerprint or None)
+            self._keys[key] = (now + self._idempotency_ttl, remembered)
         self._deliver(channel, publication)
         return PublishResult(position, duplicate=False)
 
-    async def recall(self, channel: str, idempotency_key: str) -> StreamPosition | None:
-        """The position a publish with this key got within ``idempotency_ttl``, if any."""
+    async def recall(self, channel: str, idempotency_key: str) -> RememberedPublish | None:
+        """The position and fingerprint a publish with this key left, within the ttl."""
         self._now()
         remembered = self._keys.get((channel, idempotency_key))
         return remembered[1] if remembered is not None else None

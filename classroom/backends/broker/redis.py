@@ -2,8 +2,9 @@
 
 Keys of one channel share the hash tag ``{channel}`` so they land in one Cluster slot:
 ``<prefix>:{<channel>}:meta`` (hash: ``o`` offset, ``e`` epoch), ``:stream`` (entries
-``<offset>-0`` with ``d`` data and ``t`` publish time in ms) and ``:idem:<key>``
-(``"<offset>:<epoch>"``). Publications travel on the pub/sub channel
+``<offset>-0`` with ``d`` data and ``t`` publish time in ms), ``:idem:<key>``
+(``"<offset>:<epoch>"``) and ``:idemfp:<key>`` (the publish's fingerprint, when it
+gave one). Publications travel on the pub/sub channel
 ``<prefix>:{<channel>}:pub`` as ``b"<offset>:<epoch>:" + data``; one Lua script
 (``redis_scripts.PUBLISH``) stores and publishes, so every node receives them in offset order.
 """
@@ -29,6 +30,7 @@ from classroom.backends.broker.base import (
     Publication,
     PublicationHandler,
     PublishResult,
+    RememberedPublish,
     StreamPosition,
 )
 from classroom.backends.broker.redis_scripts import HISTORY, POSITION, PUBLISH, RETAIN, REWRITE
@@ -44,6 +46,12 @@ UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
 def _position(raw: bytes | str) -> StreamPosition:
     offset, _, epoch = (raw.encode() if isinstance(raw, str) else raw).partition(b":")
     return StreamPosition(int(offset), epoch.decode())
+
+
+def _fingerprint(raw: bytes | str | None) -> str | None:
+    if not raw:
+        return None
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def _ms(seconds: float) -> int:
@@ -195,26 +203,36 @@ class RedisBroker:
         *,
         stored: bool = True,
         idempotency_key: str | None = None,
+        fingerprint: str | None = None,
     ) -> PublishResult:
         """Store and publish in one Lua script, so offset order is delivery order everywhere."""
         keys = [self._key(channel, "meta"), self._key(channel, "stream")]
         if idempotency_key is not None:
-            keys.append(self._key(channel, "idem:" + idempotency_key))
+            keys += [self._key(channel, "idem:" + idempotency_key),
+                     self._key(channel, "idemfp:" + idempotency_key)]
         args = [
             data, secrets.token_urlsafe(6), self._history_size, self._history_ttl_ms,
             self._idempotency_ttl_ms, self._pubsub_name(channel), int(stored),
+            fingerprint or "",
         ]
-        position, duplicate = await self._call(self._publish_script, keys, args)
-        return PublishResult(_position(position), duplicate=bool(duplicate))
+        position, duplicate, *first = await self._call(self._publish_script, keys, args)
+        return PublishResult(
+            _position(position), duplicate=bool(duplicate),
+            fingerprint=_fingerprint(first[0] if first else None),
+        )
 
-    async def recall(self, channel: str, idempotency_key: str) -> StreamPosition | None:
-        """The position a publish with this key got within ``idempotency_ttl``, if any."""
+    async def recall(self, channel: str, idempotency_key: str) -> RememberedPublish | None:
+        """The position and fingerprint a publish with this key left, within the ttl."""
         self._check_open()
+        keys = [self._key(channel, "idem:" + idempotency_key),
+                self._key(channel, "idemfp:" + idempotency_key)]
         try:
-            raw = await self._client.get(self._key(channel, "idem:" + idempotency_key))
+            raw, fingerprint = await self._client.mget(keys)
         except UNREACHABLE as exc:
             raise BrokerUnavailable("redis is unreachable") from exc
-        return _position(raw) if raw is not None else None
+        if raw is None:
+            return None
+        return RememberedPublish(_position(raw), _fingerprint(fingerprint))
 
     async def history(
         self,

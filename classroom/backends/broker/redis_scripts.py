@@ -1,7 +1,8 @@
 """The Lua scripts of the Redis broker, kept apart so ``redis.py`` reads as Python.
 
 Each script runs atomically on one channel's keys (``<prefix>:{<channel>}:meta`` and
-``:stream``, plus ``:idem:<key>``), so they always share one Cluster slot.
+``:stream``, plus ``:idem:<key>`` and ``:idemfp:<key>``), so they always share one
+Cluster slot.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ Takes no KEYS or ARGV of its own; the helpers get theirs from the script they pr
 PUBLISH = PRELUDE + """
 if KEYS[3] then
   local seen = redis.call('GET', KEYS[3])
-  if seen then return {seen, 1} end
+  if seen then return {seen, 1, redis.call('GET', KEYS[4])} end
 end
 local position, payload = '0:' .. (redis.call('HGET', KEYS[1], 'e') or ''), '0::' .. ARGV[1]
 if ARGV[7] == '1' then
@@ -40,16 +41,25 @@ if ARGV[7] == '1' then
   position = offset .. ':' .. epoch
   payload = position .. ':' .. ARGV[1]
 end
-if KEYS[3] then redis.call('SET', KEYS[3], position, 'NX', 'PX', ARGV[5]) end
+if KEYS[3] then
+  redis.call('SET', KEYS[3], position, 'NX', 'PX', ARGV[5])
+  if ARGV[8] ~= '' then redis.call('SET', KEYS[4], ARGV[8], 'PX', ARGV[5]) end
+end
 redis.call('PUBLISH', ARGV[6], payload)
 return {position, 0}
 """
 """Store and publish in one step, so offset order is delivery order on every node.
 
-Returns ``{"<offset>:<epoch>", duplicate}``.
+Returns ``{"<offset>:<epoch>", duplicate, fingerprint}``: on a duplicate, the
+fingerprint the first publish left (``false``, that is nil, when it left none).
 
-KEYS: meta, stream[, idem]. ARGV: data, new_epoch, history size, history ttl (ms),
-idempotency ttl (ms), pub/sub channel name, stored ('1' or '0').
+KEYS: meta, stream[, idem, idem fingerprint]. ARGV: data, new_epoch, history size,
+history ttl (ms), idempotency ttl (ms), pub/sub channel name, stored ('1' or '0'),
+fingerprint ('' for none).
+
+The fingerprint has a key of its own beside ``:idem:<key>`` (which keeps holding the
+position alone), so nodes of the previous version, reading only the position, keep
+working during a rolling upgrade.
 """
 
 POSITION = PRELUDE + """

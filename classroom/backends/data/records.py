@@ -10,22 +10,42 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections import OrderedDict
 from typing import Any
 
 from auth.identity import Identity
 from classroom.backends.data.store import DataStore
+from classroom.domain.lifecycle import is_ended
 
 DAY = 86400.0
 AUDIT_KEEP = 10000
 PROFILE_TTL = 400 * DAY  # a profile outlives the longest progress retention, then goes
+LIVE_PROGRESS_TTL = PROFILE_TTL
+"""Progress rows of a session that has not ended expire this long after the last report
+(ending a session sets the tenant's progress retention instead, in ``mark_ended``)."""
+MAX_COMPLETED = 2000
+"""Screens one progress row lists as completed at most: the most a roster may name. When
+the roster names its screens, only those count, so a row holds at most that many."""
+SCREENS_CACHE_SECONDS = 10.0
+"""How long a roster's screens are reused for progress reports before the roster is read
+again (set on this node, they are fresh at once; set on another, within this long)."""
+SCREENS_CACHE_SIZE = 512
+"""Sessions whose screens are cached (the least recently used go first)."""
 
 
 class Records:
     """Reads and writes the records; knows the keys, nothing of HTTP or WebSockets."""
 
-    def __init__(self, store: DataStore, secret: bytes) -> None:
+    def __init__(
+        self, store: DataStore, secret: bytes, *, progress_ttl: float = LIVE_PROGRESS_TTL
+    ) -> None:
         self.store = store
         self._secret = secret
+        self._progress_ttl = progress_ttl
+        # A roster may hold 5,000 students: a progress report reads only its screens, cached.
+        self._screens: OrderedDict[tuple[str, str], tuple[float, frozenset[str] | None]] = (
+            OrderedDict()
+        )
 
     # -- sessions -------------------------------------------------------------------
 
@@ -37,6 +57,7 @@ class Records:
     async def set_roster(self, tenant: str, session: str, roster: dict[str, Any]) -> None:
         """Store a roster and index every person on it."""
         await self.store.set(f"roster:{tenant}:{session}", roster)
+        self._screens.pop((tenant, session), None)
         # The index only grows: someone taken off a roster may still have taken part,
         # and export and erasure must find that session.
         for sub in _roster_subs(roster):
@@ -73,22 +94,52 @@ class Records:
     async def record_progress(
         self, tenant: str, session: str, record: dict[str, Any]
     ) -> dict[str, Any]:
-        """Fold one ``progress`` event into the student's row, and return the row."""
+        """Fold one ``progress`` event into the student's row, and return the row.
+
+        The row stays bounded whatever screens a student reports: ``completed`` lists
+        only the roster's screens when the roster names them, and at most
+        :data:`MAX_COMPLETED` (the newest) otherwise. The rows expire
+        ``progress_ttl`` after the last report until the session ends, when
+        ``mark_ended`` gives them the tenant's retention (which a late report keeps).
+        """
         by = record["by"]
         sub = by.get("sub", "")
         key = f"progress:{tenant}:{session}"
         rows = await self.store.hgetall(key)
         row: dict[str, Any] = rows.get(sub) or {"completed": []}
         row["participant"] = by
-        row["screen"] = record.get("screen")
-        if record.get("completed") and record.get("screen") not in row["completed"]:
-            row["completed"] = [*row["completed"], record["screen"]]
+        screen = record.get("screen")
+        row["screen"] = screen
+        row["completed"] = _completed(
+            row.get("completed") or [], screen if record.get("completed") else None,
+            await self._roster_screens(tenant, session),
+        )
         if record.get("score") is not None:
             row["score"] = record["score"]
         row["last_activity"] = record.get("at", time.time())
         await self.store.hset(key, sub, row)
+        if not is_ended(await self.status(tenant, session)):
+            await self.store.expire(key, self._progress_ttl)
         await self.store.sadd(f"user-sessions:{tenant}:{sub}", session)
         return row
+
+    async def _roster_screens(self, tenant: str, session: str) -> frozenset[str] | None:
+        """The screens the session's roster names (None: it names none), briefly cached."""
+        key = (tenant, session)
+        now = time.monotonic()
+        cached = self._screens.get(key)
+        if cached is not None and cached[0] > now:
+            self._screens.move_to_end(key)
+            return cached[1]
+        roster = await self.roster(tenant, session)
+        listed = roster.get("screens") if roster is not None else None
+        screens = frozenset(s for s in listed if isinstance(s, str)) if isinstance(
+            listed, list) else None
+        self._screens[key] = (now + SCREENS_CACHE_SECONDS, screens or None)
+        self._screens.move_to_end(key)
+        while len(self._screens) > SCREENS_CACHE_SIZE:
+            self._screens.popitem(last=False)
+        return screens or None
 
     async def progress(self, tenant: str, session: str) -> dict[str, dict[str, Any]]:
         """Every stored progress row of a session, by sub."""
@@ -154,6 +205,13 @@ class Records:
     async def audit_log(self, tenant: str, count: int) -> list[dict[str, Any]]:
         """The newest ``count`` audit entries, oldest first."""
         return await self.store.items(f"audit:{tenant}", count)
+
+
+def _completed(done: list[Any], screen: Any, screens: frozenset[str] | None) -> list[Any]:
+    """``done`` with ``screen`` completed too (None: nothing new), bounded as the row must be."""
+    if isinstance(screen, str) and screen not in done and (screens is None or screen in screens):
+        done = [*done, screen]
+    return done[-MAX_COMPLETED:]
 
 
 def _roster_subs(roster: dict[str, Any]) -> set[str]:

@@ -17,6 +17,7 @@ from classroom.backends.broker.base import (
     HistoryResult,
     PublicationHandler,
     PublishResult,
+    RememberedPublish,
     StreamPosition,
 )
 from classroom.backends.sharding.rendezvous import checked_shards, choose
@@ -72,13 +73,15 @@ class ShardedBroker:
         *,
         stored: bool = True,
         idempotency_key: str | None = None,
+        fingerprint: str | None = None,
     ) -> PublishResult:
         """Publish on the channel's shard, which keeps its offsets and idempotency keys."""
         return await self._shard(channel).publish(
-            channel, data, stored=stored, idempotency_key=idempotency_key
+            channel, data, stored=stored, idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
         )
 
-    async def recall(self, channel: str, idempotency_key: str) -> StreamPosition | None:
+    async def recall(self, channel: str, idempotency_key: str) -> RememberedPublish | None:
         """Look the key up on the channel's shard, where the publish stored it."""
         return await self._shard(channel).recall(channel, idempotency_key)
 
