@@ -508,3 +508,13 @@ async def test_retain_keeps_the_whole_history_until_its_deadline(make_broker, ex
     await expire(2.0)  # past the retention: the stream is gone, a new epoch starts
     after = await broker.history("acme:s1")
     assert after.publications == [] and after.position.epoch != history.position.epoch
+
+
+async def test_a_publish_after_retain_does_not_extend_the_retention(make_broker):
+    """An ended session's stream goes at its deadline, even if an event slipped in late."""
+    broker = await make_broker(history_ttl=60.0)
+    await broker.publish("acme:s1", b"one")
+    await broker.retain("acme:s1", 3.0)
+    await broker.publish("acme:s1", b"late")
+    left = await broker.retention("acme:s1")
+    assert left is not None and left <= 3.0

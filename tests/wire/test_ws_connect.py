@@ -133,3 +133,15 @@ async def test_unusable_connect_token_is_unauthorized(
     reply = await client.read()
     assert reply["code"] == "unauthorized" and reply["id"] == 1
     assert await client.closed_code() == 4401
+
+
+@pytest.mark.parametrize("fields", [{}, {"token": ""}, {"token": 42}, {"token": "x" * 8193}])
+async def test_a_connect_without_a_usable_token_is_refused_and_closed_4401(
+    server: RunningServer, fields: dict[str, object]
+) -> None:
+    """What docs/protocol.md section 3 says: a token the command cannot carry is refused."""
+    client = await Client.open(server.ws_url)
+    await client.send_frame({"type": "connect", "id": 1, **fields})
+    reply = await client.read()
+    assert reply == {"type": "error", "code": "unauthorized", "message": "token refused", "id": 1}
+    assert await client.closed_code() == 4401

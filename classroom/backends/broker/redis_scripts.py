@@ -36,8 +36,10 @@ if ARGV[7] == '1' then
   local epoch = epoch_of(KEYS[1], KEYS[2], ARGV[2], ARGV[4])
   local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
   redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[3], offset .. '-0', 'd', ARGV[1], 't', now_ms())
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  if redis.call('HEXISTS', KEYS[1], 'r') == 0 then  -- a retained stream keeps its deadline
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  end
   position = offset .. ':' .. epoch
   payload = position .. ':' .. ARGV[1]
 end
