@@ -1,7 +1,9 @@
 """The rights of access (export) and erasure, for the tenant's back end.
 
 Export gathers every datum held on a user in the tenant: profile, rosters,
-progress, presence, the events they authored, and mail. Erasure closes their
+progress, presence, the events they authored or that are about them (exactly
+those erasure tombstones; other people in them keep only pid and role), and
+mail. Erasure closes their
 connections on every node, removes their presence (announcing the leave),
 replaces the stored events they authored or are about with tombstones, and
 forgets their records and mail.
@@ -52,8 +54,9 @@ class PrivacyRights:
             history = await self._node.broker.history(channel.name)
             for pub in history.publications:
                 record = unpack_internal(pub.data).get("record") or {}
-                if record.get("by", {}).get("sub") == sub:
-                    events.append({"session": session, "offset": pub.offset, **record})
+                if mentions(record, sub):  # exactly what erasure would tombstone
+                    events.append({"session": session, "offset": pub.offset,
+                                   **_as_theirs(record, sub)})
         return {"sub": sub, "profile": profile, "sessions": sessions, "rosters": rosters,
                 "progress": progress, "presence": presence, "events": events,
                 "mail": await self._mail.outbox.about(tenant.id, sub) if self._mail else []}
@@ -87,3 +90,13 @@ class PrivacyRights:
         if replacements:
             await self._node.broker.rewrite(channel.name, replacements)
         return len(replacements)
+
+
+def _as_theirs(record: dict[str, Any], sub: str) -> dict[str, Any]:
+    """A stored event as the user's export shows it: others in it keep only pid and role."""
+    shown = dict(record)
+    for key in ("by", "participant"):
+        person = shown.get(key)
+        if isinstance(person, dict) and person.get("sub") != sub:
+            shown[key] = {name: person[name] for name in ("pid", "role") if name in person}
+    return shown

@@ -159,6 +159,33 @@ async def test_export_returns_everything_held_on_the_user(
     await me.close()
 
 
+async def test_export_holds_every_event_erasure_would_touch_and_no_one_elses_data(
+    lesson: tuple[RunningServer, httpx.AsyncClient],
+) -> None:
+    """Issue 12 point 11: events about the user (a trainer lowering their hand) are theirs too."""
+    server, http = lesson
+    trainer = await server.member("t1", "trainer", name="Tessa Trainer", email="tessa@example.nl")
+    me = await student(server, 3)
+    await me.request("publish", session="s1", event={"kind": "hand.raise"})
+    pid = (await trainer.expect(lambda f: f.get("type") == "event"
+                                and f["event"]["kind"] == "hand.raise"))["event"]["by"]["pid"]
+    lowered = await trainer.request("publish", session="s1",
+                                    event={"kind": "hand.lower", "participant": pid})
+    assert lowered["type"] == "published"
+    export = (await http.get("/api/v1/users/u3/export", headers=ACME)).json()
+    kinds = [e["kind"] for e in export["events"]]
+    assert kinds == ["hand.raise", "hand.lower"]
+    about_me = export["events"][1]
+    assert about_me["participant"]["sub"] == "u3"
+    assert about_me["by"] == {"pid": about_me["by"]["pid"], "role": "trainer"}, \
+        "the trainer who lowered the hand is not the subject: no name or e-mail of theirs"
+    assert "tessa@example.nl" not in orjson.dumps(export).decode()
+    erased = (await http.delete("/api/v1/users/u3", headers=ACME)).json()
+    assert erased["events"] == len(kinds), "export listed exactly what erasure touched"
+    await trainer.close()
+    await me.close()
+
+
 async def test_erasure_leaves_nothing_to_export_replay_or_recover(
     lesson: tuple[RunningServer, httpx.AsyncClient],
 ) -> None:
