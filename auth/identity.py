@@ -28,6 +28,8 @@ class Identity:
     email: str | None = None
     phone: str | None = None
     username: str | None = None
+    issued_at: float | None = None
+    """The token's ``iat``, when it carried one: what an erasure's not-before is held to."""
 
     def __repr__(self) -> str:
         """Keep personal data out of tracebacks and logs that print this object."""

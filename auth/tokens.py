@@ -177,6 +177,7 @@ def _identity(tenant_id: str, claims: dict[str, Any]) -> Identity:
         role=role,
         sessions=frozenset(sessions),
         expires_at=exp,
+        issued_at=_timestamp(claims.get("iat")) if "iat" in claims else None,
         **profile,
     )
 

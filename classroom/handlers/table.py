@@ -89,7 +89,10 @@ async def connect(services: Services, peer: Peer, command: Connect) -> Reply:
     except TokenRejected as exc:
         log.info("connect refused", extra={"reason": exc.reason})
         raise RequestRefused("unauthorized", "token refused") from None
-    with contextlib.suppress(DataUnavailable):
+    with contextlib.suppress(DataUnavailable):  # an unreachable store refuses nothing here
+        if await node.records.token_revoked(identity):
+            log.info("connect refused", extra={"reason": "erased"})
+            raise RequestRefused("unauthorized", "token refused")
         await node.records.remember(identity)
     peer.authenticated(identity)
     policy = display_name_policy(node.tenants.get(identity.tenant))

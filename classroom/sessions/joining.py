@@ -18,6 +18,7 @@ from classroom.backends.broker import Broker, BrokerUnavailable, Publication, St
 from classroom.backends.data.records import Records
 from classroom.domain.lifecycle import refuse_if_ended
 from classroom.domain.participants import Participant
+from classroom.domain.refusals import RequestRefused
 from classroom.domain.views import render_participant, render_state, view_for_role
 from classroom.protocol.codec import Payload, encode
 from classroom.protocol.frames import event_frame, history_event
@@ -75,6 +76,8 @@ class Joins:
         """
         channel = self.access.authorise(identity, session)
         call = self.call
+        if await call(self.records.token_revoked(identity)):  # erased since it connected
+            raise RequestRefused("unauthorized", "token refused")
         refuse_if_ended(await call(self.records.status(identity.tenant, session)))
         if identity.role == "trainer":
             await call(self.records.mark_live(identity.tenant, session))

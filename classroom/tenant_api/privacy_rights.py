@@ -64,6 +64,9 @@ class PrivacyRights:
     async def erase(self, tenant: Tenant, sub: str) -> dict[str, Any]:
         """Erase the user: progress, presence, profile gone; authored events tombstoned."""
         await known_user(self._node, tenant, sub)
+        # First, so that no token issued until now reconnects the user mid-erasure
+        # (and re-creates the profile), on any node, whether or not it hears the control.
+        await self._records.revoke_tokens(tenant.id, sub, time.time())
         sessions = await self._records.user_sessions(tenant.id, sub)
         await self._node.lifecycle.control({"t": "erase", "tenant": tenant.id, "sub": sub,
                                             "reason": "your data was erased"})

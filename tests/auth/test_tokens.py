@@ -91,6 +91,7 @@ def test_valid_token_gives_identity(registry: TenantRegistry) -> None:
         role="student",
         sessions=frozenset({"s1", "s2"}),
         expires_at=NOW + 600,
+        issued_at=NOW,
     )
     assert isinstance(identity.expires_at, float)
 

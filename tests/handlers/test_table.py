@@ -487,3 +487,18 @@ async def test_an_unreachable_data_store_answers_unavailable(
     reply = await client.request(kind, **AFTER_CONNECT[kind])
     assert refused(reply, "unavailable"), reply
     assert client.peer.closes == []
+
+
+async def test_a_join_after_the_users_erasure_is_refused_even_unheard(
+    connected: OpenClient,
+) -> None:
+    """A node that missed the erase control message still refuses the user's next join."""
+    client = await connected("u1", "student", **STUDENT_A)
+    identity = client.peer.identity
+    assert identity is not None
+    erased_at = (identity.issued_at or 0.0) + 1.0  # the erasure came after the token
+    await client.services.node.records.revoke_tokens("acme", "u1", erased_at)
+    reply = await client.request("join", session="s1")
+    assert reply["code"] == "unauthorized" and reply["message"] == "token refused"
+    assert client.peer.closes == [(CLOSE_UNAUTHORIZED, "token refused")]
+    assert "s1" not in client.peer.memberships

@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 
+from auth.tokens import issue_token
 from tests.client import Client
 from tests.conftest import RunningServer, ServerFactory
 from tests.multinode.conftest import REDIS_URL, drop_prefix
@@ -157,6 +158,31 @@ async def test_export_returns_everything_held_on_the_user(
     assert (await http.get("/api/v1/users/nobody/export", headers=ACME)).status_code == 404
     await trainer.close()
     await me.close()
+
+
+async def test_a_token_issued_before_an_erasure_never_brings_the_user_back(
+    lesson: tuple[RunningServer, httpx.AsyncClient],
+) -> None:
+    """Issue 12 point 10: a reconnect with an old token must not re-create the profile."""
+    server, http = lesson
+    before = time.time()
+    tenant = server.tenant("acme")
+    old_token = issue_token(tenant, sub="u4", role="student", sessions=["s1"], ttl=600,
+                            now=before - 5, name="Student4 Achternaam4")
+    me = await student(server, 4)
+    assert (await http.delete("/api/v1/users/u4", headers=ACME)).status_code == 200
+    assert await me.closed_code() == 4403
+    again = await Client.open(server.ws_url)
+    refused = await again.connect(old_token)
+    assert refused["code"] == "unauthorized" and refused["message"] == "token refused"
+    assert await again.closed_code() == 4401
+    assert (await http.get("/api/v1/users/u4/export", headers=ACME)).status_code == 404, \
+        "the refused reconnect re-created no profile"
+    fresh_token = issue_token(tenant, sub="u4", role="student", sessions=["s1"], ttl=600,
+                              now=before + 2)  # the back end lets the user back: a new token
+    back = await Client.open(server.ws_url)
+    assert (await back.connect(fresh_token))["type"] == "connected"
+    await back.close()
 
 
 async def test_export_holds_every_event_erasure_would_touch_and_no_one_elses_data(

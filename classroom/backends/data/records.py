@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 from collections import OrderedDict
 from typing import Any
 
-from auth.identity import Identity
+from auth.identity import PROFILE_FIELDS, Identity
 from classroom.backends.data.store import DataStore
 from classroom.domain.lifecycle import is_ended
 
@@ -151,7 +152,7 @@ class Records:
         """Keep the profile as last seen, and index the sessions the token grants."""
         profile = {
             key: getattr(identity, key)
-            for key in ("sub", "role", "name", "email", "phone", "username")
+            for key in ("sub", "role", *PROFILE_FIELDS)
             if getattr(identity, key) is not None
         }
         profile["last_seen"] = time.time()
@@ -192,6 +193,23 @@ class Records:
         return sessions
 
     # -- audit ----------------------------------------------------------------------
+
+    async def revoke_tokens(self, tenant: str, sub: str, before: float) -> None:
+        """Refuse the user's tokens issued before ``before`` (an erasure), for good.
+
+        Kept under a keyed hash of the user, for as long as a profile would live: a
+        token issued before the erasure cannot bring the user back, a new one can.
+        ``iat`` counts whole seconds, so a token issued in the erasure's own second
+        counts as new: a back end may let the user back at once.
+        """
+        await self.store.set(f"not-before:{self.subject(tenant, sub)}", before, ttl=PROFILE_TTL)
+
+    async def token_revoked(self, identity: Identity) -> bool:
+        """Whether the identity's token predates its user's erasure (no ``iat``: it may)."""
+        before = await self.store.get(f"not-before:{self.subject(identity.tenant, identity.sub)}")
+        if before is None:
+            return False
+        return identity.issued_at is None or identity.issued_at < math.floor(before)
 
     def subject(self, tenant: str, sub: str) -> str:
         """A keyed hash of a user, so the audit log names no one yet can be matched."""
