@@ -91,7 +91,8 @@ class Classroom:
         self.metrics.sessions.set_function(lambda: len(self.node.hub.channels()))
         self.node.on_user_control = self._user_control
         self.mail_outbox, self.mail = mail_from_settings(
-            settings, on_depth=self.metrics.mail_outbox.set
+            settings, on_depth=self.metrics.mail_outbox.set,
+            on_dead=self.metrics.mail_dead_letters.set,
         )
         self.node.lifecycle.on_session_ended = SummaryMailer(
             tenants=self.tenants, records=self.records, cohorts=self.node.cohorts, mail=self.mail,

@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     video_token_ttl: float = Field(
         default=4 * 3600.0, gt=0, le=30 * 86400, validation_alias="CLASSROOM_VIDEO_TOKEN_TTL"
     )
+    # Failed attempts before a mail is a dead letter; 36 with the back-off is about a day.
+    mail_max_attempts: int = Field(
+        default=36, ge=1, validation_alias="CLASSROOM_MAIL_MAX_ATTEMPTS"
+    )
 
     _generated_secret: bytes = PrivateAttr(default_factory=lambda: secrets.token_bytes(32))
     _tenants: TenantRegistry | None = PrivateAttr(default=None)

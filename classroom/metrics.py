@@ -45,6 +45,12 @@ class Metrics:
         self.mail_outbox = Gauge(
             "classroom_mail_outbox", "E-mails waiting in the outbox", registry=self.registry
         )
+        self.mail_dead_letters = Gauge(
+            "classroom_mail_dead_letters",
+            "E-mails given up on after CLASSROOM_MAIL_MAX_ATTEMPTS failed attempts, kept for "
+            "the tenants to see and retry",
+            registry=self.registry,
+        )
         self.bad_frames = Counter(
             "classroom_bad_frames", "Frames refused as bad_request", registry=self.registry
         )

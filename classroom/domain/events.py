@@ -36,7 +36,7 @@ from auth.identity import Role
 from classroom.domain.limits import SHAPE_MAX_BYTES as SHAPE_MAX_BYTES  # re-exported
 from classroom.domain.participants import Participant
 from classroom.domain.refusals import RequestRefused
-from classroom.domain.state import SessionState, shape_refusal
+from classroom.domain.state import SessionState, shape_depth_refusal, shape_refusal
 
 STORED_KINDS: frozenset[str] = frozenset({
     "screen.navigate",
@@ -172,6 +172,9 @@ def _no_check(payload: dict[str, Any], actor: Participant, state: SessionState) 
 
 def _clean_annotation_add(payload: dict[str, Any]) -> dict[str, Any]:
     shape = payload["shape"]
+    refusal = shape_depth_refusal(shape)  # first: deeper than JSON can encode is deep too
+    if refusal is not None:
+        raise _bad(refusal)
     try:
         encoded = orjson.dumps(shape)
     except (orjson.JSONEncodeError, TypeError):

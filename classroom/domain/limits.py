@@ -30,6 +30,13 @@ The numbers are sized for a real lesson, a trainer and about 30 students:
   (1000) in a shape's ``points`` list: a pen sampled at 60 Hz draws a few
   hundred points per stroke; without this bound a 16 KiB shape of tiny points
   (``[0,0],``) would unfold into some 2700 Python lists.
+- ``SHAPE_MAX_DEPTH`` (32): how deep objects and lists may nest in a shape (the
+  shape itself is level 1); a drawing needs three or four. Every frame that
+  carries a shape (``event``, ``joined``, ``history``) nests it four levels
+  deeper, and the JSON encoder stops at 255 levels: without this bound a 2 KB
+  shape nested 253 deep was stored, but its ``event`` could not be encoded for
+  any JSON member, and every later ``joined`` and ``history`` that held it
+  failed too, closing that member's connection.
 - ``POLL_IDS_REMEMBERED`` (200): a poll id may not be reused while it is among
   the last 200 opened in the session (a poll every minute of a three-hour
   lesson is 180); an older one may be used again. Polls are never refused for
@@ -43,6 +50,7 @@ from __future__ import annotations
 
 SHAPE_MAX_BYTES = 16 * 1024
 SHAPE_MAX_POINTS = 1000
+SHAPE_MAX_DEPTH = 32
 ANNOTATIONS_PER_PERSON_PER_SCREEN = 50
 ANNOTATIONS_PER_SCREEN = 500
 ANNOTATIONS_PER_SESSION = 5000

@@ -28,6 +28,7 @@ from classroom.domain.limits import (
     ANNOTATIONS_PER_SESSION,
     POLL_IDS_REMEMBERED,
     SHAPE_MAX_BYTES,
+    SHAPE_MAX_DEPTH,
     SHAPE_MAX_POINTS,
 )
 
@@ -53,8 +54,27 @@ def shape_size(shape: Any) -> int | None:
         return None
 
 
+def shape_depth_refusal(shape: Any) -> str | None:
+    """Why ``shape`` nests too deep (``SHAPE_MAX_DEPTH``, the shape itself at level 1), or None.
+
+    Walks without recursion and stops at the first container past the bound.
+    """
+    stack: list[tuple[Any, int]] = [(shape, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > SHAPE_MAX_DEPTH:
+            return f"shape is nested more than {SHAPE_MAX_DEPTH} levels deep"
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return None
+
+
 def shape_refusal(shape: Any) -> str | None:
-    """Why a shape may not be kept (not JSON, too large, too many points); None if it may."""
+    """Why a shape may not be kept (not JSON, too deep, too large, too many points), or None."""
+    if isinstance(shape, dict):
+        refusal = shape_depth_refusal(shape)
+        if refusal is not None:
+            return refusal
     size = shape_size(shape)
     if size is None:
         return "shape must be a JSON object"

@@ -2,7 +2,8 @@
 
 Everything here is scoped to one tenant (the one whose API key was presented):
 rosters, server-published events, presence and cohort progress with full data,
-ending sessions, and closing a user's connections. The rights of access and
+ending sessions, closing a user's connections, and the tenant's dead letters (mail
+given up on) with their retry. The rights of access and
 erasure are in :mod:`classroom.tenant_api.privacy_rights`.
 """
 
@@ -15,7 +16,7 @@ from classroom.backends.broker import StreamPosition
 from classroom.domain.channel import Channel
 from classroom.domain.lifecycle import is_ended, refuse_if_ended
 from classroom.domain.participants import Participant
-from classroom.integrations.mail import MailSender, invitations
+from classroom.integrations.mail import MailSender, Message, invitations
 from classroom.sessions.messages import unpack_internal
 from classroom.sessions.node import Node
 
@@ -109,3 +110,30 @@ class Backoffice:
         await known_user(self._node, tenant, sub)
         await self._node.lifecycle.control({"t": "disconnect", "tenant": tenant.id, "sub": sub,
                                             "reason": "disconnected by the server"})
+
+    async def dead_letters(self, tenant: Tenant, limit: int) -> dict[str, Any]:
+        """The tenant's newest ``limit`` dead letters, oldest first, and how many it has."""
+        if self._mail is None:
+            return {"dead_letters": [], "total": 0}
+        outbox = self._mail.outbox
+        found = await outbox.dead_letters(tenant.id, limit)
+        return {"dead_letters": [_dead_letter(m) for m in found],
+                "total": await outbox.dead_count(tenant.id)}
+
+    async def retry_mail(self, tenant: Tenant, message_id: str) -> dict[str, Any]:
+        """Put one of the tenant's dead letters back in the outbox, due now."""
+        revived = None
+        if self._mail is not None:
+            revived = await self._mail.outbox.revive(tenant.id, message_id)
+        if revived is None or self._mail is None:
+            raise NotFound("no such dead letter")
+        self._mail.wake()
+        return {"id": revived.id, "status": "queued"}
+
+
+def _dead_letter(message: Message) -> dict[str, Any]:
+    """What the back end sees of a dead letter: who and why, never the body or error text."""
+    return {"id": message.id, "kind": message.kind, "session": message.session,
+            "recipient": message.recipient, "to": message.to, "attempts": message.attempts,
+            "last_error": message.last_error, "created_at": message.created_at,
+            "died_at": message.died_at}

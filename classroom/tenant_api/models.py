@@ -151,6 +151,36 @@ class Export(BaseModel):
     mail: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class DeadLetter(BaseModel):
+    """An e-mail given up on after ``CLASSROOM_MAIL_MAX_ATTEMPTS`` failed attempts."""
+
+    id: str
+    kind: str = Field(description="invitation or summary")
+    session: str | None = None
+    recipient: str = Field(description="the sub of the person the mail is addressed to")
+    to: str = Field(description="the address it was to be delivered to")
+    attempts: int
+    last_error: str | None = Field(
+        default=None, description="the class name of the last failure, never its text"
+    )
+    created_at: float
+    died_at: float
+
+
+class DeadLetters(BaseModel):
+    """The tenant's newest dead letters, oldest first, and how many it holds in all."""
+
+    dead_letters: list[DeadLetter]
+    total: int
+
+
+class MailRetried(BaseModel):
+    """A dead letter put back in the outbox: due now, with a fresh count of attempts."""
+
+    id: str
+    status: str = Field(description="queued")
+
+
 class Problem(BaseModel):
     """An error answer."""
 

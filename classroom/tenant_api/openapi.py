@@ -27,6 +27,10 @@ ROUTES: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], int]]
      None, m.Disconnected, 200),
     ("get", "/api/v1/audit", "The tenant's audit log of personal-data access",
      None, m.AuditLog, 200),
+    ("get", "/api/v1/mail/dead-letters", "The tenant's e-mail given up on (dead letters)",
+     None, m.DeadLetters, 200),
+    ("post", "/api/v1/mail/dead-letters/{id}/retry", "Put a dead letter back in the outbox",
+     None, m.MailRetried, 200),
 ]
 
 ERRORS = {
@@ -87,11 +91,11 @@ def _json_response(model: type[BaseModel], description: str) -> dict[str, Any]:
 
 def _parameters(path: str) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
-    for name in ("sid", "sub"):
+    for name in ("sid", "sub", "id"):
         if "{" + name + "}" in path:
             params.append({"name": name, "in": "path", "required": True,
                            "schema": {"type": "string"}})
-    if path == "/api/v1/audit":
+    if path in ("/api/v1/audit", "/api/v1/mail/dead-letters"):
         params.append({"name": "limit", "in": "query", "required": False,
                        "schema": {"type": "integer", "minimum": 1, "maximum": 10000}})
     return params

@@ -98,6 +98,9 @@ class ServerApi:
                 "erase user", "/api/v1/users/{sub}")), methods=["DELETE"]),
             Route("/api/v1/users/{sub}/disconnect", r(self._disconnect), methods=["POST"]),
             Route("/api/v1/audit", r(self._audit), methods=["GET"]),
+            Route("/api/v1/mail/dead-letters", r(self._dead_letters, audit=(
+                "read dead letters", "/api/v1/mail/dead-letters")), methods=["GET"]),
+            Route("/api/v1/mail/dead-letters/{id}/retry", r(self._retry_mail), methods=["POST"]),
         ]
 
     async def _serve_openapi(self, request: Request) -> Response:
@@ -207,9 +210,23 @@ class ServerApi:
         return m.Disconnected(sub=sub, disconnected=True)
 
     async def _audit(self, request: Request, tenant: Tenant) -> Any:
-        try:
-            limit = max(1, min(10000, int(request.query_params.get("limit", "100"))))
-        except ValueError:
-            raise RequestRefused("bad_request", "limit must be a whole number") from None
-        entries = await self.records.audit_log(tenant.id, limit)
+        entries = await self.records.audit_log(tenant.id, _limit(request))
         return m.AuditLog.model_validate({"entries": entries})
+
+    async def _dead_letters(self, request: Request, tenant: Tenant) -> Any:
+        return m.DeadLetters.model_validate(
+            await self.backoffice.dead_letters(tenant, _limit(request))
+        )
+
+    async def _retry_mail(self, request: Request, tenant: Tenant) -> Any:
+        return m.MailRetried.model_validate(
+            await self.backoffice.retry_mail(tenant, request.path_params["id"])
+        )
+
+
+def _limit(request: Request) -> int:
+    """The ``limit`` query parameter: default 100, clamped to 1..10000."""
+    try:
+        return max(1, min(10000, int(request.query_params.get("limit", "100"))))
+    except ValueError:
+        raise RequestRefused("bad_request", "limit must be a whole number") from None

@@ -149,6 +149,29 @@ def test_points_per_stroke() -> None:
                        "shape": {"points": [[0, 0]] * 1001}}, TRAINER, SessionState(), now=NOW)
 
 
+def nest(depth: int) -> dict[str, Any]:
+    """A shape of ``depth`` levels (itself the first), alternating objects and lists."""
+    value: Any = 0
+    for level in range(depth - 1):
+        value = [value] if level % 2 else {"a": value}
+    return {"type": "path", "d": value}
+
+
+@pytest.mark.parametrize("depth", [253, 300, 2000])
+def test_shape_nesting_depth(depth: int) -> None:
+    """Found by tests/fuzz: a shape nested 253 deep fitted every bound, but no frame that
+    carries it (event, joined, history) could be encoded as JSON (orjson stops at 255)."""
+    s = Session()
+    s.mark(TRAINER, **nest(limits.SHAPE_MAX_DEPTH))
+    refusal = s.refused(TRAINER, **nest(limits.SHAPE_MAX_DEPTH + 1))
+    assert refusal.message == "shape is nested more than 32 levels deep"
+    assert s.refused(TRAINER, **nest(depth)).message == refusal.message  # not "not JSON"
+    record = {"kind": "annotation.add", "annotation_id": "deep", "screen": "s1",
+              "shape": nest(depth), "by": TRAINER.to_record(), "at": NOW}
+    s.state.apply(len(s.records) + 1, record)  # a stored record past the bound is ignored
+    assert "deep" not in s.state.annotations
+
+
 def test_racing_publishes_past_a_bound_are_ignored_alike_everywhere() -> None:
     """Two nodes check against the same state; both records are stored; the state holds."""
     s = Session()

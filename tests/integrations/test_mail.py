@@ -27,6 +27,7 @@ from classroom.integrations.mail import (
     Message,
     RedisMailOutbox,
     invitations,
+    is_message_id,
     mail_from_settings,
     parse_smtp_url,
     summaries,
@@ -274,6 +275,128 @@ async def test_sent_records_are_kept_only_for_a_while(nodes: Nodes) -> None:
     assert sent.id not in repr(await nodes.stored())  # the record itself is gone, not hidden
 
 
+# -- dead letters (issue 12, point 15: mail is no longer retried forever) -------------
+
+
+async def test_after_max_attempts_a_message_is_dead_and_never_claimed_again(
+    nodes: Nodes,
+) -> None:
+    clock = Clock()
+    outbox = nodes(clock=clock, backoff=Backoff(base=1.0, cap=8.0, jitter=0.0), max_attempts=3)
+    current = message(dedupe="k", now=clock.now)
+    await outbox.enqueue(current)
+    error = ConnectionRefusedError("p0@example.nl: mailbox unavailable")
+    for attempt in (1, 2, 3):
+        [current] = await outbox.claim(10, lease=60)
+        current = await outbox.retry_later(current, error)
+        assert current.attempts == attempt
+        assert (current.died_at is None) == (attempt < 3)
+        clock.now = max(clock.now, current.next_attempt_at)
+    assert current.died_at == clock.now and current.last_error == "ConnectionRefusedError"
+    assert await outbox.depth() == 0 and await outbox.next_due() is None
+    clock.now += 86400  # a day later, within keep_sent: still never claimed
+    assert await outbox.claim(10, lease=60) == []
+    [dead] = await outbox.dead_letters("acme", 10)
+    assert (dead.id, dead.attempts, dead.last_error, dead.died_at, dead.to) == (
+        current.id, 3, "ConnectionRefusedError", current.died_at, "p0@example.nl")
+    assert await outbox.dead_letters("globex", 10) == []
+    assert await outbox.dead_count() == 1 and await outbox.dead_count("acme") == 1
+    assert await outbox.dead_count("globex") == 0
+    [shown] = await outbox.about("acme", "s1")
+    assert shown["status"] == "dead" and shown["died_at"] == current.died_at
+    assert shown["attempts"] == 3 and shown["sent_at"] is None
+    assert not await outbox.enqueue(message(1, dedupe="k", now=clock.now))  # still held
+    assert "mailbox unavailable" not in repr(await nodes.stored())  # the class name only
+
+
+async def test_a_dead_letter_is_revived_by_its_own_tenant_only(nodes: Nodes) -> None:
+    clock = Clock()
+    outbox = nodes(clock=clock, max_attempts=1)
+    mail = message(now=clock.now)
+    await outbox.enqueue(mail)
+    [claimed] = await outbox.claim(10, lease=60)
+    assert (await outbox.retry_later(claimed, TimeoutError())).died_at == clock.now
+    assert is_message_id(mail.id) and not is_message_id("../" + mail.id)
+    assert await outbox.revive("globex", mail.id) is None
+    assert await outbox.revive("acme", mail.id.upper()) is None
+    assert await outbox.revive("acme", "0" * 32) is None
+    assert await outbox.dead_count("acme") == 1
+    clock.now += 10
+    revived = await outbox.revive("acme", mail.id)
+    assert revived is not None and revived.id == mail.id
+    assert (revived.attempts, revived.last_error, revived.died_at) == (0, None, None)
+    assert revived.next_attempt_at == clock.now and revived.created_at == mail.created_at
+    assert await outbox.revive("acme", mail.id) is None  # once
+    assert await outbox.dead_letters("acme", 10) == [] and await outbox.dead_count() == 0
+    assert await outbox.depth() == 1
+    [again] = await outbox.claim(10, lease=60)
+    assert again == revived
+    # A queued message is stored as before dead letters existed (older nodes read it).
+    assert b"died_at" not in repr(await nodes.stored()).encode()
+    await outbox.mark_sent(again)
+    assert (await outbox.about("acme", "s1"))[0]["status"] == "sent"
+
+
+async def test_dead_letters_are_listed_newest_last_and_limited(nodes: Nodes) -> None:
+    clock = Clock()
+    outbox = nodes(clock=clock, max_attempts=1)
+    made = [message(n, now=clock.now) for n in range(3)]
+    for mail in made:
+        await outbox.enqueue(mail)
+    claimed = {m.id: m for m in await outbox.claim(10, lease=60)}
+    for mail in made:
+        await outbox.retry_later(claimed[mail.id], TimeoutError())
+        clock.now += 1
+    assert [m.id for m in await outbox.dead_letters("acme", 10)] == [m.id for m in made]
+    assert [m.id for m in await outbox.dead_letters("acme", 2)] == [m.id for m in made[1:]]
+    assert await outbox.dead_count("acme") == 3
+
+
+async def test_dead_letters_are_erased_with_the_user_and_expire_like_sent_records(
+    nodes: Nodes,
+) -> None:
+    clock = Clock()
+    outbox = nodes(clock=clock, keep_sent=100.0, max_attempts=1)
+    invite = message(1, recipient="s1", dedupe="k", now=clock.now)
+    summary = message(2, recipient="t1", about=["t1", "s2"], now=clock.now)
+    for mail in (invite, summary):
+        await outbox.enqueue(mail)
+    for claimed in await outbox.claim(10, lease=60):
+        await outbox.retry_later(claimed, TimeoutError())
+    assert await outbox.dead_count("acme") == 2
+    assert await outbox.forget("acme", "s1") == 1
+    assert [m.id for m in await outbox.dead_letters("acme", 10)] == [summary.id]
+    leftovers = repr(await nodes.stored())
+    assert invite.id not in leftovers and invite.to not in leftovers
+    assert await outbox.enqueue(message(3, dedupe="k", now=clock.now))  # the key went too
+    await outbox.claim(10, lease=60)
+    clock.now += 101
+    assert await outbox.dead_letters("acme", 10) == [] and await outbox.dead_count() == 0
+    assert await outbox.about("acme", "t1") == [] and await outbox.about("acme", "s2") == []
+    await outbox.claim(10, lease=60)  # the worker's next poll prunes them
+    assert summary.id not in repr(await nodes.stored())  # dropped, not hidden
+
+
+def test_the_default_of_36_attempts_means_about_a_day_of_retries() -> None:
+    """The arithmetic docs/protocol.md section 15 and docs/configuration.md state."""
+    assert Settings().mail_max_attempts == 36
+    waits = [Backoff().delay(n, rng=lambda: 0.0) for n in range(1, 36)]
+    assert sum(waits) == 86895.0  # 24.1 h without jitter
+    shortest = [Backoff().delay(n, rng=lambda: 1.0) for n in range(1, 36)]
+    assert round(sum(shortest) / 3600, 1) == 19.3
+
+
+def test_max_attempts_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLASSROOM_MAIL_MAX_ATTEMPTS", "5")
+    outbox, _ = mail_from_settings(Settings(redis_url=None))
+    assert outbox.max_attempts == 5
+    monkeypatch.setenv("CLASSROOM_MAIL_MAX_ATTEMPTS", "0")
+    with pytest.raises(ValueError, match="CLASSROOM_MAIL_MAX_ATTEMPTS"):
+        Settings()
+    with pytest.raises(ValueError, match="max_attempts"):
+        MemoryMailOutbox(max_attempts=0)
+
+
 # -- sender against a real SMTP server -----------------------------------------------
 
 
@@ -417,6 +540,45 @@ async def test_a_refusing_server_gets_retries_and_loses_nothing(
     assert len(await smtp.wait_for(1)) == 1
     await asyncio.sleep(0.3)
     assert len(smtp.received) == 1 and await sender.outbox.depth() == 0
+
+
+async def _dead_count_is(outbox: MailOutbox, count: int) -> bool:
+    return await outbox.dead_count() == count
+
+
+async def test_a_server_that_always_refuses_makes_a_dead_letter_that_a_retry_delivers(
+    nodes: Nodes, smtp: SmtpServer, sender_for: Callable[..., MailSender],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    smtp.refuse = True
+    smtp.start()
+    gauge: list[int] = []
+    outbox = nodes(backoff=Backoff(base=0.05, cap=0.2, jitter=0.0), max_attempts=3)
+    sender = sender_for(smtp, outbox=outbox, on_dead=gauge.append)
+    [invite] = invitations("acme", "s-1", {"students": [ROSTER["students"][0]]})
+    await sender.submit([invite])
+    await until(lambda: _dead_count_is(outbox, 1))
+    [dead] = await outbox.dead_letters("acme", 10)
+    assert (dead.id, dead.attempts, dead.last_error) == (invite.id, 3, "SMTPRecipientsRefused")
+    await asyncio.sleep(0.6)  # twelve polls, three times the whole back-off: no fourth try
+    assert smtp.rcpt_attempts == 3 and smtp.received == []
+    assert await outbox.depth() == 0 and await outbox.next_due() is None
+    assert gauge[-1] == 1
+    assert (await outbox.about("acme", "s1"))[0]["status"] == "dead"
+    assert "dead letter" in caplog.text and "anna@example.nl" not in caplog.text
+    assert "try again later" not in repr(await nodes.stored())  # never the server's text
+
+    smtp.refuse = False
+    assert await outbox.revive("globex", invite.id) is None
+    assert await outbox.revive("acme", invite.id) is not None
+    sender.wake()
+    [received] = await smtp.wait_for(1)
+    assert received.message["Message-ID"] == f"<{invite.id}@acme.test>"  # the same mail
+    await until(lambda: _depth_is(sender, 0))
+    assert await outbox.dead_letters("acme", 10) == []
+    assert (await outbox.about("acme", "s1"))[0]["status"] == "sent"
+    await asyncio.sleep(0.2)
+    assert gauge[-1] == 0 and len(smtp.received) == 1
 
 
 async def test_auth_with_user_and_password(sender_for: Callable[..., MailSender]) -> None:

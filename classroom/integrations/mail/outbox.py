@@ -6,14 +6,20 @@ accepted it, and otherwise comes back later with exponential back-off. Claims
 are leases (the due time moves into the future), so with several nodes exactly
 one node sends a message, and a node that dies mid-send only delays it.
 
-Records of sent mail are personal data: they are kept for ``keep_sent`` seconds
-(seven days by default), for the export, and dropped on erasure with the queue.
+After ``max_attempts`` failed attempts a message is *dead*: it is not tried again,
+and it is kept (whole, so that the tenant can put it back with :meth:`revive`) with
+its attempt count and the class name of its last error.
+
+Records of sent mail and dead letters are personal data: they are kept for
+``keep_sent`` seconds (seven days by default) after sending or dying, for the export
+and for the tenant to see, and dropped on erasure with the queue.
 """
 
 from __future__ import annotations
 
 import abc
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -27,7 +33,19 @@ from redis.exceptions import RedisError
 from classroom.backends.data.store import DataUnavailable
 
 DAY = 86400.0
+MAX_ATTEMPTS = 36
+"""Failed attempts before a message is dead: with the default :class:`Backoff`, about a day.
+
+The waits after failures 1 to 35 add up to 1 + 2 + ... + 2048 s (4,095 s) plus 23 hours
+(the one-hour cap), 86,895 s or 24.1 h; jitter shortens each by up to 20 % (19.3 h).
+"""
 MailKind = Literal["invitation", "summary"]
+_MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_message_id(text: str) -> bool:
+    """Whether ``text`` can be a message id (``Message.new`` makes 32 lowercase hex digits)."""
+    return _MESSAGE_ID.fullmatch(text) is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +68,7 @@ class Message:
     created_at: float = 0.0
     last_error: str | None = None  # an exception class name, never its text
     sent_at: float | None = None
+    died_at: float | None = None  # given up on after the outbox's max_attempts
 
     @classmethod
     def new(cls, *, now: float | None = None, **fields: Any) -> Message:
@@ -57,9 +76,21 @@ class Message:
         at = time.time() if now is None else now
         return cls(id=uuid.uuid4().hex, created_at=at, next_attempt_at=at, **fields)
 
+    @property
+    def settled_at(self) -> float | None:
+        """When it left the queue for good (sent or dead); retention counts from here."""
+        return self.sent_at if self.sent_at is not None else self.died_at
+
     def dumps(self) -> bytes:
-        """JSON, as the Redis outbox stores it."""
-        return orjson.dumps(asdict(self))
+        """JSON, as the Redis outbox stores it.
+
+        ``died_at`` is written only once the message is dead, so queued and sent
+        messages look as they did to nodes that do not know dead letters yet.
+        """
+        fields = asdict(self)
+        if self.died_at is None:
+            del fields["died_at"]
+        return orjson.dumps(fields)
 
     @classmethod
     def loads(cls, raw: bytes | str) -> Message:
@@ -72,10 +103,12 @@ class Message:
         A summary is about many students; its body and the trainer's address are not
         a student's data, so a student's export names the mail but not its contents.
         """
+        status = "sent" if self.sent_at is not None else (
+            "dead" if self.died_at is not None else "queued")
         view: dict[str, Any] = {
             "id": self.id, "kind": self.kind, "session": self.session, "subject": self.subject,
-            "status": "queued" if self.sent_at is None else "sent", "attempts": self.attempts,
-            "created_at": self.created_at, "sent_at": self.sent_at,
+            "status": status, "attempts": self.attempts,
+            "created_at": self.created_at, "sent_at": self.sent_at, "died_at": self.died_at,
         }
         if sub == self.recipient:
             view.update(to=self.to, text=self.text)
@@ -105,9 +138,12 @@ class MailOutbox(abc.ABC):
     """The queue's interface; :class:`MemoryMailOutbox` and ``RedisMailOutbox`` implement it."""
 
     def __init__(self, *, backoff: Backoff | None = None, keep_sent: float = 7 * DAY,
-                 clock: Callable[[], float] = time.time) -> None:
+                 max_attempts: int = MAX_ATTEMPTS, clock: Callable[[], float] = time.time) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
         self.backoff = backoff or Backoff()
-        self.keep_sent = keep_sent
+        self.keep_sent = keep_sent  # for sent records and dead letters alike
+        self.max_attempts = max_attempts
         self.clock = clock  # wall clock: due times are shared by every node
 
     @abc.abstractmethod
@@ -127,6 +163,23 @@ class MailOutbox(abc.ABC):
         """Store the updated message and its new due time, if it is still queued."""
 
     @abc.abstractmethod
+    async def _bury(self, message: Message) -> None:
+        """Move the (dead) message from the queue to the dead letters, if it is still queued."""
+
+    @abc.abstractmethod
+    async def dead_letters(self, tenant: str, limit: int) -> list[Message]:
+        """The tenant's newest ``limit`` dead letters, oldest first (by ``died_at``)."""
+
+    @abc.abstractmethod
+    async def dead_count(self, tenant: str | None = None) -> int:
+        """Dead letters held: the tenant's, or every tenant's (for the metrics gauge)."""
+
+    @abc.abstractmethod
+    async def _requeue(self, tenant: str, message_id: str, revive: Callable[[Message], Message],
+                       ) -> Message | None:
+        """Move the tenant's dead letter back to the queue as ``revive`` makes it; or None."""
+
+    @abc.abstractmethod
     async def depth(self) -> int:
         """Messages waiting (including those being sent), for the metrics gauge."""
 
@@ -136,11 +189,11 @@ class MailOutbox(abc.ABC):
 
     @abc.abstractmethod
     async def _records(self, tenant: str, sub: str) -> list[Message]:
-        """Queued and recently sent messages about a user of a tenant."""
+        """Queued, recently sent and dead messages about a user of a tenant."""
 
     @abc.abstractmethod
     async def forget(self, tenant: str, sub: str) -> int:
-        """Erasure: drop queued mail about the user and the records of sent mail; how many."""
+        """Erasure: drop queued mail, sent records and dead letters about the user; how many."""
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -149,16 +202,37 @@ class MailOutbox(abc.ABC):
     async def retry_later(self, message: Message, error: BaseException) -> Message:
         """Count a failed attempt and put the message back, due after the back-off.
 
-        Only the error's class is kept: SMTP error texts often quote the address.
+        The ``max_attempts``-th failure makes it a dead letter instead (``died_at`` set):
+        it is not tried again unless the tenant revives it. Only the error's class is
+        kept: SMTP error texts often quote the address.
         """
         attempts = message.attempts + 1
-        updated = replace(message, attempts=attempts, last_error=type(error).__name__,
-                          next_attempt_at=self.clock() + self.backoff.delay(attempts))
+        now = self.clock()
+        failed = replace(message, attempts=attempts, last_error=type(error).__name__)
+        if attempts >= self.max_attempts:
+            dead = replace(failed, died_at=now)
+            await self._bury(dead)
+            return dead
+        updated = replace(failed, next_attempt_at=now + self.backoff.delay(attempts))
         await self._reschedule(updated)
         return updated
 
+    async def revive(self, tenant: str, message_id: str) -> Message | None:
+        """Put the tenant's dead letter back in the queue, due now, with a fresh count.
+
+        None when the tenant holds no dead letter with that id (another tenant's included).
+        """
+        if not is_message_id(message_id):
+            return None
+
+        def fresh(dead: Message) -> Message:
+            return replace(dead, attempts=0, last_error=None, died_at=None,
+                           next_attempt_at=self.clock())
+
+        return await self._requeue(tenant, message_id, fresh)
+
     async def about(self, tenant: str, sub: str) -> list[dict[str, Any]]:
-        """Every queued or recently sent mail about the user, as the export shows it."""
+        """Every queued, recently sent or dead mail about the user, as the export shows it."""
         found = await self._records(tenant, sub)
         found.sort(key=lambda m: (m.created_at, m.id))
         return [m.describe(sub) for m in found]
@@ -172,6 +246,7 @@ class MemoryMailOutbox(MailOutbox):
         self._queued: dict[str, Message] = {}
         self._due: dict[str, float] = {}
         self._sent: dict[str, Message] = {}
+        self._dead: dict[str, Message] = {}
         self._keys: dict[str, str] = {}
 
     async def enqueue(self, message: Message) -> bool:
@@ -205,8 +280,37 @@ class MemoryMailOutbox(MailOutbox):
             self._queued[message.id] = message
             self._due[message.id] = message.next_attempt_at
 
+    async def _bury(self, message: Message) -> None:
+        if self._queued.pop(message.id, None) is None:
+            return
+        self._due.pop(message.id, None)
+        self._dead[message.id] = message
+
+    async def dead_letters(self, tenant: str, limit: int) -> list[Message]:
+        """The tenant's newest dead letters, oldest first."""
+        self._prune()
+        mine = sorted((m for m in self._dead.values() if m.tenant == tenant),
+                      key=lambda m: (m.died_at or 0.0, m.id))
+        return mine[-limit:] if limit > 0 else []
+
+    async def dead_count(self, tenant: str | None = None) -> int:
+        """Dead letters held."""
+        self._prune()
+        return sum(1 for m in self._dead.values() if tenant is None or m.tenant == tenant)
+
+    async def _requeue(self, tenant: str, message_id: str, revive: Callable[[Message], Message],
+                       ) -> Message | None:
+        dead = self._dead.get(message_id)
+        if dead is None or dead.tenant != tenant:
+            return None
+        del self._dead[message_id]
+        queued = revive(dead)
+        self._queued[message_id] = queued
+        self._due[message_id] = queued.next_attempt_at
+        return queued
+
     async def depth(self) -> int:
-        """Queued messages."""
+        """Queued messages (dead letters are not waiting)."""
         return len(self._queued)
 
     async def next_due(self) -> float | None:
@@ -215,7 +319,7 @@ class MemoryMailOutbox(MailOutbox):
 
     async def _records(self, tenant: str, sub: str) -> list[Message]:
         self._prune()
-        every = [*self._queued.values(), *self._sent.values()]
+        every = [*self._queued.values(), *self._sent.values(), *self._dead.values()]
         return [m for m in every if m.tenant == tenant and sub in m.about]
 
     async def forget(self, tenant: str, sub: str) -> int:
@@ -229,6 +333,7 @@ class MemoryMailOutbox(MailOutbox):
         self._queued.pop(message.id, None)
         self._due.pop(message.id, None)
         self._sent.pop(message.id, None)
+        self._dead.pop(message.id, None)
         if message.dedupe is not None and self._keys.get(message.dedupe) == message.id:
             del self._keys[message.dedupe]
 
@@ -237,7 +342,8 @@ class MemoryMailOutbox(MailOutbox):
 
     def _prune(self) -> None:
         horizon = self.clock() - self.keep_sent
-        for message in [m for m in self._sent.values() if (m.sent_at or 0.0) < horizon]:
+        settled = [*self._sent.values(), *self._dead.values()]
+        for message in [m for m in settled if (m.settled_at or 0.0) < horizon]:
             self._drop(message)
 
 
@@ -259,11 +365,21 @@ for _, id in ipairs(ids) do
 end
 return out
 """
+# Sent (KEYS[3] = sent, then sent-at) or dead (dead, then dead-at and dead-of:<tenant>).
 _SETTLE = """
 if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+for i = 4, #KEYS do redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) end
+return 1
+"""
+# Only a dead letter still in its tenant's index (not erased, not expired) comes back.
+_REVIVE = """
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1
 """
 _RESCHEDULE = """
@@ -277,9 +393,11 @@ return 1
 class RedisMailOutbox(MailOutbox):
     """Shared by every node, under ``<prefix>:mail:``.
 
-    ``queue`` is a sorted set of ids by due time, ``messages`` and ``sent`` hold the
-    JSON, ``sent-at`` orders the records for expiry, ``keys`` maps dedupe keys to ids
-    and ``about:<tenant>:<sub>`` indexes the ids about a user for export and erasure.
+    ``queue`` is a sorted set of ids by due time, ``messages``, ``sent`` and ``dead``
+    hold the JSON, ``sent-at`` and ``dead-at`` order the records and dead letters for
+    expiry, ``dead-of:<tenant>`` orders a tenant's dead letters for the server API,
+    ``keys`` maps dedupe keys to ids and ``about:<tenant>:<sub>`` indexes the ids about
+    a user for export and erasure.
     """
 
     def __init__(self, url: str, *, prefix: str = "classroom", **options: Any) -> None:
@@ -292,14 +410,19 @@ class RedisMailOutbox(MailOutbox):
         self._p = f"{prefix}:mail:"
         self._queue, self._msgs = self._p + "queue", self._p + "messages"
         self._sent, self._sent_at = self._p + "sent", self._p + "sent-at"
+        self._dead, self._dead_at = self._p + "dead", self._p + "dead-at"
         self._keys = self._p + "keys"
         self._enqueue = self._redis.register_script(_ENQUEUE)
         self._claim = self._redis.register_script(_CLAIM)
         self._settle = self._redis.register_script(_SETTLE)
         self._resched = self._redis.register_script(_RESCHEDULE)
+        self._revive = self._redis.register_script(_REVIVE)
 
     def _index(self, tenant: str, sub: str) -> str:
         return f"{self._p}about:{tenant}:{sub}"
+
+    def _dead_of(self, tenant: str) -> str:
+        return f"{self._p}dead-of:{tenant}"
 
     async def enqueue(self, message: Message) -> bool:
         """Queue a message unless its dedupe key is held."""
@@ -329,6 +452,44 @@ class RedisMailOutbox(MailOutbox):
         await _run(self._resched(keys=[self._queue, self._msgs],
                                  args=[message.id, message.dumps(), repr(message.next_attempt_at)]))
 
+    async def _bury(self, message: Message) -> None:
+        keys = [self._queue, self._msgs, self._dead, self._dead_at, self._dead_of(message.tenant)]
+        await _run(self._settle(keys=keys,
+                                args=[message.id, message.dumps(), repr(message.died_at)]))
+
+    async def dead_letters(self, tenant: str, limit: int) -> list[Message]:
+        """The tenant's newest dead letters, oldest first."""
+        if limit <= 0:
+            return []
+        horizon = self.clock() - self.keep_sent
+        ids = await _run(self._redis.zrevrangebyscore(
+            self._dead_of(tenant), "+inf", repr(horizon), start=0, num=limit))
+        if not ids:
+            return []
+        raw = await _run(self._redis.hmget(self._dead, [i.decode() for i in ids]))
+        found = [Message.loads(item) for item in reversed(raw) if item]
+        return [m for m in found if m.tenant == tenant]
+
+    async def dead_count(self, tenant: str | None = None) -> int:
+        """Dead letters held (not yet expired)."""
+        key = self._dead_at if tenant is None else self._dead_of(tenant)
+        horizon = self.clock() - self.keep_sent
+        return int(await _run(self._redis.zcount(key, repr(horizon), "+inf")))
+
+    async def _requeue(self, tenant: str, message_id: str, revive: Callable[[Message], Message],
+                       ) -> Message | None:
+        raw = await _run(self._redis.hget(self._dead, message_id))
+        if raw is None:
+            return None
+        dead = Message.loads(raw)
+        if dead.tenant != tenant:
+            return None
+        queued = revive(dead)
+        keys = [self._queue, self._msgs, self._dead_of(tenant), self._dead, self._dead_at]
+        moved = await _run(self._revive(
+            keys=keys, args=[message_id, queued.dumps(), repr(queued.next_attempt_at)]))
+        return queued if moved else None
+
     async def depth(self) -> int:
         """Queued messages."""
         return int(await _run(self._redis.zcard(self._queue)))
@@ -344,12 +505,14 @@ class RedisMailOutbox(MailOutbox):
             return []
         horizon = self.clock() - self.keep_sent
         found = await self._load(ids)
-        return [m for m in found if m.tenant == tenant and (m.sent_at or horizon) >= horizon]
+        return [m for m in found if m.tenant == tenant and (m.settled_at or horizon) >= horizon]
 
     async def _load(self, ids: list[str]) -> list[Message]:
         queued = await _run(self._redis.hmget(self._msgs, ids))
         sent = await _run(self._redis.hmget(self._sent, ids))
-        return [Message.loads(q or s) for q, s in zip(queued, sent, strict=True) if q or s]
+        dead = await _run(self._redis.hmget(self._dead, ids))
+        return [Message.loads(q or s or d)
+                for q, s, d in zip(queued, sent, dead, strict=True) if q or s or d]
 
     async def forget(self, tenant: str, sub: str) -> int:
         """Drop every message and record about the user, and the user's index."""
@@ -364,6 +527,9 @@ class RedisMailOutbox(MailOutbox):
                 pipe.hdel(self._msgs, m.id)
                 pipe.hdel(self._sent, m.id)
                 pipe.zrem(self._sent_at, m.id)
+                pipe.hdel(self._dead, m.id)
+                pipe.zrem(self._dead_at, m.id)
+                pipe.zrem(self._dead_of(m.tenant), m.id)
                 if m.dedupe is not None:
                     pipe.hdel(self._keys, m.dedupe)
                 for other in m.about:
@@ -373,10 +539,11 @@ class RedisMailOutbox(MailOutbox):
             await _run(pipe.execute())
 
     async def _prune(self, now: float) -> None:
-        old = await _run(self._redis.zrangebyscore(self._sent_at, "-inf", now - self.keep_sent))
-        if old:
-            await self._drop(await self._load([m.decode() for m in old]))
-            await _run(self._redis.zrem(self._sent_at, *old))
+        for settled in (self._sent_at, self._dead_at):
+            old = await _run(self._redis.zrangebyscore(settled, "-inf", now - self.keep_sent))
+            if old:
+                await self._drop(await self._load([m.decode() for m in old]))
+                await _run(self._redis.zrem(settled, *old))
 
     async def close(self) -> None:
         """Close the connection pool."""

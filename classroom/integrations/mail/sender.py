@@ -3,7 +3,8 @@
 It runs as one background task per node. Every SMTP step has a timeout and the
 client is asyncio-native (aiosmtplib), so a server that is down, refusing or hanging
 costs this task time, never the event loop. A failed message goes back to the outbox
-with back-off; nothing here raises out of the loop. Logs name message ids and
+with back-off, or becomes a dead letter after the outbox's ``max_attempts``; nothing
+here raises out of the loop. Logs name message ids and
 exception classes only: exception texts can quote addresses.
 """
 
@@ -65,6 +66,7 @@ class MailSender:
         self, outbox: MailOutbox, *, smtp_url: str | None, mail_from: str | None,
         timeout: float = 15.0, poll_interval: float = 5.0, batch: int = 20,
         on_depth: Callable[[int], None] | None = None, local_hostname: str | None = None,
+        on_dead: Callable[[int], None] | None = None,
     ) -> None:
         self.outbox = outbox
         self._target = parse_smtp_url(smtp_url) if smtp_url else None
@@ -75,6 +77,7 @@ class MailSender:
         self._poll = poll_interval
         self._batch = batch
         self._on_depth = on_depth
+        self._on_dead = on_dead
         self._local_hostname = local_hostname
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -137,6 +140,8 @@ class MailSender:
                 depth = await self.outbox.depth()
                 if self._on_depth is not None:
                     self._on_depth(depth)
+                if self._on_dead is not None:
+                    self._on_dead(await self.outbox.dead_count())
                 due = await self.outbox.next_due()
                 if sent >= self._batch:
                     delay = 0.0  # a full batch went out; more may be due
@@ -188,6 +193,10 @@ class MailSender:
 
     async def _failed(self, message: Message, exc: BaseException) -> None:
         retry = await self.outbox.retry_later(message, exc)
+        if retry.died_at is not None:
+            log.warning("mail %s not sent (%s), attempt %d: given up, kept as a dead letter",
+                        message.id, type(exc).__name__, retry.attempts)
+            return
         log.warning("mail %s not sent (%s), attempt %d, next in %.1f s", message.id,
                     type(exc).__name__, retry.attempts,
                     retry.next_attempt_at - self.outbox.clock())
