@@ -35,7 +35,7 @@ test: install redis chromium lint typecheck
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
 
 # Side by side on this machine: our server vs python-socketio (both on Redis) vs a bare
 # websockets broadcast(); prints the ratio table, writes loadtests/results/compare.json.
