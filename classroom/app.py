@@ -106,7 +106,7 @@ class Classroom:
         self.services = Services(
             node=self.node, video=self.video,
             token_leeway=settings.token_leeway, ping_interval=settings.ping_interval,
-            history_limit_max=settings.history_limit_max,
+            history_limit_max=settings.history_limit_max, refresh_before=settings.refresh_before,
         )
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:

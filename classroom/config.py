@@ -90,6 +90,9 @@ class Settings(BaseSettings):
         default=300.0, gt=0, validation_alias="CLASSROOM_IDEMPOTENCY_TTL"
     )
     token_leeway: float = Field(default=0.0, ge=0, validation_alias="CLASSROOM_TOKEN_LEEWAY")
+    refresh_before: float = Field(
+        default=60.0, ge=0, validation_alias="CLASSROOM_REFRESH_BEFORE"
+    )
     drain_timeout: float = Field(default=10.0, ge=0, validation_alias="CLASSROOM_DRAIN_TIMEOUT")
     history_limit_max: int = Field(
         default=1000, ge=1, validation_alias="CLASSROOM_HISTORY_LIMIT_MAX"

@@ -27,6 +27,11 @@
  *   the reason so the page can tell the user. An expired token (4401 with
  *   `reconnect: true`) reconnects only when you passed `getToken` to fetch a
  *   fresh one.
+ * - **Token refresh in place.** With `getToken`, the client fetches a new token
+ *   `refresh_before` seconds before the current one's `expires_at` (both from
+ *   `connected`) and sends `refresh`: the connection, its sessions and their
+ *   offsets carry on. Sessions the new token no longer grants are dropped; a
+ *   changed role re-renders (a `joined` with `refreshed: true`).
  * - **Safe publish retries.** Stored events get a `client_msg_id`; if the link
  *   drops before `published` arrives, the same publish is sent again after the
  *   rejoin and the server stores it at most once.
@@ -56,8 +61,9 @@
  * | type | payload |
  * |---|---|
  * | `status` | `{state, attempt?, delay?, code?, reason?}`; `state` is `connecting`, `open`, `reconnecting` or `closed` |
- * | `connected` | the `connected` reply (`me`, `client`, `ping_interval`) after every (re)connect |
- * | `joined` | `{session, reply, rejoin, recovered, replayed}` after every join, including automatic rejoins |
+ * | `connected` | the `connected` reply (`me`, `client`, `ping_interval`, `expires_at`, `refresh_before`) after every (re)connect |
+ * | `joined` | `{session, reply, rejoin, recovered, replayed, refreshed?}` after every join, including automatic rejoins, and when a refreshed token changed the role |
+ * | `refreshed` | the `refreshed` reply (`me`, `expires_at`, `left`, `rejoined`) after an in-place token refresh |
  * | `event` | an `event` push (`session`, `event`, and `epoch`/`offset` for stored kinds) |
  * | `presence.join`, `presence.leave`, `progress` | those pushes, unchanged |
  * | `disconnect` | the server's `disconnect` frame, before the close |
@@ -157,8 +163,9 @@ export class ClassroomClient {
    * @param {object} options
    * @param {string} options.token the connection token (a JWT from the tenant's back end)
    * @param {string} [options.url] WebSocket URL; default: `/ws` on the page's own host
-   * @param {() => Promise<string>} [options.getToken] fetches a fresh token when the
-   *   current one expires while connected; without it, expiry stops the client
+   * @param {() => Promise<string>} [options.getToken] fetches a fresh token: shortly
+   *   before the current one expires (sent as `refresh` on the live connection), and
+   *   after an expiry closed it; without it, expiry stops the client
    * @param {number} [options.requestTimeout=10000] ms to wait for a reply
    * @param {number} [options.backoffInitial=500] ms: the first reconnect delay's scale
    * @param {number} [options.backoffMax=10000] ms: the largest reconnect delay
@@ -195,6 +202,7 @@ export class ClassroomClient {
     this._attempt = 0;
     this._retryTimer = null;
     this._pingTimer = null;
+    this._refreshTimer = null;
     this._lastDisconnect = null;
     this._me = null;
     this._stopped = false;
@@ -332,6 +340,7 @@ export class ClassroomClient {
     this._me = reply.me;
     this._attempt = 0;
     this._startPinging(ws, reply.ping_interval);
+    this._scheduleRefresh(ws, reply);
     this._setState("open");
     this._emit("connected", reply);
     await this._rejoinAll(ws);
@@ -518,6 +527,50 @@ export class ClassroomClient {
   _stopPinging() {
     clearInterval(this._pingTimer);
     this._pingTimer = null;
+    clearTimeout(this._refreshTimer);
+    this._refreshTimer = null;
+  }
+
+  // -- token refresh --------------------------------------------------------------------
+
+  /** Plan the next in-place refresh from a `connected` or `refreshed` reply. */
+  _scheduleRefresh(ws, reply) {
+    clearTimeout(this._refreshTimer);
+    this._refreshTimer = null;
+    if (!this._getToken || typeof reply.expires_at !== "number") return;
+    const before = typeof reply.refresh_before === "number" ? reply.refresh_before : 60;
+    const delay = Math.max(0, (reply.expires_at - before) * 1000 - Date.now());
+    this._refreshTimer = setTimeout(() => this._refreshInPlace(ws), delay);
+  }
+
+  async _refreshInPlace(ws) {
+    if (ws !== this._ws) return;
+    let reply;
+    try {
+      const token = await this._getToken();
+      reply = await this._send(ws, { type: "refresh", token });
+      this._token = token;
+    } catch (err) {
+      // The old token stays in force until it expires; expiry then reconnects.
+      if (ws === this._ws) this._emit("error", err);
+      return;
+    }
+    if (ws !== this._ws) return;
+    this._me = reply.me;
+    for (const session of reply.left || []) this._sessions.delete(session);
+    this._scheduleRefresh(ws, reply);
+    this._emit("refreshed", reply);
+  }
+
+  /** A `joined` without `id`: a refreshed token changed how this user sees a session. */
+  _onRejoined(frame) {
+    const entry = this._sessions.get(frame.session);
+    if (!entry) return;
+    entry.epoch = frame.epoch;
+    entry.offset = frame.offset;
+    entry.reply = frame;
+    this._emit("joined", { session: frame.session, reply: frame, rejoin: false,
+      recovered: true, replayed: 0, refreshed: true });
   }
 
   // -- frames ---------------------------------------------------------------------------
@@ -576,6 +629,9 @@ export class ClassroomClient {
       case "presence.leave":
       case "progress":
         this._emit(frame.type, frame);
+        break;
+      case "joined":
+        this._onRejoined(frame);
         break;
       case "disconnect":
         this._lastDisconnect = frame;

@@ -233,7 +233,17 @@ class Connection:
             raise RequestRefused("rate_limited", "too many connections for this user")
         self.identity = identity
         self._limits.budgets = budgets
-        delay = identity.expires_at + self._settings.token_leeway - time.time()
+        self._expire_at(identity.expires_at)
+
+    def reauthenticated(self, identity: Identity) -> None:
+        """``refresh`` succeeded: the same user under a new token, which sets the expiry."""
+        self.identity = identity
+        self._expire_at(identity.expires_at)
+
+    def _expire_at(self, expires_at: float) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        delay = expires_at + self._settings.token_leeway - time.time()
         self._expiry = asyncio.get_running_loop().call_later(max(0.0, delay), self._expired)
 
     def _expired(self) -> None:

@@ -42,5 +42,8 @@ class Peer(Recipient, Protocol):
     def authenticated(self, identity: Identity) -> None:
         """``connect`` succeeded: remember the identity, and close when its token expires."""
 
+    def reauthenticated(self, identity: Identity) -> None:
+        """``refresh`` succeeded: the same user, a new token; its expiry is the new one's."""
+
     def request_close(self, code: int, reason: str) -> None:
         """Close after what is queued, with ``code``; stop reading."""

@@ -18,5 +18,7 @@ class Services:
     """Seconds of clock skew allowed on a connect token's times."""
     ping_interval: int
     """Seconds between the client's pings, announced in ``connected``."""
+    refresh_before: float = 60.0
+    """Seconds before ``exp`` a client should send ``refresh``, announced in ``connected``."""
     history_limit_max: int = 1000
     """Events one ``history`` reply carries at most (its ``limit`` default and cap)."""

@@ -37,6 +37,7 @@ from classroom.protocol.commands import (
     Position,
     PresenceQuery,
     Publish,
+    Refresh,
     Video,
 )
 from classroom.protocol.frames import error_frame
@@ -101,6 +102,40 @@ async def connect(services: Services, peer: Peer, command: Connect) -> Reply:
         "client": peer.client_id,
         "me": profile_of(identity, policy),
         "ping_interval": services.ping_interval,
+        "expires_at": identity.expires_at,
+        "refresh_before": services.refresh_before,
+    }
+
+
+async def refresh(services: Services, peer: Peer, identity: Identity, command: Refresh) -> Reply:
+    """Take a new token of the same user without reconnecting; memberships and offsets stay.
+
+    A token that does not verify, or names another tenant or user, is refused and
+    the connection carries on under the old token until it expires. Sessions the new
+    token no longer grants are left; a changed role re-renders the others (a fresh
+    ``joined`` push, without ``id``, precedes the reply).
+    """
+    node = services.node
+    try:
+        new = verify_token(command.token, node.tenants, leeway=services.token_leeway)
+    except TokenRejected as exc:
+        log.info("refresh refused", extra={"reason": exc.reason})
+        raise RequestRefused("forbidden", "token refused") from None
+    if (new.tenant, new.sub) != (identity.tenant, identity.sub):
+        raise RequestRefused("forbidden", "the token is for another user")
+    if await node.call(node.records.token_revoked(new)):
+        log.info("refresh refused", extra={"reason": "erased"})
+        raise RequestRefused("unauthorized", "token refused")
+    peer.reauthenticated(new)
+    outcome = await node.regrants.apply(peer, peer.memberships, new, peer.send)
+    policy = display_name_policy(node.tenants.get(new.tenant))
+    return {
+        "type": "refreshed",
+        "me": profile_of(new, policy),
+        "expires_at": new.expires_at,
+        "refresh_before": services.refresh_before,
+        "left": outcome.left,
+        "rejoined": outcome.rejoined,
     }
 
 
@@ -222,6 +257,7 @@ def _position(since: Position | None) -> StreamPosition | None:
 
 
 HANDLERS: dict[str, Handler] = {
+    "refresh": refresh,
     "ping": ping,
     "join": join,
     "leave": leave,

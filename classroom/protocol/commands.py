@@ -45,6 +45,11 @@ class Connect(_Command):
     token: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TOKEN_CHARS)]
 
 
+class Refresh(_Command):
+    type: Literal["refresh"]
+    token: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TOKEN_CHARS)]
+
+
 class Join(_Command):
     type: Literal["join"]
     session: SessionId
@@ -90,7 +95,8 @@ class Ping(_Command):
 
 
 Command = Annotated[
-    Connect | Join | Leave | Publish | PresenceQuery | History | Video | CohortQuery | Ping,
+    Connect | Refresh | Join | Leave | Publish | PresenceQuery | History | Video | CohortQuery
+    | Ping,
     Field(discriminator="type"),
 ]
 COMMAND_TYPES: frozenset[str] = frozenset(

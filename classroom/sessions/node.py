@@ -36,6 +36,7 @@ from classroom.sessions.lifecycle import CONTROL_CHANNEL, Lifecycle
 from classroom.sessions.messages import pack_internal
 from classroom.sessions.presence import PresenceViews, announce
 from classroom.sessions.publishing import Publisher
+from classroom.sessions.regranting import Regrants
 from classroom.sessions.streams import SessionStreams
 from presence.store import PresenceStore, PresenceUnavailable
 
@@ -83,6 +84,10 @@ class Node:
             access=self.access, hub=self.hub, broker=broker, presence=presence,
             streams=self.streams, records=self.records, views=self.presence_views, call=call,
             history_limit_max=history_limit_max,
+        )
+        self.regrants = Regrants(
+            access=self.access, joins=self.joins, broker=broker, presence=presence,
+            streams=self.streams, views=self.presence_views, call=call,
         )
         self.lifecycle = Lifecycle(tenants=tenants, broker=broker, records=self.records,
                                    call=call)

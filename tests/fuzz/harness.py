@@ -47,6 +47,7 @@ ERRORS_OF: dict[str, frozenset[str]] = {
     # section 5 ("Errors:" of each command) and section 11; never internal or unauthorized
     # on a connected client, and never unavailable on the embedded backends but for video
     "connect": frozenset({"bad_request"}),
+    "refresh": frozenset({"bad_request", "forbidden"}),
     "join": frozenset({"bad_request", "forbidden"}),
     "leave": frozenset({"bad_request"}),
     "publish": frozenset({"bad_request", "forbidden"}),

@@ -56,11 +56,11 @@ LENGTHS = [0, 1, 15, 16, 17, 63, 64, 65, 127, 128, 129, 199, 200, 201, 499, 500,
            1999, 2000, 2001, 8192, 8193]
 """Lengths at and around every documented string bound (counted in characters)."""
 
-COMMAND_TYPES = ("connect", "join", "leave", "publish", "presence", "history", "cohort",
-                 "video", "ping")
-REPLY_OF = {"connect": "connected", "join": "joined", "leave": "left", "publish": "published",
-            "presence": "presence", "history": "history", "cohort": "cohort", "video": "video",
-            "ping": "pong"}
+COMMAND_TYPES = ("connect", "refresh", "join", "leave", "publish", "presence", "history",
+                 "cohort", "video", "ping")
+REPLY_OF = {"connect": "connected", "refresh": "refreshed", "join": "joined", "leave": "left",
+            "publish": "published", "presence": "presence", "history": "history",
+            "cohort": "cohort", "video": "video", "ping": "pong"}
 EVENT_KINDS = ("screen.navigate", "screen.lock", "pointer", "reaction", "annotation.add",
                "annotation.remove", "hand.raise", "hand.lower", "chat", "poll.open",
                "poll.answer", "poll.close", "progress", "session.end")
@@ -190,6 +190,7 @@ def command_edges(encoding: Encoding) -> dict[str, Strategy]:
 COMMAND_TEMPLATES: dict[str, dict[str, Any]] = {
     # A valid command of every type, for a client in ``s1`` whose token also grants ``s2``.
     "connect": {"type": "connect", "id": 7, "token": TOKEN},
+    "refresh": {"type": "refresh", "id": 7, "token": TOKEN},
     "join": {"type": "join", "id": 7, "session": "s2",
              "since": {"epoch": EPOCH, "offset": 0}},
     "leave": {"type": "leave", "id": 7, "session": "s1"},

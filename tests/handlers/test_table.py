@@ -36,6 +36,7 @@ NAVIGATE = {"kind": "screen.navigate", "screen": "intro-2"}
 
 # One valid frame body per command that needs a connection first.
 AFTER_CONNECT: dict[str, dict[str, Any]] = {
+    "refresh": {"token": "not-a-jwt"},
     "ping": {},
     "join": {"session": "s1"},
     "leave": {"session": "s1"},
@@ -84,6 +85,9 @@ class RecordingPeer:
         self.allowance -= count
 
     def authenticated(self, identity: Identity) -> None:
+        self.identity = identity
+
+    def reauthenticated(self, identity: Identity) -> None:
         self.identity = identity
 
     def request_close(self, code: int, reason: str) -> None:
@@ -200,7 +204,7 @@ async def test_connect_answers_the_trainers_own_profile(guest: Callable[[], Clie
     reply = await client.request("connect", token=token("t1", "trainer", **TRAINER))
     assert reply == {
         "type": "connected", "client": client.peer.client_id, "ping_interval": PING_INTERVAL,
-        "id": reply["id"],
+        "id": reply["id"], "expires_at": client.peer.identity.expires_at, "refresh_before": 60.0,
         "me": {"tenant": "acme", "sub": "t1", "role": "trainer", "sessions": ["s1"],
                "name": "Tessa Trainer", "email": "tessa@example.nl", "display_name": "Tessa"},
     }
