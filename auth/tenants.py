@@ -51,6 +51,9 @@ class Tenant:
     """When set, connection tokens must carry this ``aud``; when unset, tokens with an ``aud``
     are refused (RFC 7519 section 4.1.3: the server is no audience they name)."""
     max_token_lifetime: float | None = None
+    attendance_retention_days: float | None = None
+    """When set, erasing a user keeps a pseudonymous attendance line (keyed hash, minutes,
+    threshold met) of each session this many days, for the accreditation's legal basis."""
     """When set, a token living longer than this many seconds (``exp`` - ``iat``, or
     ``exp`` - now without ``iat``) is refused."""
 
@@ -147,6 +150,7 @@ class _TenantModel(BaseModel):
     invitations: bool = False
     audience: str | None = Field(default=None, min_length=1, max_length=256)
     max_token_lifetime: float | None = Field(default=None, gt=0, le=366 * 86400)
+    attendance_retention_days: float | None = Field(default=None, gt=0, le=3650)
 
 
 def _shown_id(tenant_id: str) -> str:
@@ -267,6 +271,7 @@ def _build(document: Any, where: str) -> TenantRegistry:
                 invitations=model.invitations,
                 audience=model.audience,
                 max_token_lifetime=model.max_token_lifetime,
+                attendance_retention_days=model.attendance_retention_days,
             )
         )
     return TenantRegistry(tenants)

@@ -81,7 +81,7 @@ class Classroom:
             secret=settings.secret_bytes(),
             history_limit_max=settings.history_limit_max,
             publish_timeout=settings.publish_timeout,
-            heartbeat_interval=settings.presence_ttl / 3,
+            heartbeat_interval=settings.presence_ttl / 3, presence_ttl=settings.presence_ttl,
             records=self.records,
             progress_interval=settings.progress_push_interval,
             idle_after=settings.idle_after,

@@ -12,7 +12,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from classroom.domain.channel import Channel
 from classroom.domain.participants import Participant
+from classroom.sessions.attendance import Attendance
 from classroom.sessions.hub import Hub
 from classroom.sessions.messages import unpack_internal
 from presence.store import PresenceStore
@@ -26,9 +28,11 @@ class PresenceKeeper:
     """Runs the heartbeat loop of one node."""
 
     def __init__(
-        self, hub: Hub, presence: PresenceStore, announce: Announce, interval: float
+        self, hub: Hub, presence: PresenceStore, announce: Announce, interval: float,
+        attendance: Attendance | None = None,
     ) -> None:
         self._hub = hub
+        self._attendance = attendance
         self._presence = presence
         self._announce = announce
         self._interval = interval
@@ -59,6 +63,12 @@ class PresenceKeeper:
     async def beat(self, channel: str) -> None:
         """Touch this node's connections in ``channel``, then announce expired users."""
         await self._presence.touch(channel, self._hub.client_ids(channel))
+        session = Channel.parse(channel)
+        if self._attendance is not None:
+            subs = {member.participant.sub for member in self._hub.members(channel)}
+            await self._attendance.seen(session, sorted(subs))
         for entry in await self._presence.sweep(channel):
             participant = Participant.from_record(unpack_internal(entry.info))
+            if self._attendance is not None:
+                await self._attendance.expired(session, entry.user)
             await self._announce(channel, "presence.leave", participant)

@@ -23,6 +23,7 @@ from classroom.domain.views import render_participant, render_state, view_for_ro
 from classroom.protocol.codec import Payload, encode
 from classroom.protocol.frames import event_frame, history_event
 from classroom.sessions.access import SessionAccess
+from classroom.sessions.attendance import Attendance
 from classroom.sessions.backend_calls import BackendCalls
 from classroom.sessions.hub import Hub, Membership, Recipient
 from classroom.sessions.messages import pack_internal, unpack_internal
@@ -59,6 +60,7 @@ class Joins:
     views: PresenceViews
     call: BackendCalls
     history_limit_max: int
+    attendance: Attendance
 
     async def join(
         self,
@@ -98,6 +100,7 @@ class Joins:
             ))
             if first:
                 await announce(self.broker, name, "presence.join", participant)
+                await self.attendance.arrived(channel, participant)
             # The snapshot and its offset are taken together, before any further await:
             # replay covers (since, offset], the membership's buffer everything after.
             snapshot_offset = runtime.state.offset
@@ -141,6 +144,7 @@ class Joins:
         except PresenceUnavailable:
             return  # the entry expires by itself; its leave is announced by a sweep
         if gone is not None:
+            await self.attendance.departed(membership.channel, gone.user)
             record = unpack_internal(gone.info)
             with contextlib.suppress(BrokerUnavailable):
                 await announce(self.broker, name, "presence.leave",

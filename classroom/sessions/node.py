@@ -26,6 +26,7 @@ from classroom.backends.data.store import MemoryDataStore
 from classroom.domain.channel import Channel
 from classroom.metrics import Metrics
 from classroom.sessions.access import SessionAccess
+from classroom.sessions.attendance import Attendance
 from classroom.sessions.backend_calls import BackendCalls
 from classroom.sessions.cohort import CohortTables
 from classroom.sessions.fanout import FanOut, WriteClock
@@ -54,6 +55,7 @@ class Node:
         history_limit_max: int = 1000,
         publish_timeout: float = 5.0,
         heartbeat_interval: float = 10.0,
+        presence_ttl: float = 30.0,
         records: Records | None = None,
         progress_interval: float = 0.5,
         idle_after: float = 120.0,
@@ -76,14 +78,16 @@ class Node:
             write_clock=write_clock,
         )
         self.streams.deliver = self.fanout.deliver
+        self.attendance = Attendance(self.records, presence, presence_ttl)
         self.keeper = PresenceKeeper(
-            self.hub, presence, functools.partial(announce, broker), heartbeat_interval
+            self.hub, presence, functools.partial(announce, broker), heartbeat_interval,
+            self.attendance,
         )
         self.presence_views = PresenceViews(presence, call)
         self.joins = Joins(
             access=self.access, hub=self.hub, broker=broker, presence=presence,
             streams=self.streams, records=self.records, views=self.presence_views, call=call,
-            history_limit_max=history_limit_max,
+            history_limit_max=history_limit_max, attendance=self.attendance,
         )
         self.regrants = Regrants(
             access=self.access, joins=self.joins, broker=broker, presence=presence,

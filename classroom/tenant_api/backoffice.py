@@ -105,6 +105,11 @@ class Backoffice:
         await known_session(self._node, tenant, session)
         return await self._node.cohorts.table(tenant, session)
 
+    async def attendance(self, tenant: Tenant, session: str) -> dict[str, Any]:
+        """The session's attendance register: every participant's spans and minutes."""
+        await known_session(self._node, tenant, session)
+        return await self._node.attendance.register(tenant.id, session)
+
     async def disconnect(self, tenant: Tenant, sub: str) -> None:
         """Close the user's connections on every node (4403, no reconnect)."""
         await known_user(self._node, tenant, sub)

@@ -22,6 +22,10 @@ class RosterStudent(_Body):
     email: Text | None = None
     phone: Text | None = None
     username: Text | None = None
+    registration_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = Field(
+        default=None,
+        description="The id the accreditation body knows the student by (the register has it).",
+    )
 
 
 class Roster(_Body):
@@ -34,6 +38,10 @@ class Roster(_Body):
     screens: list[Annotated[StrictStr, Field(min_length=1, max_length=200)]] | None = Field(
         default=None, max_length=2000,
         description="Screens in course order; lets progress say how far behind a student is.",
+    )
+    min_attendance_percent: Annotated[float, Field(ge=0, le=100)] | None = Field(
+        default=None, strict=True,
+        description="Share of the lesson a participant must attend to meet the threshold.",
     )
 
 
@@ -137,6 +145,49 @@ class AuditLog(BaseModel):
     entries: list[AuditEntry]
 
 
+class AttendanceSpan(BaseModel):
+    """One span present: from the first connection's join to the last one's leave."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    start: float = Field(alias="from", description="Unix seconds")
+    end: float = Field(alias="to", description="Unix seconds")
+
+
+class AttendanceLine(BaseModel):
+    """One participant's attendance: spans, minutes within the lesson, threshold met."""
+
+    sub: str
+    role: str | None = None
+    registration_id: str | None = None
+    present: bool = False
+    intervals: list[AttendanceSpan] = Field(default_factory=list)
+    minutes: float = 0.0
+    percent: float | None = Field(default=None, description="of the lesson's duration so far")
+    met: bool | None = Field(default=None, description="None without a threshold")
+
+
+class KeptAttendance(BaseModel):
+    """An erased participant's minimal line, kept under the tenant's attendance retention."""
+
+    subject: str = Field(description="a keyed hash of the user, not reversible")
+    minutes: float
+    percent: float | None = None
+    met: bool | None = None
+
+
+class AttendanceRegister(BaseModel):
+    """Who attended a session, and how long (for PE accreditation)."""
+
+    session: str
+    status: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_minutes: float = 0.0
+    min_attendance_percent: float | None = None
+    participants: list[AttendanceLine]
+    erased: list[KeptAttendance] = Field(default_factory=list)
+
+
 class Export(BaseModel):
     """Every datum the server holds on one user of the tenant."""
 
@@ -149,6 +200,7 @@ class Export(BaseModel):
     presence: list[dict[str, Any]] = Field(default_factory=list)
     events: list[dict[str, Any]] = Field(default_factory=list)
     mail: list[dict[str, Any]] = Field(default_factory=list)
+    attendance: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class DeadLetter(BaseModel):

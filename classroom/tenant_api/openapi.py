@@ -20,6 +20,9 @@ ROUTES: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], int]]
      None, m.PresenceList, 200),
     ("get", "/api/v1/sessions/{sid}/progress", "Cohort progress of every rostered student",
      None, m.CohortProgress, 200),
+    ("get", "/api/v1/sessions/{sid}/attendance",
+     "The attendance register (JSON, or CSV with Accept: text/csv)",
+     None, m.AttendanceRegister, 200),
     ("get", "/api/v1/users/{sub}/export", "Every datum held on a user (right of access)",
      None, m.Export, 200),
     ("delete", "/api/v1/users/{sub}", "Erase a user (right to erasure)", None, m.Erased, 200),
@@ -62,6 +65,10 @@ def build_openapi() -> dict[str, Any]:
                 **{code: _json_response(m.Problem, text) for code, text in ERRORS.items()},
             },
         }
+        if path.endswith("/attendance"):
+            operation["responses"][str(status)]["content"]["text/csv"] = {
+                "schema": {"type": "string"}
+            }
         if body is not None:
             operation["requestBody"] = {
                 "required": True,

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from auth.tenants import Tenant
+from classroom.backends.data.records import DAY
 from classroom.domain.channel import Channel
 from classroom.domain.erasure import mentions, tombstone_record
 from classroom.integrations.mail import MailSender
@@ -36,7 +37,7 @@ class PrivacyRights:
         await known_user(self._node, tenant, sub)
         profile = await self._records.profile(tenant.id, sub)
         sessions = sorted(await self._records.user_sessions(tenant.id, sub))
-        rosters, progress, presence, events = [], [], [], []
+        rosters, progress, presence, events, attendance = [], [], [], [], []
         for session in sessions:
             channel = Channel(tenant.id, session)
             roster = await self._records.roster(tenant.id, session) or {}
@@ -48,6 +49,9 @@ class PrivacyRights:
             row = (await self._records.progress(tenant.id, session)).get(sub)
             if row is not None:
                 progress.append({"session": session, **row})
+            line = await self._node.attendance.line_of(tenant.id, session, sub)
+            if line["intervals"]:
+                attendance.append({"session": session, **line})
             for entry in await self._node.presence.participants(channel.name):
                 if entry.user == sub:
                     presence.append({"session": session, **unpack_internal(entry.info)})
@@ -59,6 +63,7 @@ class PrivacyRights:
                                    **_as_theirs(record, sub)})
         return {"sub": sub, "profile": profile, "sessions": sessions, "rosters": rosters,
                 "progress": progress, "presence": presence, "events": events,
+                "attendance": attendance,
                 "mail": await self._mail.outbox.about(tenant.id, sub) if self._mail else []}
 
     async def erase(self, tenant: Tenant, sub: str) -> dict[str, Any]:
@@ -77,10 +82,23 @@ class PrivacyRights:
             if gone is not None:
                 await self._node.lifecycle.announce_leave(channel, unpack_internal(gone.info))
             erased_events += await self._tombstone(channel, sub)
+            await self._keep_attendance(tenant, session, sub)
         await self._records.forget_user(tenant.id, sub)
         if self._mail is not None:
             await self._mail.outbox.forget(tenant.id, sub)
         return {"sub": sub, "sessions": len(sessions), "events": erased_events}
+
+    async def _keep_attendance(self, tenant: Tenant, session: str, sub: str) -> None:
+        """Under the tenant's attendance retention, keep a line no one can be read from."""
+        days = tenant.attendance_retention_days
+        if days is None:
+            return
+        line = await self._node.attendance.line_of(tenant.id, session, sub)
+        if line["intervals"]:
+            kept = {key: line[key] for key in ("minutes", "percent", "met")}
+            await self._records.attendance.keep_pseudonymous(
+                tenant.id, session, self._records.subject(tenant.id, sub), kept, days * DAY
+            )
 
     async def _tombstone(self, channel: Channel, sub: str) -> int:
         history = await self._node.broker.history(channel.name)

@@ -22,6 +22,7 @@ from classroom.domain.refusals import RequestRefused
 from classroom.protocol.commands import describe
 from classroom.sessions.backend_calls import UNREACHABLE
 from classroom.tenant_api import models as m
+from classroom.tenant_api.attendance_csv import register_csv, wants_csv
 from classroom.tenant_api.backoffice import Backoffice, NotFound
 from classroom.tenant_api.key_throttle import KeyThrottle
 from classroom.tenant_api.openapi import build_openapi
@@ -92,6 +93,8 @@ class ServerApi:
                 "read presence", "/api/v1/sessions/{sid}/presence")), methods=["GET"]),
             Route("/api/v1/sessions/{sid}/progress", r(self._progress, audit=(
                 "read progress", "/api/v1/sessions/{sid}/progress")), methods=["GET"]),
+            Route("/api/v1/sessions/{sid}/attendance", r(self._attendance, audit=(
+                "read attendance", "/api/v1/sessions/{sid}/attendance")), methods=["GET"]),
             Route("/api/v1/users/{sub}/export", r(self._export, audit=(
                 "export user", "/api/v1/users/{sub}/export")), methods=["GET"]),
             Route("/api/v1/users/{sub}", r(self._erase, audit=(
@@ -193,6 +196,14 @@ class ServerApi:
         return m.CohortProgress.model_validate(
             await self.backoffice.cohort(tenant, request.path_params["sid"])
         )
+
+    async def _attendance(self, request: Request, tenant: Tenant) -> Any:
+        register = m.AttendanceRegister.model_validate(
+            await self.backoffice.attendance(tenant, request.path_params["sid"])
+        )
+        if wants_csv(request.headers.get("accept", "")):
+            return Response(register_csv(register), media_type="text/csv; charset=utf-8")
+        return register.model_dump(mode="json", by_alias=True)
 
     async def _export(self, request: Request, tenant: Tenant) -> Any:
         return m.Export.model_validate(

@@ -28,6 +28,7 @@ ROUTES = [
     ("POST", "/api/v1/sessions/s1/end", None),
     ("GET", "/api/v1/sessions/s1/presence", None),
     ("GET", "/api/v1/sessions/s1/progress", None),
+    ("GET", "/api/v1/sessions/s1/attendance", None),
     ("GET", "/api/v1/users/u1/export", None),
     ("DELETE", "/api/v1/users/u1", None),
     ("POST", "/api/v1/users/u1/disconnect", None),

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from typing import Any
 
 from auth.identity import PROFILE_FIELDS, Identity
+from classroom.backends.data.attendance import AttendanceLog
 from classroom.backends.data.store import DataStore
 from classroom.domain.lifecycle import is_ended
 
@@ -41,6 +42,8 @@ class Records:
         self, store: DataStore, secret: bytes, *, progress_ttl: float = LIVE_PROGRESS_TTL
     ) -> None:
         self.store = store
+        self.attendance = AttendanceLog(store)
+        """The attendance register's keys (kept, retained and erased with the rest)."""
         self._secret = secret
         self._progress_ttl = progress_ttl
         # A roster may hold 5,000 students: a progress report reads only its screens, cached.
@@ -88,6 +91,7 @@ class Records:
         await self.store.set(f"status:{tenant}:{session}", ended, ttl=progress_ttl)
         for key in (f"roster:{tenant}:{session}", f"progress:{tenant}:{session}"):
             await self.store.expire(key, progress_ttl)
+        await self.attendance.retain(tenant, session, progress_ttl)
         return True
 
     # -- progress -------------------------------------------------------------------
@@ -180,6 +184,7 @@ class Records:
         sessions = await self.user_sessions(tenant, sub)
         for session in sessions:
             await self.store.hdel(f"progress:{tenant}:{session}", sub)
+            await self.attendance.forget(tenant, session, sub)
             roster = await self.roster(tenant, session)
             if roster is not None and sub in _roster_subs(roster):
                 cleaned = {

@@ -39,6 +39,17 @@ class RedisDataStore:
         """Store a hash field."""
         await self._run(self._redis.hset(self._key(key), field, dumps(value)))
 
+    async def hset_many(self, key: str, values: dict[str, Any]) -> None:
+        """Store several hash fields in one command."""
+        if values:
+            mapping: dict[Any, Any] = {name: dumps(value) for name, value in values.items()}
+            await self._run(self._redis.hset(self._key(key), mapping=mapping))
+
+    async def hget(self, key: str, field: str) -> Any | None:
+        """One field of a hash."""
+        raw = await self._run(self._redis.hget(self._key(key), field))
+        return None if raw is None else loads(raw)
+
     async def hgetall(self, key: str) -> dict[str, Any]:
         """Every field of a hash."""
         raw = await self._run(self._redis.hgetall(self._key(key)))

@@ -35,6 +35,14 @@ class DataStore(Protocol):
         """Store a JSON value under ``field`` of the hash ``key``."""
         ...
 
+    async def hset_many(self, key: str, values: dict[str, Any]) -> None:
+        """Store several fields of the hash ``key`` in one call (a heartbeat's batch)."""
+        ...
+
+    async def hget(self, key: str, field: str) -> Any | None:
+        """The JSON value under ``field`` of the hash ``key``."""
+        ...
+
     async def hgetall(self, key: str) -> dict[str, Any]:
         """Every field of the hash ``key``."""
         ...
@@ -134,6 +142,19 @@ class MemoryDataStore:
     async def hset(self, key: str, field: str, value: Any) -> None:
         """Store a hash field."""
         self._container(key, dict)[field] = compact(dumps(value))
+
+    async def hset_many(self, key: str, values: dict[str, Any]) -> None:
+        """Store several hash fields."""
+        if values:
+            fields = self._container(key, dict)
+            for name, value in values.items():
+                fields[name] = compact(dumps(value))
+
+    async def hget(self, key: str, field: str) -> Any | None:
+        """One field of a hash."""
+        if not self._live(key) or field not in self._values[key]:
+            return None
+        return loads(self._values[key][field])
 
     async def hgetall(self, key: str) -> dict[str, Any]:
         """Every field of a hash."""

@@ -1,0 +1,71 @@
+"""The attendance log's keys on the embedded store and on real Redis, behind one contract."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from classroom.backends.data.attendance import LIVE_TTL, MAX_LOG
+from classroom.backends.data.records import Records
+from classroom.backends.data.redis import data_store_from_url
+from tests.multinode.conftest import REDIS_URL, drop_prefix
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def records(request: pytest.FixtureRequest) -> AsyncIterator[Records]:
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    url = REDIS_URL if request.param == "redis" else None
+    store = data_store_from_url(url, prefix=prefix)
+    yield Records(store, b"secret")
+    await store.close()
+    if url is not None:
+        await drop_prefix(url, prefix)
+
+
+async def test_arrivals_departures_and_heartbeats_are_kept_per_user(records: Records) -> None:
+    log = records.attendance
+    await log.arrived("acme", "s1", "u1", "student", 100.0)
+    await log.departed("acme", "s1", "u1", 160.0)
+    await log.arrived("acme", "s1", "u2", "trainer", 110.0)
+    await log.seen("acme", "s1", ["u2", "u3"], 150.0)
+    assert [e["k"] for e in await log.log("acme", "s1", "u1")] == ["in", "out"]
+    assert await log.last("acme", "s1", "u1") == {"k": "out", "t": 160.0}
+    assert await log.users("acme", "s1") == {"u1", "u2"}
+    assert await log.seen_of("acme", "s1", "u2") == 150.0
+    assert await log.seen_of("acme", "s1", "nobody") is None
+    assert await log.last_seen("acme", "s1") == {"u1": 100.0, "u2": 150.0, "u3": 150.0}
+    assert await log.last("acme", "s2", "u1") is None
+
+
+async def test_a_log_is_capped(records: Records) -> None:
+    log = records.attendance
+    for n in range(MAX_LOG + 3):
+        await log.departed("acme", "s1", "u1", float(n))
+    entries = await log.log("acme", "s1", "u1")
+    assert len(entries) == MAX_LOG and entries[0]["t"] == 3.0
+
+
+async def test_ending_sets_the_retention_which_a_late_departure_keeps(records: Records) -> None:
+    log, store = records.attendance, records.store
+    await log.arrived("acme", "s1", "u1", "student", 100.0)
+    assert (await store.ttl("attendance:acme:s1:u1") or 0) > LIVE_TTL - 60
+    assert await records.mark_ended("acme", "s1", 3600.0)
+    await log.departed("acme", "s1", "u1", 200.0)  # the end closed their connection
+    for key in ("attendance:acme:s1:u1", "attendance-users:acme:s1", "attendance-seen:acme:s1"):
+        ttl = await store.ttl(key)
+        assert ttl is not None and 3500 < ttl <= 3600, key
+
+
+async def test_erasure_forgets_the_log_and_keeps_only_what_it_is_told(records: Records) -> None:
+    log = records.attendance
+    await records.joined("acme", "u1", "s1")
+    await log.arrived("acme", "s1", "u1", "student", 100.0)
+    await log.arrived("acme", "s1", "u2", "student", 100.0)
+    await log.keep_pseudonymous("acme", "s1", "u-hash", {"minutes": 3.0}, 60.0)
+    await records.forget_user("acme", "u1")
+    assert await log.log("acme", "s1", "u1") == []
+    assert await log.users("acme", "s1") == {"u2"}
+    assert "u1" not in await log.last_seen("acme", "s1")
+    assert await log.kept("acme", "s1") == {"u-hash": {"minutes": 3.0}}
