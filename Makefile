@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint typecheck redis chromium clean
+.PHONY: run test install lint typecheck redis chromium haproxy clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,10 @@ redis:
 chromium:
 	@sh scripts/ensure-chromium.sh
 
-test: install redis chromium lint typecheck
+haproxy:
+	@sh scripts/ensure-haproxy.sh
+
+test: install redis chromium haproxy lint typecheck
 	$(BIN)/pytest
 
 clean:
