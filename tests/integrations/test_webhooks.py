@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -254,8 +255,9 @@ async def test_events_are_delivered_signed_and_only_a_record_is_kept(
 
 
 async def test_a_failing_receiver_gets_the_event_later_under_the_same_id(
-    outboxes: Outboxes, senders: Callable[..., WebhookSender],
+    outboxes: Outboxes, senders: Callable[..., WebhookSender], caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     async with WebhookReceiver(SECRET, fail_first=3) as receiver:
         registry = TenantRegistry([tenant(receiver.url)])
         sender = senders(outboxes(), registry)
@@ -271,6 +273,10 @@ async def test_a_failing_receiver_gets_the_event_later_under_the_same_id(
         await eventually(settled)
         [record] = await sender.outbox.about("acme", "u2")
         assert record["status"] == "sent" and record["attempts"] == 3
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("classroom"))
+    assert "HTTP 500" in ours and "delivered (session.ended)" in ours
+    for personal in ("Sam", "Noor", "u1", "u2", "127.0.0.1", "hooks"):
+        assert personal not in ours  # ids, types and labels only
 
 
 async def test_a_receiver_that_never_answers_ends_as_a_dead_letter_then_revives(
