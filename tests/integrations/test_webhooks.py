@@ -237,17 +237,20 @@ async def test_events_are_delivered_signed_and_only_a_record_is_kept(
         await hooks.session_started("acme", "s-1")
         await hooks.session_ended("acme", "s-1")
         await hooks.session_started("globex", "s-1")  # no webhook configured: nothing
-        got = await receiver.wait_accepted(2)
+        await hooks.attendance_updated("acme", "s-1", {"present": [{"sub": "u2"}]})
+        got = await receiver.wait_accepted(3)
         assert all(r.verified for r in got)
         by_type = {r.event["type"]: r for r in got}
-        assert set(by_type) == {"session.started", "session.ended"}
+        assert set(by_type) == {"session.started", "session.ended", "attendance.updated"}
+        assert by_type["attendance.updated"].event["data"]["attendance"] == {
+            "present": [{"sub": "u2"}]}
         ended = by_type["session.ended"].event
         assert ended["data"]["progress"] == TABLE | {"session": "s-1"}
         assert ended["data"]["attendance"] is None and ended["timestamp"].endswith("Z")
         assert by_type["session.ended"].webhook_id.startswith("msg_")
         assert by_type["session.ended"].headers["content-type"] == "application/json"
         await asyncio.sleep(0.2)
-        assert len(receiver.received) == 2
+        assert len(receiver.received) == 3
         assert await sender.outbox.depth() == 0
         [record] = await sender.outbox.about("acme", "u1")
         assert record["status"] == "sent" and record["type"] == "session.ended"

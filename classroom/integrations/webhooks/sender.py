@@ -80,8 +80,9 @@ class WebhookSender(OutboxWorker[Delivery]):
             return 0
         async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False,
                                      trust_env=False) as client:
-            done = await asyncio.gather(*(self._post(client, item) for item in claimed))
-        return sum(done)
+            done = await asyncio.gather(*(self._post(client, item) for item in claimed),
+                                        return_exceptions=True)  # e.g. Redis down at mark_sent
+        return sum(1 for ok in done if ok is True)
 
     async def _post(self, client: httpx.AsyncClient, item: Delivery) -> bool:
         try:
