@@ -7,8 +7,11 @@ repeat a secret or an API key: they end up in terminals and log collectors.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -18,8 +21,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 log = logging.getLogger("classroom.tenants")
 
@@ -30,6 +34,9 @@ MIN_SECRET_BYTES = 32
 # A server API key shorter than this is accepted with a warning: use a long random key.
 MIN_API_KEY_CHARS = 32
 _SHOWN_ID_CHARS = 40
+# Standard Webhooks: "whsec_" and the base64 of 24 to 64 random bytes.
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+WEBHOOK_SECRET_BYTES = (24, 64)
 
 
 class TenantConfigError(ValueError):
@@ -51,11 +58,15 @@ class Tenant:
     """When set, connection tokens must carry this ``aud``; when unset, tokens with an ``aud``
     are refused (RFC 7519 section 4.1.3: the server is no audience they name)."""
     max_token_lifetime: float | None = None
+    """When set, a token living longer than this many seconds (``exp`` - ``iat``, or
+    ``exp`` - now without ``iat``) is refused."""
     attendance_retention_days: float | None = None
     """When set, erasing a user keeps a pseudonymous attendance line (keyed hash, minutes,
     threshold met) of each session this many days, for the accreditation's legal basis."""
-    """When set, a token living longer than this many seconds (``exp`` - ``iat``, or
-    ``exp`` - now without ``iat``) is refused."""
+    webhook_url: str | None = None
+    """Where signed webhooks go: https, or http to a loopback address only."""
+    webhook_secret: str | None = None
+    """``whsec_`` and base64: the Standard Webhooks signing secret (both or neither)."""
 
     def __post_init__(self) -> None:
         """Refuse a tenant that could never verify a token or would accept any API key."""
@@ -71,6 +82,16 @@ class Tenant:
             and 0 < self.max_token_lifetime < float("inf")
         ):
             raise TenantConfigError(f"tenant {self.id!r}: max_token_lifetime must be a number > 0")
+        if (self.webhook_url is None) != (self.webhook_secret is None):
+            raise TenantConfigError(
+                f"tenant {self.id!r}: webhook_url and webhook_secret go together")
+        try:
+            if self.webhook_url is not None:
+                check_webhook_url(self.webhook_url)
+            if self.webhook_secret is not None:
+                check_webhook_secret(self.webhook_secret)
+        except ValueError as exc:
+            raise TenantConfigError(f"tenant {self.id!r}: {exc}") from None
 
     def __repr__(self) -> str:
         """Keep secrets and the API key out of tracebacks and logs."""
@@ -78,6 +99,46 @@ class Tenant:
             f"Tenant(id={self.id!r}, secrets=<{len(self.secrets)} hidden>, "
             f"api_key=<hidden>, display_name={self.display_name!r})"
         )
+
+
+def check_webhook_url(url: str) -> str:
+    """``url`` if webhooks may go there: https, or http to loopback only (a test receiver).
+
+    Plain http elsewhere would carry personal data and the signature in clear text; a
+    user or password in the URL would end up wherever URLs are logged. Messages never
+    quote the URL.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("webhook_url must be an https:// URL")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("webhook_url must not hold a user or password")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError("webhook_url must be https (http only to a loopback address)")
+    return url
+
+
+def check_webhook_secret(secret: str) -> str:
+    """``secret`` if it is a Standard Webhooks secret; messages never quote it."""
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError(f"webhook_secret must start with {WEBHOOK_SECRET_PREFIX!r}")
+    try:
+        key = base64.b64decode(secret[len(WEBHOOK_SECRET_PREFIX):], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("webhook_secret must be whsec_ followed by base64") from None
+    low, high = WEBHOOK_SECRET_BYTES
+    if not low <= len(key) <= high:
+        raise ValueError(f"webhook_secret must hold {low} to {high} bytes")
+    return secret
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _key_digest(key: str) -> bytes:
@@ -151,6 +212,24 @@ class _TenantModel(BaseModel):
     audience: str | None = Field(default=None, min_length=1, max_length=256)
     max_token_lifetime: float | None = Field(default=None, gt=0, le=366 * 86400)
     attendance_retention_days: float | None = Field(default=None, gt=0, le=3650)
+    webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    webhook_secret: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_webhook_url(value)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str | None) -> str | None:
+        return None if value is None else check_webhook_secret(value)
+
+    @model_validator(mode="after")
+    def _webhook_pair(self) -> _TenantModel:
+        if (self.webhook_url is None) != (self.webhook_secret is None):
+            raise ValueError("webhook_url and webhook_secret go together")
+        return self
 
 
 def _shown_id(tenant_id: str) -> str:
@@ -272,6 +351,8 @@ def _build(document: Any, where: str) -> TenantRegistry:
                 audience=model.audience,
                 max_token_lifetime=model.max_token_lifetime,
                 attendance_retention_days=model.attendance_retention_days,
+                webhook_url=model.webhook_url,
+                webhook_secret=model.webhook_secret,
             )
         )
     return TenantRegistry(tenants)

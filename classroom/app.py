@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
+from auth.tenants import Tenant
 from classroom.backends.broker.factory import broker_from_url
 from classroom.backends.data.records import Records
 from classroom.backends.data.redis import data_store_from_url
@@ -29,6 +30,8 @@ from classroom.backends.presence_factory import presence_from_url
 from classroom.config import Settings
 from classroom.demo import DEMO_SESSION, demo_roster
 from classroom.domain.addresses import address_key
+from classroom.domain.channel import Channel
+from classroom.domain.lifecycle import is_ended
 from classroom.edge.connection import Connection
 from classroom.edge.http_headers import DefaultSecurityHeaders
 from classroom.edge.registry import ConnectionRegistry
@@ -38,9 +41,12 @@ from classroom.handlers.services import Services
 from classroom.integrations.mail import mail_from_settings
 from classroom.integrations.mail.session_summaries import SummaryMailer
 from classroom.integrations.video import video_from_settings
+from classroom.integrations.webhooks import Webhooks, webhooks_from_settings
 from classroom.metrics import Metrics
 from classroom.protocol.close_codes import CLOSE_FORBIDDEN
+from classroom.sessions.lifecycle import each_of
 from classroom.sessions.node import Node
+from classroom.tenant_api import models
 from classroom.tenant_api.backoffice import Backoffice
 from classroom.tenant_api.key_throttle import KeyThrottle
 from classroom.tenant_api.privacy_rights import PrivacyRights
@@ -94,20 +100,54 @@ class Classroom:
             settings, on_depth=self.metrics.mail_outbox.set,
             on_dead=self.metrics.mail_dead_letters.set,
         )
-        self.node.lifecycle.on_session_ended = SummaryMailer(
-            tenants=self.tenants, records=self.records, cohorts=self.node.cohorts, mail=self.mail,
-        ).session_ended
-        self.backoffice = Backoffice(self.node, mail=self.mail)
+        self.webhook_sender = webhooks_from_settings(
+            settings, on_depth=self.metrics.webhook_outbox.set,
+            on_dead=self.metrics.webhook_dead_letters.set,
+        )
+        self.webhooks = Webhooks(tenants=self.tenants, sender=self.webhook_sender,
+                                 progress=self._progress_table,
+                                 attendance=self._attendance_register)
+        self.node.attendance.on_departure = self._attendance_changed
+        self.records.on_live = self.webhooks.session_started
+        self.node.lifecycle.on_session_ended = each_of(
+            SummaryMailer(tenants=self.tenants, records=self.records, cohorts=self.node.cohorts,
+                          mail=self.mail).session_ended,
+            self.webhooks.session_ended,
+        )
+        self.backoffice = Backoffice(self.node, mail=self.mail, webhooks=self.webhook_sender)
         self.key_throttle = KeyThrottle(limit=settings.api_key_failure_limit,
                                         window=settings.api_key_failure_window)
-        self.api = ServerApi(self.tenants, self.backoffice, PrivacyRights(self.node, self.mail),
-                             self.records, throttle=self.key_throttle)
+        rights = PrivacyRights(self.node, self.mail, webhooks=self.webhooks)
+        self.api = ServerApi(self.tenants, self.backoffice, rights, self.records,
+                             throttle=self.key_throttle)
         self.video = video_from_settings(settings, token_ttl=settings.video_token_ttl)
         self.services = Services(
             node=self.node, video=self.video,
             token_leeway=settings.token_leeway, ping_interval=settings.ping_interval,
             history_limit_max=settings.history_limit_max, refresh_before=settings.refresh_before,
         )
+
+    async def _progress_table(self, tenant: Tenant, session: str) -> dict[str, Any]:
+        """The progress table exactly as ``GET /api/v1/sessions/{sid}/progress`` answers it."""
+        table = await self.node.cohorts.table(tenant, session)
+        return models.CohortProgress.model_validate(table).model_dump(mode="json")
+
+    async def _attendance_register(self, tenant: str, session: str) -> dict[str, Any]:
+        """The register exactly as ``GET /api/v1/sessions/{sid}/attendance`` answers it."""
+        register = await self.node.attendance.register(tenant, session)
+        return models.AttendanceRegister.model_validate(register).model_dump(
+            mode="json", by_alias=True)
+
+    async def _attendance_changed(self, tenant: str, session: str, sub: str) -> None:
+        """A live session's participant left: their updated line, to the back end."""
+        if not self.webhooks.wanted(tenant):
+            return
+        ending = self.node.streams.runtime(Channel(tenant, session).name).ended
+        if ending or is_ended(await self.records.status(tenant, session)):
+            return  # session.ended carries the whole register
+        line = await self.node.attendance.line_of(tenant, session, sub)
+        shown = models.AttendanceLine.model_validate(line).model_dump(mode="json", by_alias=True)
+        await self.webhooks.attendance_updated(tenant, session, {"participants": [shown]})
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection at ``/ws``."""
@@ -175,6 +215,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await classroom.node.start()
         classroom.mail.start()
+        classroom.webhook_sender.start()
         if classroom.settings.is_demo:
             await classroom.seed_demo()
         try:
@@ -182,6 +223,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await classroom.mail.stop()
             await classroom.mail_outbox.close()
+            await classroom.webhook_sender.stop()
+            await classroom.webhook_sender.outbox.close()
             await classroom.node.close()
             await classroom.video.close()
 

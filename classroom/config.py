@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     mail_max_attempts: int = Field(
         default=36, ge=1, validation_alias="CLASSROOM_MAIL_MAX_ATTEMPTS"
     )
+    # Webhooks to tenants' back ends (docs/configuration.md, "Webhooks").
+    webhook_timeout: float = Field(
+        default=5.0, gt=0, le=60, validation_alias="CLASSROOM_WEBHOOK_TIMEOUT"
+    )
+    webhook_max_attempts: int = Field(
+        default=36, ge=1, validation_alias="CLASSROOM_WEBHOOK_MAX_ATTEMPTS"
+    )
 
     _generated_secret: bytes = PrivateAttr(default_factory=lambda: secrets.token_bytes(32))
     _tenants: TenantRegistry | None = PrivateAttr(default=None)

@@ -51,6 +51,16 @@ class Metrics:
             "the tenants to see and retry",
             registry=self.registry,
         )
+        self.webhook_outbox = Gauge(
+            "classroom_webhook_outbox", "Webhook deliveries waiting in the outbox",
+            registry=self.registry,
+        )
+        self.webhook_dead_letters = Gauge(
+            "classroom_webhook_dead_letters",
+            "Webhook deliveries given up on after CLASSROOM_WEBHOOK_MAX_ATTEMPTS failed "
+            "attempts, kept for the tenants to see and retry",
+            registry=self.registry,
+        )
         self.bad_frames = Counter(
             "classroom_bad_frames", "Frames refused as bad_request", registry=self.registry
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from classroom.backends.data.attendance import AttendanceLog
@@ -24,6 +24,9 @@ from classroom.domain.participants import Participant
 from presence.store import PresenceStore
 
 log = logging.getLogger("classroom.sessions.attendance")
+
+DepartureHook = Callable[[str, str, str], Awaitable[None]]
+"""Runs after a departure is logged, with tenant, session and sub (``attendance.updated``)."""
 
 
 class Attendance:
@@ -41,6 +44,8 @@ class Attendance:
         self._presence = presence
         self._ttl = presence_ttl
         self._clock = clock
+        self.on_departure: DepartureHook | None = None
+        """Set by the app: the back end's ``attendance.updated`` webhook."""
 
     async def arrived(self, channel: Channel, participant: Participant) -> None:
         """The user's first connection in the session joined."""
@@ -149,3 +154,10 @@ class Attendance:
             await self.log.departed(channel.tenant, channel.session, sub, at)
         except DataUnavailable:
             log.warning("attendance not logged", extra={"session": channel.name})
+            return
+        if self.on_departure is not None:
+            try:
+                await self.on_departure(channel.tenant, channel.session, sub)
+            except Exception:  # a leave must not fail for the back end's notification
+                log.warning("attendance hook failed", extra={"session": channel.name},
+                            exc_info=True)

@@ -36,6 +36,19 @@ SessionEndedHook = Callable[[str, str], Awaitable[None]]
 """Runs once per ended session, with its tenant id and session id."""
 
 
+def each_of(*hooks: SessionEndedHook) -> SessionEndedHook:
+    """One hook running several in turn: a failing one does not stop those after it."""
+
+    async def run(tenant: str, session: str) -> None:
+        for hook in hooks:
+            try:
+                await hook(tenant, session)
+            except Exception:  # the next hook (the summary mail, a webhook) still runs
+                log.exception("session-ended hook failed", extra={"session": session})
+
+    return run
+
+
 @dataclass(kw_only=True, eq=False)
 class Lifecycle:
     """Ends sessions and sends user commands to every node."""
@@ -45,7 +58,7 @@ class Lifecycle:
     records: Records
     call: BackendCalls
     on_session_ended: SessionEndedHook | None = None
-    """Set by the app: the trainers' summary mail."""
+    """Set by the app: the trainers' summary mail and the ``session.ended`` webhook."""
 
     async def end_session(self, channel: Channel, by: dict[str, Any]) -> StreamPosition:
         """Publish ``session.ended``; every node then closes its members of the session."""

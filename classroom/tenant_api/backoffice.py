@@ -3,7 +3,7 @@
 Everything here is scoped to one tenant (the one whose API key was presented):
 rosters, server-published events, presence and cohort progress with full data,
 ending sessions, closing a user's connections, and the tenant's dead letters (mail
-given up on) with their retry. The rights of access and
+and webhook deliveries given up on) with their retry. The rights of access and
 erasure are in :mod:`classroom.tenant_api.privacy_rights`.
 """
 
@@ -17,6 +17,7 @@ from classroom.domain.channel import Channel
 from classroom.domain.lifecycle import is_ended, refuse_if_ended
 from classroom.domain.participants import Participant
 from classroom.integrations.mail import MailSender, Message, invitations
+from classroom.integrations.webhooks import Delivery, WebhookSender
 from classroom.sessions.messages import unpack_internal
 from classroom.sessions.node import Node
 
@@ -48,10 +49,12 @@ async def known_user(node: Node, tenant: Tenant, sub: str) -> None:
 class Backoffice:
     """Tenant-scoped session operations for the server API."""
 
-    def __init__(self, node: Node, mail: MailSender | None = None) -> None:
+    def __init__(self, node: Node, mail: MailSender | None = None,
+                 webhooks: WebhookSender | None = None) -> None:
         self._node = node
         self._records = node.records
         self._mail = mail
+        self._webhooks = webhooks
 
     async def set_roster(
         self, tenant: Tenant, session: str, roster: dict[str, Any]
@@ -134,6 +137,36 @@ class Backoffice:
             raise NotFound("no such dead letter")
         self._mail.wake()
         return {"id": revived.id, "status": "queued"}
+
+    async def webhook_dead_letters(self, tenant: Tenant, limit: int) -> dict[str, Any]:
+        """The tenant's newest ``limit`` webhook deliveries given up on, and how many."""
+        if self._webhooks is None:
+            return {"dead_letters": [], "total": 0}
+        outbox = self._webhooks.outbox
+        found = await outbox.dead_letters(tenant.id, limit)
+        return {"dead_letters": [_dead_webhook(d) for d in found],
+                "total": await outbox.dead_count(tenant.id)}
+
+    async def retry_webhook(self, tenant: Tenant, delivery_id: str) -> dict[str, Any]:
+        """Put one of the tenant's dead webhook deliveries back in the outbox, due now.
+
+        It keeps its ``webhook-id``: a back end that did get it after all drops the double.
+        """
+        revived = None
+        if self._webhooks is not None:
+            revived = await self._webhooks.outbox.revive(tenant.id, delivery_id)
+        if revived is None or self._webhooks is None:
+            raise NotFound("no such dead letter")
+        self._webhooks.wake()
+        return {"id": revived.id, "webhook_id": revived.webhook_id, "status": "queued"}
+
+
+def _dead_webhook(delivery: Delivery) -> dict[str, Any]:
+    """What the back end sees of a dead delivery: which event and why, not the body."""
+    return {"id": delivery.id, "webhook_id": delivery.webhook_id, "type": delivery.type,
+            "session": delivery.session, "attempts": delivery.attempts,
+            "last_error": delivery.last_error, "created_at": delivery.created_at,
+            "died_at": delivery.died_at}
 
 
 def _dead_letter(message: Message) -> dict[str, Any]:

@@ -201,6 +201,10 @@ class Export(BaseModel):
     events: list[dict[str, Any]] = Field(default_factory=list)
     mail: list[dict[str, Any]] = Field(default_factory=list)
     attendance: list[dict[str, Any]] = Field(default_factory=list)
+    webhooks: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="webhook deliveries about the user: type and fate, not the body",
+    )
 
 
 class DeadLetter(BaseModel):
@@ -230,6 +234,39 @@ class MailRetried(BaseModel):
     """A dead letter put back in the outbox: due now, with a fresh count of attempts."""
 
     id: str
+    status: str = Field(description="queued")
+
+
+class WebhookDeadLetter(BaseModel):
+    """A webhook delivery given up on after ``CLASSROOM_WEBHOOK_MAX_ATTEMPTS`` attempts."""
+
+    id: str
+    webhook_id: str = Field(description="the webhook-id header it was (and will be) sent with")
+    type: str = Field(description="session.started, session.ended, user.erased or "
+                                  "attendance.updated")
+    session: str | None = None
+    attempts: int
+    last_error: str | None = Field(
+        default=None,
+        description="HTTP and the status the back end answered, or the class name of the "
+                    "failure (for example ReadTimeout), never its text",
+    )
+    created_at: float
+    died_at: float
+
+
+class WebhookDeadLetters(BaseModel):
+    """The tenant's newest dead webhook deliveries, oldest first, and how many in all."""
+
+    dead_letters: list[WebhookDeadLetter]
+    total: int
+
+
+class WebhookRetried(BaseModel):
+    """A dead delivery put back in the outbox: due now, fresh count, same ``webhook-id``."""
+
+    id: str
+    webhook_id: str
     status: str = Field(description="queued")
 
 

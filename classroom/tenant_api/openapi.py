@@ -34,6 +34,12 @@ ROUTES: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], int]]
      None, m.DeadLetters, 200),
     ("post", "/api/v1/mail/dead-letters/{id}/retry", "Put a dead letter back in the outbox",
      None, m.MailRetried, 200),
+    ("get", "/api/v1/webhooks/dead-letters",
+     "The tenant's webhook deliveries given up on (dead letters)",
+     None, m.WebhookDeadLetters, 200),
+    ("post", "/api/v1/webhooks/dead-letters/{id}/retry",
+     "Put a dead webhook delivery back in the outbox (same webhook-id)",
+     None, m.WebhookRetried, 200),
 ]
 
 ERRORS = {
@@ -102,7 +108,7 @@ def _parameters(path: str) -> list[dict[str, Any]]:
         if "{" + name + "}" in path:
             params.append({"name": name, "in": "path", "required": True,
                            "schema": {"type": "string"}})
-    if path in ("/api/v1/audit", "/api/v1/mail/dead-letters"):
+    if path in ("/api/v1/audit", "/api/v1/mail/dead-letters", "/api/v1/webhooks/dead-letters"):
         params.append({"name": "limit", "in": "query", "required": False,
                        "schema": {"type": "integer", "minimum": 1, "maximum": 10000}})
     return params

@@ -3,10 +3,11 @@
 Export gathers every datum held on a user in the tenant: profile, rosters,
 progress, presence, the events they authored or that are about them (exactly
 those erasure tombstones; other people in them keep only pid and role), and
-mail. Erasure closes their
+mail and webhooks. Erasure closes their
 connections on every node, removes their presence (announcing the leave),
 replaces the stored events they authored or are about with tombstones, and
-forgets their records and mail.
+forgets their records and mail, takes them out of webhooks not yet delivered and
+tells the back end (``user.erased``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from classroom.backends.data.records import DAY
 from classroom.domain.channel import Channel
 from classroom.domain.erasure import mentions, tombstone_record
 from classroom.integrations.mail import MailSender
+from classroom.integrations.webhooks import Webhooks
 from classroom.sessions.messages import event_message, unpack_internal
 from classroom.sessions.node import Node
 from classroom.tenant_api.backoffice import known_user
@@ -27,10 +29,12 @@ from classroom.tenant_api.backoffice import known_user
 class PrivacyRights:
     """Export and erasure of one tenant's users."""
 
-    def __init__(self, node: Node, mail: MailSender | None = None) -> None:
+    def __init__(self, node: Node, mail: MailSender | None = None,
+                 webhooks: Webhooks | None = None) -> None:
         self._node = node
         self._records = node.records
         self._mail = mail
+        self._webhooks = webhooks
 
     async def export(self, tenant: Tenant, sub: str) -> dict[str, Any]:
         """Every datum held on the user in this tenant (right of access and portability)."""
@@ -64,7 +68,9 @@ class PrivacyRights:
         return {"sub": sub, "profile": profile, "sessions": sessions, "rosters": rosters,
                 "progress": progress, "presence": presence, "events": events,
                 "attendance": attendance,
-                "mail": await self._mail.outbox.about(tenant.id, sub) if self._mail else []}
+                "mail": await self._mail.outbox.about(tenant.id, sub) if self._mail else [],
+                "webhooks": (await self._webhooks.sender.outbox.about(tenant.id, sub)
+                             if self._webhooks else [])}
 
     async def erase(self, tenant: Tenant, sub: str) -> dict[str, Any]:
         """Erase the user: progress, presence, profile gone; authored events tombstoned."""
@@ -86,7 +92,10 @@ class PrivacyRights:
         await self._records.forget_user(tenant.id, sub)
         if self._mail is not None:
             await self._mail.outbox.forget(tenant.id, sub)
-        return {"sub": sub, "sessions": len(sessions), "events": erased_events}
+        erased = {"sub": sub, "sessions": len(sessions), "events": erased_events}
+        if self._webhooks is not None:  # minimises queued webhooks, then sends user.erased
+            await self._webhooks.user_erased(tenant.id, sub, erased)
+        return erased
 
     async def _keep_attendance(self, tenant: Tenant, session: str, sub: str) -> None:
         """Under the tenant's attendance retention, keep a line no one can be read from."""

@@ -104,6 +104,10 @@ class ServerApi:
             Route("/api/v1/mail/dead-letters", r(self._dead_letters, audit=(
                 "read dead letters", "/api/v1/mail/dead-letters")), methods=["GET"]),
             Route("/api/v1/mail/dead-letters/{id}/retry", r(self._retry_mail), methods=["POST"]),
+            Route("/api/v1/webhooks/dead-letters", r(self._webhook_dead_letters, audit=(
+                "read webhook dead letters", "/api/v1/webhooks/dead-letters")), methods=["GET"]),
+            Route("/api/v1/webhooks/dead-letters/{id}/retry", r(self._retry_webhook),
+                  methods=["POST"]),
         ]
 
     async def _serve_openapi(self, request: Request) -> Response:
@@ -232,6 +236,16 @@ class ServerApi:
     async def _retry_mail(self, request: Request, tenant: Tenant) -> Any:
         return m.MailRetried.model_validate(
             await self.backoffice.retry_mail(tenant, request.path_params["id"])
+        )
+
+    async def _webhook_dead_letters(self, request: Request, tenant: Tenant) -> Any:
+        return m.WebhookDeadLetters.model_validate(
+            await self.backoffice.webhook_dead_letters(tenant, _limit(request))
+        )
+
+    async def _retry_webhook(self, request: Request, tenant: Tenant) -> Any:
+        return m.WebhookRetried.model_validate(
+            await self.backoffice.retry_webhook(tenant, request.path_params["id"])
         )
 
 

@@ -35,8 +35,10 @@ ROUTES = [
     ("GET", "/api/v1/audit", None),
     ("GET", "/api/v1/mail/dead-letters", None),
     ("POST", f"/api/v1/mail/dead-letters/{MAIL_ID}/retry", None),
+    ("GET", "/api/v1/webhooks/dead-letters", None),
+    ("POST", f"/api/v1/webhooks/dead-letters/{MAIL_ID}/retry", None),
 ]
-LISTS = ("/api/v1/audit", "/api/v1/mail/dead-letters")
+LISTS = ("/api/v1/audit", "/api/v1/mail/dead-letters", "/api/v1/webhooks/dead-letters")
 """Routes that answer 200 with the tenant's own (here empty) list, never 403 or 404."""
 
 

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from auth.identity import PROFILE_FIELDS, Identity
 from classroom.backends.data.attendance import AttendanceLog
 from classroom.backends.data.store import DataStore
 from classroom.domain.lifecycle import is_ended
+
+log = logging.getLogger("classroom.backends.data.records")
 
 DAY = 86400.0
 AUDIT_KEEP = 10000
@@ -46,6 +50,8 @@ class Records:
         """The attendance register's keys (kept, retained and erased with the rest)."""
         self._secret = secret
         self._progress_ttl = progress_ttl
+        self.on_live: Callable[[str, str], Awaitable[None]] | None = None
+        """Set by the app: runs when this node turned a scheduled session live (webhooks)."""
         # A roster may hold 5,000 students: a progress report reads only its screens, cached.
         self._screens: OrderedDict[tuple[str, str], tuple[float, frozenset[str] | None]] = (
             OrderedDict()
@@ -74,13 +80,24 @@ class Records:
         value = await self.store.get(f"status:{tenant}:{session}")
         return value if isinstance(value, dict) else None
 
-    async def mark_live(self, tenant: str, session: str) -> None:
-        """A trainer joined: the session is live (unless it already ended)."""
+    async def mark_live(self, tenant: str, session: str) -> bool:
+        """A trainer joined: the session is live (unless it already ended); True if it was not.
+
+        Two nodes may both see the session scheduled and both return True: the
+        ``on_live`` hook must be idempotent (the webhook outbox enqueues it once).
+        """
         current = await self.status(tenant, session)
-        if current is None or current.get("status") == "scheduled":
-            await self.store.set(
-                f"status:{tenant}:{session}", {"status": "live", "live_at": time.time()}
-            )
+        if current is not None and current.get("status") != "scheduled":
+            return False
+        await self.store.set(
+            f"status:{tenant}:{session}", {"status": "live", "live_at": time.time()}
+        )
+        if self.on_live is not None:
+            try:
+                await self.on_live(tenant, session)
+            except Exception:  # the trainer joins whatever the hook does
+                log.exception("session-live hook failed")
+        return True
 
     async def mark_ended(self, tenant: str, session: str, progress_ttl: float) -> bool:
         """End a session; its records now expire after the tenant's retention. False if ended."""

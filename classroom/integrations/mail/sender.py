@@ -1,6 +1,7 @@
 """The mail worker: takes due messages from the outbox and hands them to SMTP.
 
-It runs as one background task per node. Every SMTP step has a timeout and the
+It runs as one background task per node (the shared loop of
+:class:`~classroom.integrations.outbox.OutboxWorker`). Every SMTP step has a timeout and the
 client is asyncio-native (aiosmtplib), so a server that is down, refusing or hanging
 costs this task time, never the event loop. A failed message goes back to the outbox
 with back-off, or becomes a dead letter after the outbox's ``max_attempts``; nothing
@@ -11,7 +12,6 @@ exception classes only: exception texts can quote addresses.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 
 from classroom.integrations.mail.outbox import MailOutbox, Message
+from classroom.integrations.outbox import OutboxWorker
 
 log = logging.getLogger("classroom.integrations.mail")
 _TRUE = {"1", "true", "yes", "on"}
@@ -59,8 +60,11 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
-class MailSender:
+class MailSender(OutboxWorker[Message]):
     """Background delivery: ``start()``, ``wake()`` after enqueueing, ``stop()`` at shutdown."""
+
+    name = "mail"
+    log = log
 
     def __init__(
         self, outbox: MailOutbox, *, smtp_url: str | None, mail_from: str | None,
@@ -68,48 +72,21 @@ class MailSender:
         on_depth: Callable[[int], None] | None = None, local_hostname: str | None = None,
         on_dead: Callable[[int], None] | None = None,
     ) -> None:
-        self.outbox = outbox
+        step = timeout * 3  # deadline for one SMTP step (connect, or one message)
+        super().__init__(outbox, poll_interval=poll_interval, batch=batch, stop_timeout=step,
+                         on_depth=on_depth, on_dead=on_dead)
         self._target = parse_smtp_url(smtp_url) if smtp_url else None
         self._from = mail_from
         self._timeout = timeout
-        self._step = timeout * 3  # deadline for one SMTP step (connect, or one message)
+        self._step = step
         self._lease = self._step * (batch + 2) + 30.0  # longer than a whole batch can take
-        self._poll = poll_interval
-        self._batch = batch
-        self._on_depth = on_depth
-        self._on_dead = on_dead
         self._local_hostname = local_hostname
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._warned = False
 
     @property
     def configured(self) -> bool:
         """Whether mail can leave: both ``SMTP_URL`` and ``MAIL_FROM`` are set."""
         return self._target is not None and bool(self._from)
-
-    def start(self) -> None:
-        """Start the worker task (idempotent)."""
-        if self._task is None or self._task.done():
-            self._wake = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="mail-sender")
-
-    async def stop(self, timeout: float | None = None) -> None:
-        """Stop the worker; a send in flight is abandoned and retried after its lease."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (timeout if timeout is not None else self._step)
-        # Cancel again until it has ended: a cancel that lands as an awaited call
-        # completes can be lost inside a library, and the worker must not outlive stop().
-        while not task.done() and (remaining := deadline - loop.time()) > 0:
-            task.cancel()
-            await asyncio.wait([task], timeout=min(0.05, remaining))
-
-    def wake(self) -> None:
-        """Look at the outbox now rather than at the next poll."""
-        self._wake.set()
 
     async def submit(self, messages: Iterable[Message]) -> int:
         """Enqueue messages and wake the worker; how many were new (not deduplicated)."""
@@ -130,31 +107,6 @@ class MailSender:
         assert self._target is not None  # configured
         claimed = await self.outbox.claim(self._batch, self._lease)
         return await self._deliver(self._target, claimed) if claimed else 0
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()  # before looking, so a wake() during this pass is not lost
-            delay = self._poll
-            try:
-                sent = await self.run_once()
-                depth = await self.outbox.depth()
-                if self._on_depth is not None:
-                    self._on_depth(depth)
-                if self._on_dead is not None:
-                    self._on_dead(await self.outbox.dead_count())
-                due = await self.outbox.next_due()
-                if sent >= self._batch:
-                    delay = 0.0  # a full batch went out; more may be due
-                elif due is not None and self.configured:
-                    delay = min(self._poll, max(0.0, due - self.outbox.clock()))
-            except Exception as exc:  # noqa: BLE001 - the worker must outlive Redis or bugs
-                log.warning("mail worker pass failed (%s)", type(exc).__name__)
-            # asyncio.timeout, not wait_for: on Python 3.11, wait_for returns normally when
-            # the wake-up and stop()'s cancel land in the same loop iteration, swallowing
-            # the cancel, and this loop would outlive stop() (seen as a hung test teardown).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
 
     async def _deliver(self, target: SmtpTarget, claimed: list[Message]) -> int:
         """Send a batch over one connection; whatever fails goes back with back-off."""
@@ -192,14 +144,7 @@ class MailSender:
         return sent
 
     async def _failed(self, message: Message, exc: BaseException) -> None:
-        retry = await self.outbox.retry_later(message, exc)
-        if retry.died_at is not None:
-            log.warning("mail %s not sent (%s), attempt %d: given up, kept as a dead letter",
-                        message.id, type(exc).__name__, retry.attempts)
-            return
-        log.warning("mail %s not sent (%s), attempt %d, next in %.1f s", message.id,
-                    type(exc).__name__, retry.attempts,
-                    retry.next_attempt_at - self.outbox.clock())
+        await self.failed(message, exc)
 
     async def _close(self, client: aiosmtplib.SMTP) -> None:
         """QUIT politely if the server still answers; never wait long for it."""
