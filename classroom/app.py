@@ -41,6 +41,7 @@ from classroom.integrations.video import video_from_settings
 from classroom.metrics import Metrics
 from classroom.protocol.close_codes import CLOSE_FORBIDDEN
 from classroom.sessions.node import Node
+from classroom.sessions.snapshots import Compaction
 from classroom.tenant_api.backoffice import Backoffice
 from classroom.tenant_api.key_throttle import KeyThrottle
 from classroom.tenant_api.privacy_rights import PrivacyRights
@@ -87,6 +88,11 @@ class Classroom:
             idle_after=settings.idle_after,
             metrics=self.metrics,
             write_clock=self.writes,
+            compaction=Compaction.within(
+                history_size=settings.history_size, history_ttl=settings.history_ttl,
+                every=settings.snapshot_every, max_age=settings.snapshot_max_age,
+                idle=settings.session_idle,
+            ),
         )
         self.metrics.sessions.set_function(lambda: len(self.node.hub.channels()))
         self.node.on_user_control = self._user_control
