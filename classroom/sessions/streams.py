@@ -239,8 +239,11 @@ class SessionStreams:
                     runtime.unsaved_since = None
         except Exception:  # the next event, sweep or eviction tries again
             log.warning("session snapshot not saved", extra={"session": channel}, exc_info=True)
+            return
         finally:
             runtime.saving = None
+        if runtime.state.offset - runtime.saved >= self.compaction.every:
+            self._compact(channel, runtime)  # events went on while writing: keep up
 
     def start(self) -> None:
         """Start the sweep that compacts old changes and forgets idle sessions."""
