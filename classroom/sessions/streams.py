@@ -245,6 +245,23 @@ class SessionStreams:
         if runtime.state.offset - runtime.saved >= self.compaction.every:
             self._compact(channel, runtime)  # events went on while writing: keep up
 
+    async def scrub_snapshot(self, channel: str, sub: str) -> bool:
+        """Erase a user from the stored snapshot too (right to erasure); whether it changed.
+
+        Rewritten in place at its own offset, like the tombstones in the history:
+        the nodes erase the user from memory on the control message, and a node
+        that rebuilds later must not bring them back from the snapshot.
+        """
+        snapshot = await self._snapshots.load(channel)
+        state = restored_state(snapshot) if snapshot is not None else None
+        if snapshot is None or state is None:
+            return False
+        state.erase_user(sub)
+        scrubbed = state_snapshot(state, snapshot.position.epoch)
+        if scrubbed.data == snapshot.data:
+            return False
+        return await self._snapshots.save(channel, scrubbed, replace=True)
+
     def start(self) -> None:
         """Start the sweep that compacts old changes and forgets idle sessions."""
         if self._sweeper is None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from classroom.backends.broker import MemoryBroker, Publication
 from classroom.backends.snapshots.factory import snapshots_for
-from classroom.sessions.messages import pack_internal
+from classroom.sessions.messages import pack_internal, unpack_internal
 from classroom.sessions.snapshots import Compaction, state_snapshot
 from classroom.sessions.streams import SessionStreams
 
@@ -147,3 +147,34 @@ async def test_history_trimmed_past_the_snapshot_is_not_applied_as_complete() ->
     assert state.offset == 200
     assert state.screen is None and not state.hands and not state.annotations
     assert await snapshots_for(broker).load(CHANNEL) is None
+
+
+def subs_in(data: bytes) -> set[str]:
+    """Every ``sub`` anywhere in a packed state document."""
+    found: set[str] = set()
+    stack: list[Any] = [unpack_internal(data)]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if isinstance(value.get("sub"), str):
+                found.add(value["sub"])
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found
+
+
+async def test_erasure_scrubs_the_stored_snapshot() -> None:
+    broker = MemoryBroker(history_size=30)
+    live = await live_node(broker, every=10)
+    await publish(broker, 1, 100)
+    await settle(live)
+    store = snapshots_for(broker)
+    before = await store.load(CHANNEL)
+    assert before is not None and "u4" in subs_in(before.data)
+    assert await live.scrub_snapshot(CHANNEL, "u4")
+    after = await store.load(CHANNEL)
+    assert after is not None and after.position == before.position
+    assert "u4" not in subs_in(after.data) and subs_in(after.data) - {"u4"} == \
+        subs_in(before.data) - {"u4"}
+    assert not await live.scrub_snapshot(CHANNEL, "u4")  # nothing left to erase
