@@ -178,3 +178,11 @@ async def test_erasure_scrubs_the_stored_snapshot() -> None:
     assert "u4" not in subs_in(after.data) and subs_in(after.data) - {"u4"} == \
         subs_in(before.data) - {"u4"}
     assert not await live.scrub_snapshot(CHANNEL, "u4")  # nothing left to erase
+
+
+def test_compaction_stays_within_the_retained_history() -> None:
+    policy = Compaction.within(history_size=300, history_ttl=60.0, every=1000, max_age=90.0,
+                               idle=2.0)
+    assert (policy.every, policy.max_age, policy.idle) == (150, 30.0, 2.0)
+    small = Compaction.within(history_size=0, history_ttl=60.0, every=10, max_age=5.0, idle=1.0)
+    assert (small.every, small.max_age) == (1, 5.0)
