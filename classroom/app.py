@@ -46,6 +46,7 @@ from classroom.metrics import Metrics
 from classroom.protocol.close_codes import CLOSE_FORBIDDEN
 from classroom.sessions.lifecycle import each_of
 from classroom.sessions.node import Node
+from classroom.sessions.snapshots import Compaction
 from classroom.tenant_api import models
 from classroom.tenant_api.backoffice import Backoffice
 from classroom.tenant_api.key_throttle import KeyThrottle
@@ -93,6 +94,11 @@ class Classroom:
             idle_after=settings.idle_after,
             metrics=self.metrics,
             write_clock=self.writes,
+            compaction=Compaction.within(
+                history_size=settings.history_size, history_ttl=settings.history_ttl,
+                every=settings.snapshot_every, max_age=settings.snapshot_max_age,
+                idle=settings.session_idle,
+            ),
         )
         self.metrics.sessions.set_function(lambda: len(self.node.hub.channels()))
         self.node.on_user_control = self._user_control
@@ -142,7 +148,7 @@ class Classroom:
         """A live session's participant left: their updated line, to the back end."""
         if not self.webhooks.wanted(tenant):
             return
-        ending = self.node.streams.runtime(Channel(tenant, session).name).ended
+        ending = self.node.streams.ended(Channel(tenant, session).name)
         if ending or is_ended(await self.records.status(tenant, session)):
             return  # session.ended carries the whole register
         line = await self.node.attendance.line_of(tenant, session, sub)

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         default=0.5, gt=0, validation_alias="CLASSROOM_PROGRESS_PUSH_INTERVAL"
     )
     idle_after: float = Field(default=120.0, gt=0, validation_alias="CLASSROOM_IDLE_AFTER")
+    # Durable session state (docs/configuration.md, "Session state").
+    snapshot_every: int = Field(default=1000, ge=1, validation_alias="CLASSROOM_SNAPSHOT_EVERY")
+    snapshot_max_age: float = Field(
+        default=60.0, gt=0, validation_alias="CLASSROOM_SNAPSHOT_MAX_AGE"
+    )
+    session_idle: float = Field(default=300.0, gt=0, validation_alias="CLASSROOM_SESSION_IDLE")
     # Before a request or WebSocket upgrade (docs/configuration.md, "Connections").
     http_header_timeout: float = Field(
         default=10.0, gt=0, validation_alias="CLASSROOM_HTTP_HEADER_TIMEOUT"

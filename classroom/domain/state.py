@@ -34,6 +34,9 @@ from classroom.domain.limits import (
 
 _K = TypeVar("_K")
 
+SNAPSHOT_VERSION = 1
+"""Version of :meth:`SessionState.to_document`; a node ignores a snapshot of another one."""
+
 
 def _pid_of(record: Any) -> str | None:
     """The ``pid`` of a participant record, tolerating malformed input."""
@@ -301,6 +304,60 @@ class SessionState:
                 if annotation["screen"] == self.screen
             ],
         }
+
+    def to_document(self) -> dict[str, Any]:
+        """Everything the reducer needs to go on, as plain data in one fixed order.
+
+        The durable snapshot of a session (:mod:`classroom.sessions.snapshots`) is this
+        document packed; :meth:`from_document` restores it exactly, dict and list
+        orders included, so a node that rebuilds from it renders byte-equal frames to
+        a node that applied every event. ``offset`` is not part of it: the snapshot
+        keeps its own offset and epoch beside it.
+        """
+        poll: list[Any] | None = None
+        if self.poll is not None:
+            poll = [self.poll.poll, self.poll.question, list(self.poll.options),
+                    [[pid, option, self.poll.answerers[pid]]
+                     for pid, option in self.poll.answers.items()]]
+        return {
+            "v": SNAPSHOT_VERSION,
+            "screen": self.screen,
+            "locked": self.locked,
+            "poll": poll,
+            "hands": [dict(hand) for hand in self.hands],
+            # Each mark with the pid its bounds count it for (kept after erasure).
+            "marks": [[annotation, self._marks[annotation_id].pid]
+                      for annotation_id, annotation in self.annotations.items()],
+            "polls": list(self._poll_order),
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any], offset: int) -> SessionState:
+        """The state :meth:`to_document` described, at ``offset``; raises ValueError if foreign."""
+        if not isinstance(document, Mapping) or document.get("v") != SNAPSHOT_VERSION:
+            raise ValueError("not a session state document of this version")
+        state = cls(offset=offset, screen=document["screen"], locked=bool(document["locked"]))
+        poll = document["poll"]
+        if poll is not None:
+            poll_id, question, options, answers = poll
+            state.poll = OpenPoll(poll_id, question, list(options))
+            for pid, option, who in answers:
+                state.poll.answers[pid] = option
+                state.poll.answerers[pid] = dict(who)
+        state.hands = [dict(hand) for hand in document["hands"]]
+        for annotation, pid in document["marks"]:
+            annotation_id, screen = annotation["annotation_id"], annotation["screen"]
+            size = shape_size(annotation["shape"]) or 0
+            state.annotations[annotation_id] = dict(annotation)
+            state._marks[annotation_id] = _Mark(pid, screen, size)
+            _bump(state._marks_by_person, (pid, screen), 1)
+            _bump(state._marks_by_screen, screen, 1)
+            _bump(state._bytes_by_screen, screen, size)
+            state._bytes += size
+        for poll_id in document["polls"]:
+            state._poll_order.append(poll_id)
+            state.used_polls.add(poll_id)
+        return state
 
     def erase_user(self, sub: str) -> None:
         """Forget a user (right to erasure): hands and answers go, annotations lose their author."""

@@ -1,16 +1,20 @@
 """Joining and leaving a session, and recovering what a client missed.
 
 A joining member is registered in the hub first, in buffering mode; then the
-state snapshot and its offset are taken together, history after ``since`` is
-replayed up to that offset, and the membership goes live with whatever was
-buffered after it: nothing is lost or doubled between replay and live traffic.
+stream is settled for it (subscribed, caught up: also when another member's
+join is still subscribing), the state snapshot and its offset are taken
+together, history after ``since`` is replayed up to that offset, and the
+membership goes live with whatever was buffered after it: nothing is lost or
+doubled between replay and live traffic.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from auth.identity import Identity
@@ -61,6 +65,7 @@ class Joins:
     call: BackendCalls
     history_limit_max: int
     attendance: Attendance
+    _subscribing: dict[str, asyncio.Future[None]] = field(default_factory=dict, init=False)
 
     async def join(
         self,
@@ -88,13 +93,8 @@ class Joins:
         view = view_for_role(identity.role)
         membership = Membership(peer, channel, participant, view)
         name = channel.name
-        runtime = self.streams.runtime(name)
         try:
-            if self.hub.add(membership):
-                await call(self.broker.subscribe(name))
-                await self.streams.sync(name)
-            else:
-                await self.streams.settled(name)
+            await self._follow(name, first_here=self.hub.add(membership))
             first = await call(self.presence.add(
                 name, peer.client_id, identity.sub, pack_internal(participant.to_record())
             ))
@@ -103,6 +103,7 @@ class Joins:
                 await self.attendance.arrived(channel, participant)
             # The snapshot and its offset are taken together, before any further await:
             # replay covers (since, offset], the membership's buffer everything after.
+            runtime = self.streams.runtime(name)
             snapshot_offset = runtime.state.offset
             epoch = runtime.epoch
             state = render_state(runtime.state.snapshot(), view, participant.pid)
@@ -130,6 +131,29 @@ class Joins:
             "me": render_participant(participant.to_record(), view, participant.pid),
         }
         return JoinOutcome(membership, replay, reply, snapshot_offset)
+
+    async def _follow(self, name: str, *, first_here: bool) -> None:
+        """Settle the stream for this joiner: subscribed, then caught up to the broker.
+
+        The first member on this node subscribes; every joiner, first or not, waits
+        for that subscription and then for a catch-up of its own (shared with any in
+        flight), so no join snapshots a runtime that is still empty or behind while
+        its history arrives, and every event after the snapshot reaches it live.
+        """
+        if first_here:
+            task = asyncio.ensure_future(self.call(self.broker.subscribe(name)))
+            self._subscribing[name] = task
+            task.add_done_callback(functools.partial(self._subscribed, name))
+        subscribing = self._subscribing.get(name)
+        if subscribing is not None:
+            await asyncio.shield(subscribing)
+        await self.streams.sync(name)
+
+    def _subscribed(self, name: str, task: asyncio.Future[None]) -> None:
+        if self._subscribing.get(name) is task:
+            del self._subscribing[name]
+        if not task.cancelled():
+            task.exception()  # retrieved: each waiting joiner raises it for itself
 
     async def leave(self, membership: Membership) -> None:
         """Leave a session; announce the user's leave after their last connection."""

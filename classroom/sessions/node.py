@@ -38,6 +38,7 @@ from classroom.sessions.messages import pack_internal
 from classroom.sessions.presence import PresenceViews, announce
 from classroom.sessions.publishing import Publisher
 from classroom.sessions.regranting import Regrants
+from classroom.sessions.snapshots import Compaction
 from classroom.sessions.streams import SessionStreams
 from presence.store import PresenceStore, PresenceUnavailable
 
@@ -61,6 +62,7 @@ class Node:
         idle_after: float = 120.0,
         metrics: Metrics | None = None,
         write_clock: WriteClock | None = None,
+        compaction: Compaction | None = None,
     ) -> None:
         self.tenants = tenants
         self.broker = broker
@@ -71,7 +73,7 @@ class Node:
         self.access = SessionAccess(tenants, secret)
         self.call = call = BackendCalls(self.metrics.backend_errors)
         """Backend calls made for a client: unreachable is ``unavailable``, and counted."""
-        self.streams = SessionStreams(broker)
+        self.streams = SessionStreams(broker, compaction=compaction, in_use=self.hub.count)
         self.fanout = FanOut(
             hub=self.hub, streams=self.streams, metrics=self.metrics,
             progress_interval=progress_interval, on_control=self._on_control,
@@ -111,6 +113,7 @@ class Node:
         await self.broker.start(self.streams.receive)
         await self.broker.subscribe(CONTROL_CHANNEL)
         self.keeper.start()
+        self.streams.start()
 
     async def close(self) -> None:
         """Stop heart-beating and release the broker and presence backends."""
@@ -119,6 +122,7 @@ class Node:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.streams.close()
         await self.broker.close()
         await self.presence.close()
         await self.records.store.close()

@@ -119,6 +119,7 @@ class PrivacyRights:
                 replacements[pub.offset] = event_message(tombstone_record(record, now))
         if replacements:
             await self._node.broker.rewrite(channel.name, replacements)
+        await self._node.streams.scrub_snapshot(channel.name, sub)  # the durable state, too
         return len(replacements)
 
 

@@ -70,7 +70,7 @@ async def test_a_late_subscriber_catches_up_on_sync() -> None:
     assert delivered.offsets == [1, 2, 3, 4]
 
 
-async def test_a_new_epoch_restarts_offsets_and_keeps_the_state() -> None:
+async def test_a_new_epoch_restarts_offsets_from_the_empty_state() -> None:
     broker = MemoryBroker()
     delivered = Delivered()
     streams = SessionStreams(broker, delivered)
@@ -82,6 +82,11 @@ async def test_a_new_epoch_restarts_offsets_and_keeps_the_state() -> None:
     runtime = streams.runtime(CHANNEL)
     assert runtime.epoch == "another-epoch" != old_epoch
     assert runtime.state.offset == 1 and runtime.state.screen == "after-loss"
+    lock = pack_internal({"t": "event", "record": {"kind": "screen.lock", "locked": True,
+                                                   "by": TRAINER, "at": 1.0}})
+    streams.receive(CHANNEL, Publication(2, "another-epoch", lock))
+    streams.receive(CHANNEL, Publication(1, "third-epoch", navigate("again")))
+    assert streams.runtime(CHANNEL).state.locked is False  # nothing carried across epochs
 
 
 async def test_wait_applied_returns_once_the_position_is_applied() -> None:

@@ -207,7 +207,7 @@ async def test_a_participant_leaving_a_live_lesson_sends_their_attendance_line(
             student = await server.member("u1", "student", name="Sam Student")
             await asyncio.sleep(0.1)
             await student.close()
-            started, updated = await receiver.wait_accepted(2)
+            _started, updated = await receiver.wait_accepted(2)
             assert updated.event["type"] == "attendance.updated" and updated.verified
             data = updated.event["data"]
             [line] = data["attendance"]["participants"]

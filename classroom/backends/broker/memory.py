@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 class _Stream:
     """One channel's stream: epoch, newest offset, retained publications, last write."""
 
-    __slots__ = ("epoch", "history", "offset", "retained_until", "touched")
+    __slots__ = ("epoch", "history", "offset", "retained_until", "snapshot", "touched")
 
     def __init__(self, size: int, now: float) -> None:
         self.epoch = secrets.token_urlsafe(6)
@@ -33,6 +33,7 @@ class _Stream:
         self.history: deque[tuple[float, Publication]] = deque(maxlen=size)
         self.touched = now
         self.retained_until: float | None = None  # set when the session ended
+        self.snapshot: tuple[int, bytes] | None = None  # classroom.backends.snapshots
 
     @property
     def position(self) -> StreamPosition:
@@ -196,6 +197,26 @@ class MemoryBroker:
                 stream.history[index] = (stamp, Publication(pub.offset, pub.epoch, data))
                 changed += 1
         return changed
+
+    def kept_snapshot(self, channel: str) -> tuple[StreamPosition, bytes] | None:
+        """The session-state snapshot kept on the channel's stream (see ``backends.snapshots``)."""
+        snapshot = self._stream(channel, self._now()).snapshot
+        if snapshot is None:
+            return None
+        offset, data = snapshot
+        return StreamPosition(offset, self._streams[channel].epoch), data
+
+    def keep_snapshot(self, channel: str, position: StreamPosition, data: bytes, *,
+                      replace: bool = False) -> bool:
+        """Keep a snapshot on the stream if it advances the kept one; it goes with the stream."""
+        stream = self._stream(channel, self._now())
+        if position.epoch != stream.epoch or not 0 <= position.offset <= stream.offset:
+            return False
+        kept = stream.snapshot[0] if stream.snapshot is not None else -1
+        if kept > position.offset or (kept == position.offset and not replace):
+            return False
+        stream.snapshot = (position.offset, data)
+        return True
 
     def _check_open(self) -> None:
         if self._closed:

@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -103,6 +104,16 @@ class RedisBroker:
         self._resubscribing: set[bytes] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
+
+    @property
+    def redis(self) -> Redis:
+        """The shared client, for stores kept beside the streams (``backends.snapshots``)."""
+        return self._client
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix of this broker's channels."""
+        return self._prefix
 
     async def start(self, handler: PublicationHandler) -> None:
         """Set the handler and start the supervised pub/sub reader."""

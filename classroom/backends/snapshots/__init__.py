@@ -1,0 +1,1 @@
+"""Durable snapshots of session state, stored beside each channel's broker stream."""
