@@ -74,6 +74,7 @@ class Classroom:
                 history_size=settings.history_size,
                 history_ttl=settings.history_ttl,
                 idempotency_ttl=settings.idempotency_ttl,
+                rewrite_chunk=settings.erase_chunk,
             ),
             presence=presence_from_url(
                 settings.redis_url, prefix=settings.redis_prefix, ttl=settings.presence_ttl
@@ -100,7 +101,8 @@ class Classroom:
         self.backoffice = Backoffice(self.node, mail=self.mail)
         self.key_throttle = KeyThrottle(limit=settings.api_key_failure_limit,
                                         window=settings.api_key_failure_window)
-        self.api = ServerApi(self.tenants, self.backoffice, PrivacyRights(self.node, self.mail),
+        rights = PrivacyRights(self.node, self.mail, page_size=settings.erase_chunk)
+        self.api = ServerApi(self.tenants, self.backoffice, rights,
                              self.records, throttle=self.key_throttle)
         self.video = video_from_settings(settings, token_ttl=settings.video_token_ttl)
         self.services = Services(
