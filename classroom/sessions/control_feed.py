@@ -106,6 +106,8 @@ class ControlFeed:
 
     async def catch_up(self) -> None:
         """Apply every stored command this node has not applied yet (after a reconnect)."""
+        if not self.position.epoch:
+            return  # not started: start() takes the position first, so nothing is missed
         if self._syncing is None:
             self._syncing = asyncio.create_task(self._sync(), name="control-feed-sync")
         await asyncio.shield(self._syncing)
