@@ -13,8 +13,9 @@ before, so older commands do not concern it. A new epoch (Redis lost the
 stream, or it expired after ``history_ttl`` without a command) holds only
 commands newer than any this node applied, so all of them apply. History
 trimmed past this node (it missed more than ``history_size`` commands) applies
-what is left and logs a warning; an erased user's old tokens are refused by
-the per-user not-before at connect and join all the same.
+what is left and logs a warning. In both cases commands may be lost for good,
+so ``on_gap`` has the app re-check its connections against the revocation
+records (an erased user's old tokens are refused at connect and join anyway).
 
 Rolling upgrades: nodes of the previous version only listen to ephemeral
 messages on :data:`LEGACY_CONTROL_CHANNEL`, so each command is also sent there,
@@ -47,6 +48,9 @@ CONTROL_CHANNELS = frozenset({CONTROL_FEED_CHANNEL, LEGACY_CONTROL_CHANNEL})
 ControlAction = Callable[[dict[str, Any]], None]
 """Acts on one command on this node (closes the user's connections, forgets their data)."""
 
+GapHandler = Callable[[], None]
+"""Told that commands may have been missed for good (trimmed, or the stream was lost)."""
+
 
 @dataclass(kw_only=True, eq=False)
 class ControlFeed:
@@ -55,6 +59,8 @@ class ControlFeed:
     broker: Broker
     act: ControlAction
     poll_interval: float = 5.0
+    on_gap: GapHandler | None = None
+    """Set by the app: re-check this node's connections against the revocation records."""
     position: StreamPosition = field(default_factory=lambda: StreamPosition(0, ""))
     """The last command applied here (offset 0: none yet in this epoch)."""
     _syncing: asyncio.Task[None] | None = field(default=None, init=False)
@@ -162,6 +168,7 @@ class ControlFeed:
                 else:  # a new stream: every command in it is newer than any applied here
                     after = 0
                 history = await self.broker.history(CONTROL_FEED_CHANNEL)
+                self._gap()
             else:
                 after = self.position.offset
             for pub in history.publications:
@@ -180,6 +187,14 @@ class ControlFeed:
                     self._pending.append(pub)
                 else:
                     self._take(pub)
+
+    def _gap(self) -> None:
+        if self.on_gap is None:
+            return
+        try:
+            self.on_gap()
+        except Exception:
+            log.exception("control gap handler failed")
 
     async def _poll(self) -> None:
         """Catch up now and then, for a command missed without a reconnect being noticed."""

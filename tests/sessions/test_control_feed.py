@@ -150,6 +150,8 @@ async def test_a_lost_stream_applies_every_command_of_the_new_epoch(
     await send(one, "a")
     await eventually(lambda: two.subs() == ["a"])
     old = two.node.control.position
+    gaps: list[None] = []
+    two.node.control.on_gap = lambda: gaps.append(None)
     # Redis lost the stream (a restart without persistence) while node two was cut off.
     await admin.delete(f"{redis_prefix}:{{{CONTROL_FEED_CHANNEL}}}:meta",
                        f"{redis_prefix}:{{{CONTROL_FEED_CHANNEL}}}:stream")
@@ -158,10 +160,13 @@ async def test_a_lost_stream_applies_every_command_of_the_new_epoch(
     await eventually(lambda: len(two.subs()) >= 3)
     assert two.subs() == ["a", "b", "c"]
     assert two.node.control.position.epoch != old.epoch
+    assert len(gaps) <= 1  # one if node two had to read the new stream from history
 
 
 async def test_history_trimmed_past_a_node_applies_what_is_left_and_warns(start, caplog):
     one, two = await start(history_size=2), await start(history_size=2)
+    gaps: list[None] = []
+    two.node.control.on_gap = lambda: gaps.append(None)
     await deaf(two)
     await send(one, "a", "b", "c", "d", "e")  # more than history keeps
     await two.node.broker.subscribe(CONTROL_FEED_CHANNEL)
@@ -170,6 +175,7 @@ async def test_history_trimmed_past_a_node_applies_what_is_left_and_warns(start,
     assert two.subs() == ["d", "e"]
     assert two.node.control.position == one.node.control.position
     assert "control history trimmed past this node" in caplog.text
+    assert gaps == [None]  # the app re-checks its connections against the revocations
 
 
 async def test_a_command_from_a_node_of_the_previous_version_is_applied(start, redis_prefix):
