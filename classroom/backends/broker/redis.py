@@ -4,7 +4,8 @@ Keys of one channel share the hash tag ``{channel}`` so they land in one Cluster
 ``<prefix>:{<channel>}:meta`` (hash: ``o`` offset, ``e`` epoch), ``:stream`` (entries
 ``<offset>-0`` with ``d`` data and ``t`` publish time in ms), ``:idem:<key>``
 (``"<offset>:<epoch>"``) and ``:idemfp:<key>`` (the publish's fingerprint, when it
-gave one). Publications travel on the pub/sub channel
+gave one); while an erasure rewrites the stream, ``:rewrite:<token>`` (the copy) and
+``:rewriting`` (the lock). Publications travel on the pub/sub channel
 ``<prefix>:{<channel>}:pub`` as ``b"<offset>:<epoch>:" + data``; one Lua script
 (``redis_scripts.PUBLISH``) stores and publishes, so every node receives them in offset order.
 """

@@ -1,8 +1,8 @@
 """The Lua scripts of the Redis broker, kept apart so ``redis.py`` reads as Python.
 
 Each script runs atomically on one channel's keys (``<prefix>:{<channel>}:meta`` and
-``:stream``, plus ``:idem:<key>`` and ``:idemfp:<key>``), so they always share one
-Cluster slot.
+``:stream``, plus ``:idem:<key>`` and ``:idemfp:<key>``, and while a rewrite runs
+``:rewrite:<token>`` and ``:rewriting``), so they always share one Cluster slot.
 """
 
 from __future__ import annotations
