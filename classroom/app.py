@@ -35,6 +35,7 @@ from classroom.domain.lifecycle import is_ended
 from classroom.edge.connection import Connection
 from classroom.edge.http_headers import DefaultSecurityHeaders
 from classroom.edge.registry import ConnectionRegistry
+from classroom.edge.revoked import close_revoked
 from classroom.edge.web_pages import web_routes
 from classroom.edge.write_batching import WriteBatcher
 from classroom.handlers.services import Services
@@ -81,6 +82,7 @@ class Classroom:
                 history_size=settings.history_size,
                 history_ttl=settings.history_ttl,
                 idempotency_ttl=settings.idempotency_ttl,
+                rewrite_chunk=settings.erase_chunk,
             ),
             presence=presence_from_url(
                 settings.redis_url, prefix=settings.redis_prefix, ttl=settings.presence_ttl
@@ -102,6 +104,8 @@ class Classroom:
         )
         self.metrics.sessions.set_function(lambda: len(self.node.hub.channels()))
         self.node.on_user_control = self._user_control
+        self.node.control.on_gap = self._control_gap
+        self._rechecks: set[asyncio.Task[int]] = set()
         self.mail_outbox, self.mail = mail_from_settings(
             settings, on_depth=self.metrics.mail_outbox.set,
             on_dead=self.metrics.mail_dead_letters.set,
@@ -123,7 +127,8 @@ class Classroom:
         self.backoffice = Backoffice(self.node, mail=self.mail, webhooks=self.webhook_sender)
         self.key_throttle = KeyThrottle(limit=settings.api_key_failure_limit,
                                         window=settings.api_key_failure_window)
-        rights = PrivacyRights(self.node, self.mail, webhooks=self.webhooks)
+        rights = PrivacyRights(self.node, self.mail, webhooks=self.webhooks,
+                               page_size=settings.erase_chunk)
         self.api = ServerApi(self.tenants, self.backoffice, rights, self.records,
                              throttle=self.key_throttle)
         self.video = video_from_settings(settings, token_ttl=settings.video_token_ttl)
@@ -177,6 +182,17 @@ class Classroom:
         reason = str(message.get("reason", "disconnected by the server"))
         for connection in self.connections.of_user(str(message["tenant"]), str(message["sub"])):
             connection.disconnect(CLOSE_FORBIDDEN, reason, reconnect=False)
+
+    def _control_gap(self) -> None:
+        """Commands may be lost for good: close connections an erasure revoked, all the same."""
+        task = asyncio.create_task(close_revoked(self.connections, self.records))
+        self._rechecks.add(task)
+        task.add_done_callback(self._recheck_done)
+
+    def _recheck_done(self, task: asyncio.Task[int]) -> None:
+        self._rechecks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("re-checking connections after a control gap failed")
 
     async def drain(self) -> None:
         """Send every client ``disconnect`` 1012 and wait (bounded) until they are gone."""

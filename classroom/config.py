@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     close_timeout: float = Field(default=5.0, ge=0, validation_alias="CLASSROOM_CLOSE_TIMEOUT")
     history_size: int = Field(default=10000, ge=0, validation_alias="CLASSROOM_HISTORY_SIZE")
     history_ttl: float = Field(default=86400.0, gt=0, validation_alias="CLASSROOM_HISTORY_TTL")
+    erase_chunk: int = Field(default=500, ge=1, validation_alias="CLASSROOM_ERASE_CHUNK")
+    """Stored events an erasure reads or rewrites per Redis call: bounds how long one call
+    holds up the other sessions on that Redis."""
     idempotency_ttl: float = Field(
         default=300.0, gt=0, validation_alias="CLASSROOM_IDEMPOTENCY_TTL"
     )

@@ -107,6 +107,10 @@ class ConnectionRegistry:
         """A user's connections on this node."""
         return list(self._by_user.get((tenant, sub), ()))
 
+    def authenticated(self) -> list[Registered]:
+        """Every connection filed under a user."""
+        return [connection for users in self._by_user.values() for connection in users]
+
     def __len__(self) -> int:
         return len(self._all)
 

@@ -4,13 +4,13 @@ Every publication of a subscribed channel reaches :meth:`FanOut.deliver` in
 offset order (through :class:`~classroom.sessions.streams.SessionStreams`, after
 the live state applied it). Events are rendered once per (view, self) and
 encoded once per wire format by the hub; progress reports become coalesced
-pushes to trainers; the control channel's messages go to the node's handler.
+pushes to trainers. The control channels never get here: the node routes them
+to its control feed before the session streams.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,11 +20,8 @@ from classroom.domain.views import View, referenced_pids, render_participant
 from classroom.metrics import Metrics
 from classroom.protocol.frames import event_frame
 from classroom.sessions.hub import Hub
-from classroom.sessions.lifecycle import CONTROL_CHANNEL
 from classroom.sessions.progress import ProgressCoalescer
 from classroom.sessions.streams import SessionStreams
-
-ControlHandler = Callable[[dict[str, Any]], None]
 
 
 class WriteClock(Protocol):
@@ -42,7 +39,6 @@ class FanOut:
     streams: SessionStreams
     metrics: Metrics
     progress_interval: float
-    on_control: ControlHandler
     write_clock: WriteClock | None = None
     coalescer: ProgressCoalescer = field(init=False)
 
@@ -51,9 +47,6 @@ class FanOut:
 
     def deliver(self, name: str, pub: Publication, message: dict[str, Any]) -> None:
         """Fan one publication out to the channel's local members, as each may see them."""
-        if name == CONTROL_CHANNEL:
-            self.on_control(message)
-            return
         started = time.perf_counter()
         kind = message.get("t")
         session = Channel.parse(name).session

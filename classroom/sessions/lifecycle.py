@@ -3,7 +3,8 @@
 Ending publishes ``session.ended`` (every node then closes its members of the
 session), sets the stream's and the records' retention from the tenant's
 settings and runs the session-ended hook once (the trainers' summary mail).
-The control channel carries ``disconnect`` and ``erase`` to every node.
+The control feed (:mod:`~classroom.sessions.control_feed`) carries ``disconnect``
+and ``erase`` to every node, stored before the caller is answered.
 """
 
 from __future__ import annotations
@@ -20,13 +21,11 @@ from classroom.backends.data.records import DAY, Records
 from classroom.domain.channel import Channel
 from classroom.domain.participants import Participant
 from classroom.sessions.backend_calls import BackendCalls
-from classroom.sessions.messages import event_message, pack_internal
+from classroom.sessions.control_feed import ControlFeed
+from classroom.sessions.messages import event_message
 from classroom.sessions.presence import announce
 
 log = logging.getLogger("classroom.sessions.lifecycle")
-
-CONTROL_CHANNEL = "__control__"
-"""Broker channel every node subscribes to, for commands about users (not sessions)."""
 
 DEFAULT_PROGRESS_RETENTION_DAYS = 365.0
 DEFAULT_HISTORY_RETENTION_DAYS = 30.0
@@ -57,6 +56,9 @@ class Lifecycle:
     broker: Broker
     records: Records
     call: BackendCalls
+    control_feed: ControlFeed
+    control_timeout: float = 5.0
+    """How long :meth:`control` waits for this node to have applied the command."""
     on_session_ended: SessionEndedHook | None = None
     """Set by the app: the trainers' summary mail and the ``session.ended`` webhook."""
 
@@ -86,6 +88,10 @@ class Lifecycle:
                        Participant.from_record(record))
 
     async def control(self, message: dict[str, Any]) -> None:
-        """Tell every node to act on a user's connections (``disconnect``, ``erase``)."""
-        await self.call(self.broker.publish(CONTROL_CHANNEL, pack_internal(message),
-                                              stored=False))
+        """Tell every node to act on a user's connections (``disconnect``, ``erase``).
+
+        Returns once the command is stored on the control feed, so every node
+        applies it, if not at once then when its broker connection is back; and
+        (bounded by ``control_timeout``) once this node applied it.
+        """
+        await self.call(self.control_feed.send(message, self.control_timeout))

@@ -4,7 +4,7 @@ Every node packs and unpacks them the same way (MessagePack, personal data whole
 these never leave the server; ``classroom.domain.views`` decides what does). A
 broker publication carries ``{"t": "event", "record": ...}`` (a stored or ephemeral
 event), ``{"t": "presence.join" | "presence.leave", "participant": ...}``, or, on the
-control channel, ``{"t": "disconnect" | "erase", "tenant": ..., "sub": ...}``.
+control feed, ``{"t": "disconnect" | "erase", "tenant": ..., "sub": ..., "reason": ...}``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ of the stream it received, and a publish on any node updates every node's state
 the same way. Joins (:mod:`~classroom.sessions.joining`), publishes
 (:mod:`~classroom.sessions.publishing`) and the lifecycle
 (:mod:`~classroom.sessions.lifecycle`) are the jobs the handlers and the server
-API call.
+API call. Commands about users (``disconnect``, ``erase``) come through the
+control feed (:mod:`~classroom.sessions.control_feed`), routed here before the
+session streams.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from auth.tenants import TenantRegistry
-from classroom.backends.broker import Broker
+from classroom.backends.broker import Broker, Publication
 from classroom.backends.data.records import Records
 from classroom.backends.data.store import MemoryDataStore
 from classroom.domain.channel import Channel
@@ -29,11 +31,12 @@ from classroom.sessions.access import SessionAccess
 from classroom.sessions.attendance import Attendance
 from classroom.sessions.backend_calls import BackendCalls
 from classroom.sessions.cohort import CohortTables
+from classroom.sessions.control_feed import CONTROL_CHANNELS, ControlFeed
 from classroom.sessions.fanout import FanOut, WriteClock
 from classroom.sessions.heartbeat import PresenceKeeper
 from classroom.sessions.hub import Hub
 from classroom.sessions.joining import Joins
-from classroom.sessions.lifecycle import CONTROL_CHANNEL, Lifecycle
+from classroom.sessions.lifecycle import Lifecycle
 from classroom.sessions.messages import pack_internal
 from classroom.sessions.presence import PresenceViews, announce
 from classroom.sessions.publishing import Publisher
@@ -63,6 +66,7 @@ class Node:
         metrics: Metrics | None = None,
         write_clock: WriteClock | None = None,
         compaction: Compaction | None = None,
+        control_poll_interval: float = 5.0,
     ) -> None:
         self.tenants = tenants
         self.broker = broker
@@ -76,8 +80,7 @@ class Node:
         self.streams = SessionStreams(broker, compaction=compaction, in_use=self.hub.count)
         self.fanout = FanOut(
             hub=self.hub, streams=self.streams, metrics=self.metrics,
-            progress_interval=progress_interval, on_control=self._on_control,
-            write_clock=write_clock,
+            progress_interval=progress_interval, write_clock=write_clock,
         )
         self.streams.deliver = self.fanout.deliver
         self.attendance = Attendance(self.records, presence, presence_ttl)
@@ -95,8 +98,11 @@ class Node:
             access=self.access, joins=self.joins, broker=broker, presence=presence,
             streams=self.streams, views=self.presence_views, call=call,
         )
+        self.control = ControlFeed(broker=broker, act=self._on_control,
+                                   poll_interval=control_poll_interval)
         self.lifecycle = Lifecycle(tenants=tenants, broker=broker, records=self.records,
-                                   call=call)
+                                   call=call, control_feed=self.control,
+                                   control_timeout=publish_timeout)
         self.publisher = Publisher(
             hub=self.hub, broker=broker, streams=self.streams, records=self.records,
             lifecycle=self.lifecycle, call=call, publish_timeout=publish_timeout,
@@ -110,8 +116,8 @@ class Node:
     async def start(self) -> None:
         """Connect the broker's publications to this node and start heart-beating."""
         self.broker.on_reconnect = self._reconnected
-        await self.broker.start(self.streams.receive)
-        await self.broker.subscribe(CONTROL_CHANNEL)
+        await self.broker.start(self._receive)
+        await self.control.start()
         self.keeper.start()
         self.streams.start()
 
@@ -119,6 +125,7 @@ class Node:
         """Stop heart-beating and release the broker and presence backends."""
         await self.keeper.stop()
         self.fanout.coalescer.close()
+        await self.control.close()
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -127,12 +134,24 @@ class Node:
         await self.presence.close()
         await self.records.store.close()
 
+    def _receive(self, channel: str, pub: Publication) -> None:
+        """The broker handler: control commands to the control feed, the rest to the streams."""
+        if channel in CONTROL_CHANNELS:
+            self.control.receive(channel, pub)
+        else:
+            self.streams.receive(channel, pub)
+
     def _reconnected(self) -> None:
-        """The broker came back: catch every served session up, re-register presence."""
+        """The broker came back: apply missed commands, catch every served session up,
+        re-register presence."""
+        self._spawn(self.control.catch_up())
         for name in self.hub.channels():
-            task = asyncio.create_task(self._recover(name))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._spawn(self._recover(name))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _recover(self, name: str) -> None:
         # Entries may be gone with a restarted Redis: put ours back, silently,

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from auth.tenants import Tenant
+from classroom.backends.broker import Publication
 from classroom.backends.data.records import DAY
 from classroom.domain.channel import Channel
 from classroom.domain.erasure import mentions, tombstone_record
@@ -25,16 +26,22 @@ from classroom.sessions.messages import event_message, unpack_internal
 from classroom.sessions.node import Node
 from classroom.tenant_api.backoffice import known_user
 
+PAGE_SIZE = 500
+"""Publications read per call when walking a stream (``CLASSROOM_ERASE_CHUNK``)."""
+
 
 class PrivacyRights:
     """Export and erasure of one tenant's users."""
 
     def __init__(self, node: Node, mail: MailSender | None = None,
-                 webhooks: Webhooks | None = None) -> None:
+                 webhooks: Webhooks | None = None, *, page_size: int = PAGE_SIZE) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be >= 1")
         self._node = node
         self._records = node.records
         self._mail = mail
         self._webhooks = webhooks
+        self._page_size = page_size
 
     async def export(self, tenant: Tenant, sub: str) -> dict[str, Any]:
         """Every datum held on the user in this tenant (right of access and portability)."""
@@ -59,8 +66,7 @@ class PrivacyRights:
             for entry in await self._node.presence.participants(channel.name):
                 if entry.user == sub:
                     presence.append({"session": session, **unpack_internal(entry.info)})
-            history = await self._node.broker.history(channel.name)
-            for pub in history.publications:
+            for pub in await self._stream(channel):
                 record = unpack_internal(pub.data).get("record") or {}
                 if mentions(record, sub):  # exactly what erasure would tombstone
                     events.append({"session": session, "offset": pub.offset,
@@ -110,17 +116,37 @@ class PrivacyRights:
             )
 
     async def _tombstone(self, channel: Channel, sub: str) -> int:
-        history = await self._node.broker.history(channel.name)
+        """Tombstone the user's events, reading and rewriting the stream in bounded steps."""
+        publications = await self._stream(channel)
         replacements: dict[int, bytes] = {}
         now = time.time()
-        for pub in history.publications:
+        for pub in publications:
             record = unpack_internal(pub.data).get("record") or {}
             if mentions(record, sub):
                 replacements[pub.offset] = event_message(tombstone_record(record, now))
         if replacements:
-            await self._node.broker.rewrite(channel.name, replacements)
+            await self._node.broker.rewrite(channel.name, replacements,
+                                            epoch=publications[0].epoch)
         await self._node.streams.scrub_snapshot(channel.name, sub)  # the durable state, too
         return len(replacements)
+
+    async def _stream(self, channel: Channel) -> list[Publication]:
+        """The channel's retained publications of one epoch, read a page at a time.
+
+        One page per Redis call, so a long stream never holds Redis up; a stream
+        lost and replaced meanwhile (a new epoch) is read again from its start.
+        """
+        broker, limit = self._node.broker, self._page_size
+        publications: list[Publication] = []
+        while True:
+            after = publications[-1].offset if publications else 0
+            page = await broker.read_page(channel.name, after=after, limit=limit)
+            if page and publications and page[0].epoch != publications[0].epoch:
+                publications = []  # the stream was replaced: start over
+                continue
+            publications += page
+            if len(page) < limit:
+                return publications
 
 
 def _as_theirs(record: dict[str, Any], sub: str) -> dict[str, Any]:

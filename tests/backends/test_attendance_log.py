@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from classroom.backends.data.attendance import LIVE_TTL, MAX_LOG
+from classroom.backends.data.attendance import LIVE_TTL, MAX_LOG, AttendanceLog
 from classroom.backends.data.records import Records
 from classroom.backends.data.redis import data_store_from_url
 from tests.multinode.conftest import REDIS_URL, drop_prefix
@@ -40,11 +40,12 @@ async def test_arrivals_departures_and_heartbeats_are_kept_per_user(records: Rec
 
 
 async def test_a_log_is_capped(records: Records) -> None:
-    log = records.attendance
-    for n in range(MAX_LOG + 3):
+    assert MAX_LOG == records.attendance.max_log == 2000
+    log = AttendanceLog(records.store, max_log=20)
+    for n in range(23):
         await log.departed("acme", "s1", "u1", float(n))
     entries = await log.log("acme", "s1", "u1")
-    assert len(entries) == MAX_LOG and entries[0]["t"] == 3.0
+    assert len(entries) == 20 and entries[0]["t"] == 3.0
 
 
 async def test_ending_sets_the_retention_which_a_late_departure_keeps(records: Records) -> None:

@@ -494,6 +494,39 @@ async def test_rewrite_replaces_data_and_keeps_offsets_and_order(broker):
     assert await broker.rewrite("acme:other", {1: b"x"}) == 0
 
 
+async def test_rewrite_of_an_older_epoch_changes_nothing(broker):
+    await broker.publish("acme:s1", b"event-1")
+    epoch = (await broker.position("acme:s1")).epoch
+    assert await broker.rewrite("acme:s1", {1: b"tomb"}, epoch="another-epoch") == 0
+    assert await broker.rewrite("acme:s1", {1: b"tomb"}, epoch=epoch) == 1
+    assert [p.data for p in (await broker.history("acme:s1")).publications] == [b"tomb"]
+
+
+async def test_rewrite_of_a_trimmed_stream_keeps_what_is_retained(make_broker):
+    broker = await make_broker(history_size=3)
+    for n in range(1, 7):
+        await broker.publish("acme:s1", f"event-{n}".encode())
+    assert await broker.rewrite("acme:s1", {2: b"gone", 5: b"tomb-5"}) == 1
+    history = await broker.history("acme:s1")
+    assert [(p.offset, p.data) for p in history.publications] == [
+        (4, b"event-4"), (5, b"tomb-5"), (6, b"event-6")]
+
+
+async def test_read_page_walks_a_trimmed_stream_from_its_oldest_retained(make_broker):
+    broker = await make_broker(history_size=5)
+    for n in range(1, 9):
+        await broker.publish("acme:s1", f"event-{n}".encode())
+    epoch = (await broker.position("acme:s1")).epoch
+    first = await broker.read_page("acme:s1", after=0, limit=2)
+    assert [(p.offset, p.epoch, p.data) for p in first] == [
+        (4, epoch, b"event-4"), (5, epoch, b"event-5")]
+    rest = await broker.read_page("acme:s1", after=5, limit=10)
+    assert [p.offset for p in rest] == [6, 7, 8]
+    assert await broker.read_page("acme:s1", after=8, limit=10) == []
+    assert await broker.read_page("acme:s1", after=0, limit=0) == []
+    assert await broker.read_page("acme:unknown", after=0, limit=10) == []
+
+
 async def test_retain_keeps_the_whole_history_until_its_deadline(make_broker, expire):
     broker = await make_broker(history_ttl=1.0)
     await broker.publish("acme:s1", b"one")

@@ -63,13 +63,14 @@ class Cluster:
     env: dict[str, str] = field(default_factory=dict)
     nodes: list[NodeProcess] = field(default_factory=list)
 
-    async def start(self, count: int = 1) -> list[NodeProcess]:
-        started = [self._spawn() for _ in range(count)]
+    async def start(self, count: int = 1, env: dict[str, str] | None = None) -> list[NodeProcess]:
+        """Start ``count`` nodes; ``env`` overrides the cluster's environment for these."""
+        started = [self._spawn(env or {}) for _ in range(count)]
         await asyncio.gather(*(self._wait(node) for node in started))
         self.nodes.extend(started)
         return started
 
-    def _spawn(self) -> NodeProcess:
+    def _spawn(self, env: dict[str, str]) -> NodeProcess:
         port = free_port()
         environment = {k: v for k, v in os.environ.items()
                        if not k.startswith(("CLASSROOM_", "REDIS_URL"))}
@@ -85,6 +86,7 @@ class Cluster:
             "CLASSROOM_LOG_LEVEL": "warning",
         })
         environment.update(self.env)
+        environment.update(env)
         proc = subprocess.Popen(
             [sys.executable, "-m", "classroom.cli", "serve", "--host", "127.0.0.1",
              "--port", str(port)],

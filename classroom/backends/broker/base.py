@@ -173,11 +173,21 @@ class Broker(Protocol):
         """Seconds left of a retained stream; None when the stream is not retained."""
         ...
 
-    async def rewrite(self, channel: str, replacements: dict[int, bytes]) -> int:
+    async def rewrite(
+        self, channel: str, replacements: dict[int, bytes], *, epoch: str | None = None
+    ) -> int:
         """Replace the data of retained publications, by offset; offsets and order stay.
 
         For erasure: the content of events a user authored is replaced by a
-        tombstone, so no replay or recovery brings it back. Returns how many
+        tombstone, so no replay or recovery brings it back. With ``epoch``, only
+        while the stream is still of that epoch (offsets read from a stream that
+        was lost must not touch its successor); otherwise nothing changes.
+
+        A long stream does not stop the world: the backend works in steps that
+        each touch a bounded number of publications, so other channels wait at
+        most one step; readers see the stream as it was or as rewritten, never a
+        mix; publications stored meanwhile are kept, in order (they are not
+        rewritten). Rewrites of one channel run one at a time. Returns how many
         publications changed. Raises ``BrokerUnavailable``.
         """
         ...
@@ -188,4 +198,16 @@ class Broker(Protocol):
 
     async def ready(self) -> bool:
         """Whether the backend is reachable, for ``/readyz``."""
+        ...
+
+    async def read_page(self, channel: str, *, after: int, limit: int) -> list[Publication]:
+        """At most ``limit`` retained publications with offset above ``after``, oldest first.
+
+        Unlike ``history`` it never falls back to the newest: a caller walks a
+        whole stream (erasure, export) in bounded steps, each going on after the
+        last offset it got, until a page is shorter than ``limit``. A page whose
+        epoch differs from the previous one means the stream was lost and
+        replaced meanwhile. Creates nothing: an unknown channel has no
+        publications. Raises ``BrokerUnavailable``.
+        """
         ...

@@ -13,6 +13,7 @@ from classroom.backends.sharding.broker import ShardedBroker
 
 def _memory(url: str, options: dict[str, Any]) -> Broker:
     options.pop("prefix", None)  # a Redis key namespace; one process has none to share
+    options.pop("rewrite_chunk", None)  # one process rewrites in place, holding up no one
     return MemoryBroker(**options)
 
 

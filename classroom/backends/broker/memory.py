@@ -184,11 +184,16 @@ class MemoryBroker:
             return None
         return stream.retained_until - now
 
-    async def rewrite(self, channel: str, replacements: dict[int, bytes]) -> int:
-        """Replace the data of retained publications by offset (erasure); how many changed."""
+    async def rewrite(
+        self, channel: str, replacements: dict[int, bytes], *, epoch: str | None = None
+    ) -> int:
+        """Replace the data of retained publications by offset (erasure); how many changed.
+
+        One process has no other sessions to hold up: the deque is edited in place.
+        """
         self._now()
         stream = self._streams.get(channel)
-        if stream is None:
+        if stream is None or (epoch is not None and stream.epoch != epoch):
             return 0
         changed = 0
         for index, (stamp, pub) in enumerate(stream.history):
@@ -217,6 +222,17 @@ class MemoryBroker:
             return False
         stream.snapshot = (position.offset, data)
         return True
+
+    async def read_page(self, channel: str, *, after: int, limit: int) -> list[Publication]:
+        """Up to ``limit`` retained publications after offset ``after``, oldest first."""
+        if limit < 0:
+            raise ValueError("limit must be >= 0")
+        self._now()
+        stream = self._streams.get(channel)
+        if stream is None:
+            return []
+        start = max(0, after + 1 - stream.first_offset)
+        return [pub for _, pub in islice(stream.history, start, start + limit)]
 
     def _check_open(self) -> None:
         if self._closed:

@@ -4,7 +4,8 @@ Keys of one channel share the hash tag ``{channel}`` so they land in one Cluster
 ``<prefix>:{<channel>}:meta`` (hash: ``o`` offset, ``e`` epoch), ``:stream`` (entries
 ``<offset>-0`` with ``d`` data and ``t`` publish time in ms), ``:idem:<key>``
 (``"<offset>:<epoch>"``) and ``:idemfp:<key>`` (the publish's fingerprint, when it
-gave one). Publications travel on the pub/sub channel
+gave one); while an erasure rewrites the stream, ``:rewrite:<token>`` (the copy) and
+``:rewriting`` (the lock). Publications travel on the pub/sub channel
 ``<prefix>:{<channel>}:pub`` as ``b"<offset>:<epoch>:" + data``; one Lua script
 (``redis_scripts.PUBLISH``) stores and publishes, so every node receives them in offset order.
 """
@@ -41,6 +42,10 @@ logger = logging.getLogger("classroom.backends.broker")
 
 HEALTH_CHECK_INTERVAL = 5.0  # the pub/sub connection pings when idle this long
 READ_TIMEOUT = 1.0  # one get_message() wait; bounds how late the watchdog notices
+REWRITE_CHUNK = 500  # entries one rewrite step copies, by default
+REWRITE_TTL_MS = 10_000  # a rewrite's lock and copy outlive its last step this long
+REWRITE_WAIT = 30.0  # how long a rewrite waits for another one of the same stream
+REWRITE_RETRY = 0.05
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
 
 
@@ -77,9 +82,13 @@ class RedisBroker:
         history_ttl: float = 86400.0,
         idempotency_ttl: float = 300.0,
         reconnect_delay_max: float = 2.0,
+        rewrite_chunk: int = REWRITE_CHUNK,
     ) -> None:
         if history_size < 0 or history_ttl <= 0 or idempotency_ttl <= 0:
             raise ValueError("history_size must be >= 0 and the ttls > 0")
+        if rewrite_chunk < 1:
+            raise ValueError("rewrite_chunk must be >= 1")
+        self._rewrite_chunk = rewrite_chunk
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError("prefix must be non-empty and free of hash-tag braces")
         self._prefix = prefix
@@ -290,16 +299,48 @@ class RedisBroker:
             raise BrokerUnavailable("redis is unreachable") from exc
         return millis / 1000 if retained and millis > 0 else None
 
-    async def rewrite(self, channel: str, replacements: dict[int, bytes]) -> int:
-        """Replace the data of retained publications by offset (erasure)."""
+    async def rewrite(
+        self, channel: str, replacements: dict[int, bytes], *, epoch: str | None = None
+    ) -> int:
+        """Replace the data of retained publications by offset (erasure), in bounded steps.
+
+        Each step is one script call that copies at most ``rewrite_chunk`` entries
+        (``redis_scripts.REWRITE``); the last swaps the copy in. No call grows with
+        the stream, so other sessions on this Redis wait at most one step.
+        """
         self._check_open()
         if not replacements:
             return 0
-        args: list[Any] = []
-        for offset, data in sorted(replacements.items()):
-            args += [offset, data]
-        changed = await self._call(self._rewrite_script, [self._key(channel, "stream")], args)
-        return int(changed)
+        keys = [self._key(channel, "meta"), self._key(channel, "stream"),
+                self._key(channel, "rewrite:" + secrets.token_urlsafe(9)),
+                self._key(channel, "rewriting")]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REWRITE_WAIT
+        pending = sorted(replacements.items())
+        token, fixed_epoch = secrets.token_urlsafe(9), epoch or ""
+        cursor, changed, first = "", 0, 0
+        while True:
+            window = pending[first:first + self._rewrite_chunk]
+            beyond = first + len(window)
+            bound = str(pending[beyond][0]) if beyond < len(pending) else ""
+            args = [token, fixed_epoch, cursor, self._rewrite_chunk, REWRITE_TTL_MS, bound,
+                    *(value for pair in window for value in pair)]
+            status, *step = await self._call(self._rewrite_script, keys, args)
+            if status in (b"busy", b"lost"):  # wait for the other rewrite / start over
+                if loop.time() > deadline:
+                    raise BrokerUnavailable("another rewrite of this stream did not finish")
+                cursor, changed, first = "", 0, 0
+                await asyncio.sleep(REWRITE_RETRY)
+                continue
+            if status == b"gone":
+                return 0
+            step_changed, _, stream_epoch, last = step
+            changed += int(step_changed)
+            fixed_epoch, cursor = stream_epoch.decode(), last.decode()
+            if status == b"done":
+                return changed
+            while first < len(pending) and pending[first][0] <= int(cursor):
+                first += 1
 
     async def position(self, channel: str) -> StreamPosition:
         """The newest offset and epoch of ``channel``; creates the stream if missing."""
@@ -429,3 +470,23 @@ class RedisBroker:
     def _check_open(self) -> None:
         if self._closed:
             raise BrokerUnavailable("the redis broker is closed")
+
+    async def read_page(self, channel: str, *, after: int, limit: int) -> list[Publication]:
+        """Up to ``limit`` entries after ``after``, with the epoch read in the same transaction."""
+        if limit < 0:
+            raise ValueError("limit must be >= 0")
+        self._check_open()
+        if limit == 0:
+            return []
+        try:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.hget(self._key(channel, "meta"), "e")
+                pipe.xrange(self._key(channel, "stream"), f"({after}-0", "+", count=limit)
+                raw_epoch, entries = await pipe.execute()
+        except UNREACHABLE as exc:
+            raise BrokerUnavailable("redis is unreachable") from exc
+        if raw_epoch is None:
+            return []
+        epoch = raw_epoch.decode()
+        return [Publication(int(entry_id.partition(b"-")[0]), epoch, fields[b"d"])
+                for entry_id, fields in entries]

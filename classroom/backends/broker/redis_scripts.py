@@ -1,8 +1,8 @@
 """The Lua scripts of the Redis broker, kept apart so ``redis.py`` reads as Python.
 
 Each script runs atomically on one channel's keys (``<prefix>:{<channel>}:meta`` and
-``:stream``, plus ``:idem:<key>`` and ``:idemfp:<key>``), so they always share one
-Cluster slot.
+``:stream``, plus ``:idem:<key>`` and ``:idemfp:<key>``, and while a rewrite runs
+``:rewrite:<token>`` and ``:rewriting``), so they always share one Cluster slot.
 """
 
 from __future__ import annotations
@@ -117,16 +117,25 @@ limit or ''.
 """
 
 REWRITE = """
-local replace = {}
-for i = 1, #ARGV, 2 do replace[ARGV[i] .. '-0'] = ARGV[i + 1] end
-local entries = redis.call('XRANGE', KEYS[1], '-', '+')
-local changed = 0
-for _, entry in ipairs(entries) do
-  if replace[entry[1]] then changed = changed + 1 end
+local owner = redis.call('GET', KEYS[4])
+if owner and owner ~= ARGV[1] then return {'busy'} end
+if ARGV[3] ~= '' and not owner then  -- the lock and the copy expired between steps
+  redis.call('DEL', KEYS[3])
+  return {'lost'}
 end
-if changed == 0 then return 0 end
-local ttl = redis.call('PTTL', KEYS[1])
-redis.call('DEL', KEYS[1])
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch or (ARGV[2] ~= '' and epoch ~= ARGV[2]) then
+  redis.call('DEL', KEYS[3])
+  if owner then redis.call('DEL', KEYS[4]) end
+  return {'gone'}
+end
+redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[5])
+local replace = {}
+for i = 7, #ARGV, 2 do replace[ARGV[i] .. '-0'] = ARGV[i + 1] end
+local start = ARGV[3] == '' and '-' or ('(' .. ARGV[3] .. '-0')
+local stop = ARGV[6] == '' and '+' or ('(' .. ARGV[6] .. '-0')
+local entries = redis.call('XRANGE', KEYS[2], start, stop, 'COUNT', ARGV[4])
+local changed, last = 0, ARGV[3]
 for _, entry in ipairs(entries) do
   local fields = entry[2]
   local data, stamp = nil, nil
@@ -134,17 +143,54 @@ for _, entry in ipairs(entries) do
     if fields[i] == 'd' then data = fields[i + 1] end
     if fields[i] == 't' then stamp = fields[i + 1] end
   end
-  redis.call('XADD', KEYS[1], entry[1], 'd', replace[entry[1]] or data, 't', stamp)
+  if replace[entry[1]] then
+    data = replace[entry[1]]
+    changed = changed + 1
+  end
+  redis.call('XADD', KEYS[3], entry[1], 'd', data, 't', stamp)
+  last = string.match(entry[1], '^%d+')
 end
-if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
-return changed
+if #entries == tonumber(ARGV[4]) or ARGV[6] ~= '' then
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+  if #entries < tonumber(ARGV[4]) then last = tostring(tonumber(ARGV[6]) - 1) end
+  return {'more', changed, #entries, epoch, last}
+end
+local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+if head[1] and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('XTRIM', KEYS[3], 'MINID', '=', head[1][1])
+  local ttl = redis.call('PTTL', KEYS[2])
+  redis.call('UNLINK', KEYS[2])
+  redis.call('RENAME', KEYS[3], KEYS[2])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) else redis.call('PERSIST', KEYS[2]) end
+else
+  redis.call('DEL', KEYS[3])
+end
+redis.call('DEL', KEYS[4])
+return {'done', changed, #entries, epoch, last}
 """
-"""Replace the data of stream entries by offset, keeping ids, times and the key's TTL.
+"""One bounded step of rewriting a stream: copy the next ``chunk`` entries, replaced.
 
-Erasure: Redis cannot edit a stream entry in place, so the stream is rebuilt
-atomically with the replaced data. Returns how many entries changed.
+Redis cannot edit a stream entry in place, and rebuilding a long stream in one
+call would block every session on the shard, so each call copies at most
+``chunk`` entries after ``cursor`` into a copy of the stream, replacing the data
+of those named; the call that finds fewer than ``chunk`` left copies the tail
+(entries published meanwhile included) and swaps the copy in, in the same
+atomic step, after trimming it to the stream's oldest entry (trimmed meanwhile
+by size or age). Readers see the old stream until then, so never a mix; a
+publish between steps lands in the stream and is copied by a later step, in
+order. The lock key lets one rewrite of the channel run at a time; it and the
+copy expire ``ttl`` ms after the last step, should the caller stop.
 
-KEYS: stream. ARGV: offset, data, offset, data, ...
+Returns ``{'busy'}`` (another rewrite holds the lock), ``{'lost'}`` (this one's
+lock and copy expired: start again), ``{'gone'}`` (no stream,
+or no longer of ``epoch``: nothing to rewrite), or ``{'more' | 'done', changed,
+copied, epoch, last copied offset}``.
+
+KEYS: meta, stream, copy, lock. ARGV: token, epoch ('' for any), cursor (offset
+after which to copy, '' for the start), chunk, ttl (ms), bound (the offset of
+the first replacement not given in this call: the step copies nothing from
+there on; '' when every remaining one is given), then offset, data, offset,
+data, ... (at most ``chunk`` pairs, all below the bound).
 """
 
 RETAIN = PRELUDE + """

@@ -23,8 +23,9 @@ LIVE_TTL = 400 * 86400.0
 class AttendanceLog:
     """Reads and writes the attendance keys of one deployment's data store."""
 
-    def __init__(self, store: DataStore) -> None:
+    def __init__(self, store: DataStore, *, max_log: int = MAX_LOG) -> None:
         self.store = store
+        self.max_log = max_log
 
     def _log(self, tenant: str, session: str, sub: str) -> str:
         return f"attendance:{tenant}:{session}:{sub}"
@@ -65,7 +66,7 @@ class AttendanceLog:
 
     async def log(self, tenant: str, session: str, sub: str) -> list[dict[str, Any]]:
         """The user's arrivals and departures, oldest first."""
-        entries = await self.store.items(self._log(tenant, session, sub), MAX_LOG)
+        entries = await self.store.items(self._log(tenant, session, sub), self.max_log)
         return [e for e in entries if isinstance(e, dict)]
 
     async def users(self, tenant: str, session: str) -> set[str]:
@@ -99,7 +100,7 @@ class AttendanceLog:
 
     async def _append(self, tenant: str, session: str, sub: str, entry: dict[str, Any]) -> None:
         key = self._log(tenant, session, sub)
-        await self.store.push(key, entry, MAX_LOG)
+        await self.store.push(key, entry, self.max_log)
         await self.store.sadd(self._users(tenant, session), sub)
         for written in (key, self._users(tenant, session), self._seen(tenant, session)):
             await self._expire_unless_retained(written)

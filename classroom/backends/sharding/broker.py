@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from classroom.backends.broker.base import (
     Broker,
     HistoryResult,
+    Publication,
     PublicationHandler,
     PublishResult,
     RememberedPublish,
@@ -103,9 +104,11 @@ class ShardedBroker:
         """Seconds left of the retained stream on the channel's shard."""
         return await self._shard(channel).retention(channel)
 
-    async def rewrite(self, channel: str, replacements: dict[int, bytes]) -> int:
+    async def rewrite(
+        self, channel: str, replacements: dict[int, bytes], *, epoch: str | None = None
+    ) -> int:
         """Rewrite retained publications on the channel's shard, the only one holding them."""
-        return await self._shard(channel).rewrite(channel, replacements)
+        return await self._shard(channel).rewrite(channel, replacements, epoch=epoch)
 
     async def position(self, channel: str) -> StreamPosition:
         """The channel's position on its shard."""
@@ -115,3 +118,7 @@ class ShardedBroker:
         """Whether every shard is reachable: a node missing one cannot serve all sessions."""
         answers = await asyncio.gather(*(shard.ready() for shard in self.shards))
         return all(answers)
+
+    async def read_page(self, channel: str, *, after: int, limit: int) -> list[Publication]:
+        """Read a page of the channel's stream from its shard."""
+        return await self._shard(channel).read_page(channel, after=after, limit=limit)
