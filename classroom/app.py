@@ -26,6 +26,7 @@ from classroom.backends.broker.factory import broker_from_url
 from classroom.backends.data.records import Records
 from classroom.backends.data.redis import data_store_from_url
 from classroom.backends.presence_factory import presence_from_url
+from classroom.census import census
 from classroom.config import Settings
 from classroom.demo import DEMO_SESSION, demo_roster
 from classroom.domain.addresses import address_key
@@ -168,6 +169,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return refusal
         return PlainTextResponse(classroom.metrics.render(), media_type=Metrics.content_type)
 
+    async def debug_census(request: Request) -> Response:
+        refusal = _metrics_refusal(classroom, request)
+        if refusal is not None:
+            return refusal
+        return JSONResponse(census(classroom, collect=request.query_params.get("collect") == "1"))
+
+    debug_routes = [Route("/debug/census", debug_census)] if classroom.settings.debug_census else []
+
     if classroom.settings.metrics_token is None and not classroom.settings.is_demo:
         log.info("/metrics is off: set CLASSROOM_METRICS_TOKEN to scrape it")
 
@@ -191,6 +200,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            *debug_routes,
             *classroom.api.routes(),
             *web_routes(),
         ],
