@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 OWN_PACKAGES = ("classroom.", "auth.", "presence.")
 """Classes of these packages are always counted, however few instances they have."""
-WATCHED_PACKAGES = ("asyncio.", "uvicorn.", "websockets.", "starlette.", "redis.", "uvloop")
+WATCHED_PACKAGES = ("asyncio.", "_asyncio.", "uvicorn.", "websockets.", "starlette.", "redis.",
+                    "uvloop")
 """Classes of the libraries that hold connections and tasks, also always counted."""
 COMMON_TYPE_MIN = 200
 """Other types (dict, list, function, ...) are listed once they have this many instances."""
@@ -97,7 +98,6 @@ def _sessions(classroom: Classroom) -> dict[str, int | None]:
         "stream_pending": sum(len(r.pending) for r in runtimes),
         "progress_pending": _size(coalescer, "_pending"),
         "progress_timers": _size(coalescer, "_timers"),
-        "progress_last": _size(coalescer, "_last"),
         "presence_renderings": _size(node.presence_views, "_rendered"),
         "records_screens_cache": _size(node.records, "_screens"),
         "node_background_tasks": _size(node, "_background"),
