@@ -26,10 +26,10 @@ from classroom.backends.broker.factory import broker_from_url
 from classroom.backends.data.records import Records
 from classroom.backends.data.redis import data_store_from_url
 from classroom.backends.presence_factory import presence_from_url
-from classroom.census import census
 from classroom.config import Settings
 from classroom.demo import DEMO_SESSION, demo_roster
 from classroom.domain.addresses import address_key
+from classroom.edge.census import census
 from classroom.edge.connection import Connection
 from classroom.edge.http_headers import DefaultSecurityHeaders
 from classroom.edge.registry import ConnectionRegistry

@@ -43,8 +43,8 @@ class SoakConfig:
             problems.append("--rooms and --students must be >= 1")
         if not 0 < self.duration <= 24 * 3600:
             problems.append("--duration must be within (0, 86400] seconds")
-        if self.session_seconds < 5:
-            problems.append("--session-seconds must be >= 5")
+        if self.session_seconds < 2:
+            problems.append("--session-seconds must be >= 2")
         if self.abandon_every < 0 or self.warmup_cycles < 1:
             problems.append("--abandon-every must be >= 0 and --warmup-cycles >= 1")
         if self.sample_every <= 0 or self.settle < 0:

@@ -145,6 +145,7 @@ async def trainer_acts(trainer: SoakUser, rng: random.Random) -> None:
     annotations: list[str] = []
     locked = False
     step = 0
+    queries = itertools.cycle(("presence", "history", "cohort", "ping"))
     while True:
         await asyncio.sleep(rng.uniform(0.6, 1.0))
         if not trainer.online:
@@ -190,8 +191,8 @@ async def trainer_acts(trainer: SoakUser, rng: random.Random) -> None:
                 await trainer.publish({"kind": "poll.close", "poll": poll}, wait=True)
             poll = None
         elif choice == 9:
-            await trainer.query(("presence", "history", "cohort", "ping")[n % 4],
-                                **({"limit": 20} if n % 4 == 1 else {}))
+            query = next(queries)
+            await trainer.query(query, **({"limit": 20} if query == "history" else {}))
 
 
 async def answer_poll(student: SoakUser, rng: random.Random, poll: str) -> None:

@@ -25,10 +25,31 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Sized
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from classroom.app import Classroom
+from classroom.edge.registry import ConnectionRegistry
+from classroom.sessions.node import Node
+
+
+class Classroom(Protocol):
+    """The parts of a server process that are counted (``classroom.app.Classroom``)."""
+
+    @property
+    def connections(self) -> ConnectionRegistry:
+        """Every live connection of the node."""
+
+    @property
+    def node(self) -> Node:
+        """The session layer."""
+
+    @property
+    def mail_outbox(self) -> object:
+        """The mail outbox (in memory without Redis)."""
+
+    @property
+    def key_throttle(self) -> object:
+        """Refused API keys per address."""
+
 
 OWN_PACKAGES = ("classroom.", "auth.", "presence.")
 """Classes of these packages are always counted, however few instances they have."""
