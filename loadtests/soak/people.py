@@ -145,7 +145,6 @@ async def trainer_acts(trainer: SoakUser, rng: random.Random) -> None:
     annotations: list[str] = []
     locked = False
     step = 0
-    queries = itertools.cycle(("presence", "history", "cohort", "ping"))
     while True:
         await asyncio.sleep(rng.uniform(0.6, 1.0))
         if not trainer.online:
@@ -191,7 +190,7 @@ async def trainer_acts(trainer: SoakUser, rng: random.Random) -> None:
                 await trainer.publish({"kind": "poll.close", "poll": poll}, wait=True)
             poll = None
         elif choice == 9:
-            query = next(queries)
+            query = rng.choice(("presence", "history", "cohort", "ping"))
             await trainer.query(query, **({"limit": 20} if query == "history" else {}))
 
 
