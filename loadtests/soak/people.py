@@ -4,7 +4,9 @@ A :class:`SoakUser` is the load generator's :class:`~loadtests.client.SimUser`
 that also follows raised hands and knows its own pid, so a trainer can lower a
 student's hand and a student its own. What each role does, and how often, is
 in :func:`trainer_acts`, :func:`pointer_acts` and :func:`student_acts`; they run
-until the session's time is up and are then cancelled.
+until the session's time is up (``until``, wall clock) and are also cancelled then: on
+Python 3.11 ``asyncio.wait_for`` may swallow a cancellation that meets its reply, and a
+loop that relied on being cancelled would then run on, and hang the soak.
 """
 
 from __future__ import annotations
@@ -114,9 +116,10 @@ class SoakUser(SimUser):
             await asyncio.sleep(0.5)
 
 
-async def _every(period: float, rng: random.Random, act: Callable[[], Awaitable[None]]) -> None:
+async def _every(period: float, rng: random.Random, act: Callable[[], Awaitable[None]],
+                 until: float) -> None:
     await asyncio.sleep(rng.uniform(0, period))
-    while True:
+    while time.time() < until:
         await act()
         await asyncio.sleep(period * rng.uniform(0.7, 1.3))
 
@@ -128,24 +131,24 @@ def _stroke(rng: random.Random) -> dict[str, Any]:
     return {"type": "stroke", "color": "#c00", "width": 2, "points": points}
 
 
-async def pointer_acts(user: SoakUser, rng: random.Random, hz: float) -> None:
+async def pointer_acts(user: SoakUser, rng: random.Random, hz: float, until: float) -> None:
     """The trainer's pointer while presenting."""
 
     async def point() -> None:
         await user.publish({"kind": "pointer", "x": round(rng.random(), 3),
                             "y": round(rng.random(), 3), "screen": stamp("p")})
 
-    await _every(1 / hz, rng, point)
+    await _every(1 / hz, rng, point, until)
 
 
-async def trainer_acts(trainer: SoakUser, rng: random.Random) -> None:
+async def trainer_acts(trainer: SoakUser, rng: random.Random, until: float) -> None:
     """Present: navigate, lock, draw, poll, chat, react, lower hands, read the room."""
     numbers = itertools.count(1)
     poll: str | None = None
     annotations: list[str] = []
     locked = False
     step = 0
-    while True:
+    while time.time() < until:
         await asyncio.sleep(rng.uniform(0.6, 1.0))
         if not trainer.online:
             continue
@@ -203,13 +206,13 @@ async def answer_poll(student: SoakUser, rng: random.Random, poll: str) -> None:
                                "option": rng.randrange(len(POLL_OPTIONS))})
 
 
-async def student_acts(student: SoakUser, rng: random.Random) -> None:
+async def student_acts(student: SoakUser, rng: random.Random, until: float) -> None:
     """Take part: chat, point, react, raise and lower a hand, draw, report progress, and
     now and then leave and rejoin, reconnect with ``since``, or drop out for a while."""
     numbers = itertools.count(1)
     actions = ("chat", "chat", "pointer", "reaction", "hand", "hand", "draw", "draw",
                "progress", "progress", "query", "churn")
-    while True:
+    while time.time() < until:
         await asyncio.sleep(rng.uniform(0.8, 2.2))
         if not student.online:
             continue

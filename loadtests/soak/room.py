@@ -23,6 +23,8 @@ from loadtests.soak.people import SoakUser, answer_poll, pointer_acts, student_a
 
 TRAINER_POINTER_HZ = 5.0
 END_WAIT_SECONDS = 5.0  # for the server to close every member after ``session.end``
+CLOSE_SECONDS = 10.0  # for every connection of a session to close (each waits 3 s at most)
+STOP_ATTEMPTS = 5
 
 
 @dataclass
@@ -77,15 +79,14 @@ class Room:
             if not await _open(trainer):
                 self.rec.tally.counts["sessions_not_started"] += 1
                 return
+            until = time.time() + config.session_seconds
             for student in students:
                 await asyncio.sleep(rng.uniform(0.0, 0.15))
-                tasks.append(asyncio.create_task(_open_and_act(student, rng, tasks)))
-            tasks.append(_spawn(trainer_acts(trainer, rng)))
-            tasks.append(_spawn(pointer_acts(trainer, rng, TRAINER_POINTER_HZ)))
-            await asyncio.sleep(config.session_seconds)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+                tasks.append(_spawn(_open_and_act(student, rng, tasks, until)))
+            tasks.append(_spawn(trainer_acts(trainer, rng, until)))
+            tasks.append(_spawn(pointer_acts(trainer, rng, TRAINER_POINTER_HZ, until)))
+            await asyncio.sleep(max(0.0, until - time.time()))
+            await self._stop(tasks)
             abandon = config.abandon_every and cycle % config.abandon_every == \
                 config.abandon_every - 1
             if abandon:
@@ -95,12 +96,26 @@ class Room:
                 await _end(trainer, people)
                 self.rec.tally.counts["sessions_ended"] += 1
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.gather(*(person.close() for person in people), return_exceptions=True)
+            await self._stop(tasks)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(person.close() for person in people),
+                                                      return_exceptions=True), CLOSE_SECONDS)
             self.live.sessions -= 1
             self.live.people -= len(people)
+
+
+    async def _stop(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Cancel the session's activities and wait for them, boundedly: a task that
+        swallowed its cancellation is cancelled again, and one that never ends is counted
+        (``tasks_lingering``) and left behind rather than hanging the soak."""
+        for _ in range(STOP_ATTEMPTS):
+            pending = [task for task in tasks if not task.done()]
+            if not pending:
+                return
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=1.0)
+        self.rec.tally.counts["tasks_lingering"] += sum(1 for task in tasks if not task.done())
 
 
 def _spawn(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -116,7 +131,7 @@ async def _open(user: SoakUser, attempts: int = 3) -> bool:
 
 
 async def _open_and_act(student: SoakUser, rng: random.Random,
-                        tasks: list[asyncio.Task[None]]) -> None:
+                        tasks: list[asyncio.Task[None]], until: float) -> None:
     """Join, then take part; a vote follows each poll that opens."""
 
     def poll_opened(poll: str) -> None:
@@ -124,7 +139,7 @@ async def _open_and_act(student: SoakUser, rng: random.Random,
 
     student.on_poll_open = poll_opened
     if await _open(student):
-        await student_acts(student, rng)
+        await student_acts(student, rng, until)
 
 
 async def _everyone_leaves(people: list[SoakUser]) -> None:
