@@ -35,6 +35,7 @@ class SoakUser(SimUser):
         self.hand_up = False
         self.own_annotations: list[str] = []
         self.raised: dict[str, float] = {}  # pid -> when this user saw the hand go up
+        self.leaving = False  # between ``leave`` and ``joined``: publish nothing
 
     def _on_joined(self, frame: Frame) -> None:
         super()._on_joined(frame)
@@ -67,6 +68,9 @@ class SoakUser(SimUser):
     async def publish(self, event: dict[str, Any], *, wait: bool = False,
                       client_msg_id: str | None = None) -> Frame | None:
         """Publish ``event`` into this user's session, counting the kind when it went out."""
+        if self.leaving:  # a vote that comes due while leaving would be refused
+            self.rec.tally.counts["skipped_leaving"] += 1
+            return None
         fields: dict[str, Any] = {"session": self.user.session, "event": event}
         if client_msg_id is not None:
             fields["client_msg_id"] = client_msg_id
@@ -90,18 +94,22 @@ class SoakUser(SimUser):
         """``leave`` the session on this connection, then ``join`` again with ``since``."""
         if not self.online:
             return
-        reply = await self.request("leave", session=self.user.session)
-        if reply is None or reply.get("type") != "left":
-            return
-        self.online, self.live = False, False  # nothing of the session until joined again
-        self.rec.tally.counts["churn_leave_rejoin"] += 1
-        await asyncio.sleep(pause)
-        fields: dict[str, Any] = {"session": self.user.session}
-        self._sent_since = self.epoch is not None
-        if self._sent_since:
-            fields["since"] = {"epoch": self.epoch, "offset": self.last}
-        reply = await self.request("join", **fields)
-        self.online = reply is not None and reply.get("type") == "joined"
+        self.leaving = True
+        try:
+            reply = await self.request("leave", session=self.user.session)
+            if reply is None or reply.get("type") != "left":
+                return
+            self.online, self.live = False, False  # nothing of the session until joined again
+            self.rec.tally.counts["churn_leave_rejoin"] += 1
+            await asyncio.sleep(pause)
+            fields: dict[str, Any] = {"session": self.user.session}
+            self._sent_since = self.epoch is not None
+            if self._sent_since:
+                fields["since"] = {"epoch": self.epoch, "offset": self.last}
+            reply = await self.request("join", **fields)
+            self.online = reply is not None and reply.get("type") == "joined"
+        finally:
+            self.leaving = False
 
     async def reconnect(self, away: float) -> None:
         """Drop the connection, stay away ``away`` seconds, come back with ``since``."""
