@@ -1,4 +1,4 @@
-"""``/debug/census``: off unless asked for, behind the metrics token, numbers and class names only."""
+"""`/debug/census`: off unless asked for, behind the metrics token, numbers and class names."""
 
 from __future__ import annotations
 
