@@ -32,6 +32,7 @@ from classroom.demo import DEMO_SESSION, demo_roster
 from classroom.domain.addresses import address_key
 from classroom.domain.channel import Channel
 from classroom.domain.lifecycle import is_ended
+from classroom.edge.census import census
 from classroom.edge.connection import Connection
 from classroom.edge.http_headers import DefaultSecurityHeaders
 from classroom.edge.registry import ConnectionRegistry
@@ -230,6 +231,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return refusal
         return PlainTextResponse(classroom.metrics.render(), media_type=Metrics.content_type)
 
+    async def debug_census(request: Request) -> Response:
+        refusal = _metrics_refusal(classroom, request)
+        if refusal is not None:
+            return refusal
+        return JSONResponse(census(classroom, collect=request.query_params.get("collect") == "1"))
+
+    debug_routes = [Route("/debug/census", debug_census)] if classroom.settings.debug_census else []
+
     if classroom.settings.metrics_token is None and not classroom.settings.is_demo:
         log.info("/metrics is off: set CLASSROOM_METRICS_TOKEN to scrape it")
 
@@ -256,6 +265,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            *debug_routes,
             *classroom.api.routes(),
             *web_routes(),
         ],

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
         default=None, validation_alias="CLASSROOM_METRICS_TOKEN", repr=False
     )
     hsts_seconds: int = Field(default=0, ge=0, validation_alias="CLASSROOM_HSTS_SECONDS")
+    # Off in production: /debug/census counts live objects for the soak test (classroom/census.py).
+    debug_census: bool = Field(default=False, validation_alias="CLASSROOM_DEBUG_CENSUS")
     api_key_failure_limit: int = Field(
         default=10, ge=1, validation_alias="CLASSROOM_API_KEY_FAILURE_LIMIT"
     )

@@ -3,6 +3,7 @@
 # loopback (so RSS starts clean), the load generator, then the server is stopped.
 #   loadtests/bench.sh                 # every run below (about 10 minutes)
 #   loadtests/bench.sh classroom storm # only these
+#   loadtests/bench.sh soak            # the soak (about 13 minutes), only when named
 # Reports land in $OUT (default loadtests/results): <run>.json, <run>.png, <run>.server.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,7 @@ run() {  # run NAME [extra server env as VAR=value ...] -- loadtests flags ...
 
 selected=("$@")
 pick() { [[ ${#selected[@]} -eq 0 ]] || [[ " ${selected[*]} " == *" $1 "* ]]; }
+named() { [[ " ${selected[*]} " == *" $1 "* ]]; }  # long runs: only when asked for by name
 
 pick classroom && run classroom -- --scenario classroom --rooms 10 --students 30 --duration 20
 pick lecture500 && run lecture500 -- --scenario lecture --students 500 --duration 20
@@ -69,5 +71,21 @@ if pick classroom-redis; then
   "$PY" -c "import redis, sys; r = redis.Redis.from_url('redis://127.0.0.1:6379/0')
 keys = list(r.scan_iter(match=sys.argv[1] + ':*', count=1000))
 print('removed', r.delete(*keys) if keys else 0, 'redis keys')" "$prefix"
+fi
+# The soak (docs/performance.md, "Soak"): sessions start, run and end in a loop for
+# SOAK_SECONDS (default 600) on two nodes sharing Redis; RSS and live objects must come back
+# to the baseline. It starts and stops its own nodes and cleans its Redis keys. About 13
+# minutes, so it runs only when named: `loadtests/bench.sh soak` (soak-memory: the embedded
+# broker, one node, SOAK_MEMORY_SECONDS default 300).
+if named soak; then
+  echo "== soak (2 nodes, Redis, ${SOAK_SECONDS:-600} s)"
+  "$PY" -m loadtests soak --broker redis --nodes 2 --duration "${SOAK_SECONDS:-600}" \
+    --json "$OUT/soak.json" --markdown "$OUT/soak.md" || echo "soak: FAIL, see $OUT/soak.md"
+fi
+if named soak-memory; then
+  echo "== soak-memory (1 node, embedded broker, ${SOAK_MEMORY_SECONDS:-300} s)"
+  "$PY" -m loadtests soak --broker memory --nodes 1 --duration "${SOAK_MEMORY_SECONDS:-300}" \
+    --json "$OUT/soak-memory.json" --markdown "$OUT/soak-memory.md" \
+    || echo "soak-memory: FAIL, see $OUT/soak-memory.md"
 fi
 exit 0

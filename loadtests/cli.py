@@ -1,13 +1,13 @@
-"""``python -m loadtests run|table|compare|ceiling|serve-reference|serve-ceiling``.
+"""``python -m loadtests run|table|compare|ceiling|soak|serve-reference|serve-ceiling``.
 
 ``run``: parse flags over a scenario preset, run, write reports. Flags left out
 keep the preset's value, so ``--scenario lecture --students 500`` is the lecture
 shape at a quarter of its size. The signing secret is better passed through the
 environment than as a flag (flags show up in ``ps``).
 
-``compare`` and ``ceiling`` start the servers they measure themselves (see
-``loadtests/compare.py``); ``serve-reference`` and ``serve-ceiling`` run those
-servers in the foreground.
+``compare``, ``ceiling`` and ``soak`` start the servers they measure themselves (see
+``loadtests/compare.py`` and ``loadtests/soak/``); ``serve-reference`` and
+``serve-ceiling`` run those servers in the foreground.
 """
 
 from __future__ import annotations
@@ -140,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     ceiling.add_argument("--json", type=Path, help="write the result here")
     ceiling.add_argument("--verbose", action="store_true", help="live progress")
 
+    _soak_parser(commands)
+
     reference = commands.add_parser(
         "serve-reference", help="run the python-socketio reference server (CLASSROOM_TENANTS)")
     reference.add_argument("--host", default="127.0.0.1")
@@ -151,6 +153,71 @@ def _parser() -> argparse.ArgumentParser:
     bare.add_argument("--host", default="127.0.0.1")
     bare.add_argument("--port", type=int, default=8200)
     return parser
+
+
+# flag -> (SoakConfig field, type, help)
+SOAK_FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "--duration": ("duration", float, "seconds of sessions in a loop, after the warm-up"),
+    "--rooms": ("rooms", int, "rooms side by side, each one session after another"),
+    "--students": ("students", int, "students per session (plus one trainer)"),
+    "--session-seconds": ("session_seconds", float, "how long each session runs"),
+    "--nodes": ("nodes", int, "server processes sharing Redis (1 with --broker memory)"),
+    "--broker": ("broker", str, "redis (the production shape) or memory"),
+    "--redis-url": ("redis_url", str, "the Redis the nodes share"),
+    "--abandon-every": ("abandon_every", int,
+                        "every n-th session ends by everyone leaving, not session.end (0: never)"),
+    "--sample-every": ("sample_every", float, "seconds between samples of every node"),
+    "--settle": ("settle", float, "idle seconds before the baseline and before the final "
+                 "sample (>= 60 lets released fan-out budgets go)"),
+    "--warmup-cycles": ("warmup_cycles", int, "sessions per room before the baseline"),
+    "--rss-tolerance-mb": ("rss_tolerance_mb", float, "allowed RSS growth in MiB ..."),
+    "--rss-tolerance-pct": ("rss_tolerance_pct", float, "... or in % of the baseline"),
+    "--objects-tolerance-pct": ("objects_tolerance_pct", float,
+                                "allowed growth of gc objects and allocated blocks, in %"),
+    "--seed": ("seed", int, "random seed"),
+}
+
+
+def _soak_parser(commands: Any) -> None:
+    soak = commands.add_parser(
+        "soak", help="sessions start, run and end in a loop; RSS and live objects must "
+        "come back to the baseline (starts its own nodes)")
+    for flag, (_, kind, text) in SOAK_FLAGS.items():
+        soak.add_argument(flag, type=kind, default=None, help=text)
+    soak.add_argument("--json", type=Path, help="write the full report here")
+    soak.add_argument("--markdown", type=Path, help="write the Markdown summary here")
+    soak.add_argument("--quiet", action="store_true", help="no line per sample")
+
+
+def _soak(args: argparse.Namespace, argv: list[str] | None) -> int:
+    from loadtests.soak.config import SoakConfig
+    from loadtests.soak.render import render
+    from loadtests.soak.runner import run_soak
+
+    values = {name: getattr(args, flag.lstrip("-").replace("-", "_"))
+              for flag, (name, _, _) in SOAK_FLAGS.items()}
+    try:
+        config = SoakConfig(**{k: v for k, v in values.items() if v is not None})
+        config.validate()
+        check_url(config.redis_url.replace("redis://", "ws://", 1), False)
+    except ValueError as exc:
+        print(f"loadtests: {exc}", file=sys.stderr)
+        return 2
+    command = shlex.join(["python", "-m", "loadtests", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        report = run_soak(config, command, progress=None if args.quiet else sys.stderr)
+    except RuntimeError as exc:
+        print(f"loadtests soak: {exc}", file=sys.stderr)
+        return 1
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    text = render(report)
+    if args.markdown is not None:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(text)
+    print(text)
+    return 0 if report["verdict"]["result"] == "PASS" else 1
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -288,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         return _compare(args, argv)
     if args.command == "ceiling":
         return _ceiling(args)
+    if args.command == "soak":
+        return _soak(args, argv)
     if args.command == "serve-reference":
         from loadtests.reference.server import serve
 

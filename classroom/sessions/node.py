@@ -89,6 +89,7 @@ class Node:
             self.attendance,
         )
         self.presence_views = PresenceViews(presence, call)
+        self.streams.on_forget = self.presence_views.forget_channel
         self.joins = Joins(
             access=self.access, hub=self.hub, broker=broker, presence=presence,
             streams=self.streams, records=self.records, views=self.presence_views, call=call,

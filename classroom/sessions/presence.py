@@ -17,8 +17,9 @@ from classroom.sessions.backend_calls import BackendCalls
 from classroom.sessions.messages import presence_message, unpack_internal
 from presence.store import PresenceStore
 
-RENDERED_CACHE_MAX = 100_000
-"""Participant renderings kept for joins (a few hundred bytes each), then started afresh."""
+RENDERED_CACHE_MAX = 20_000
+"""Participant renderings kept per session for joins (a few hundred bytes each), then
+started afresh; a session's renderings go when the node forgets the session."""
 
 
 async def announce(broker: Broker, channel: str, kind: str, participant: Participant) -> None:
@@ -32,15 +33,15 @@ class PresenceViews:
     def __init__(self, presence: PresenceStore, call: BackendCalls) -> None:
         self._presence = presence
         self._call = call
-        # (view, packed presence record) -> (pid, rendering for others)
-        self._rendered: dict[tuple[View, bytes], tuple[Any, dict[str, Any]]] = {}
+        # channel -> (view, packed presence record) -> (pid, rendering for others)
+        self._rendered: dict[str, dict[tuple[View, bytes], tuple[Any, dict[str, Any]]]] = {}
 
     async def participants(
         self, channel: Channel, view: View, self_pid: str
     ) -> list[dict[str, Any]]:
         """Everyone present in ``channel`` as ``view`` sees them; the asker sees all of itself."""
         entries = await self._call(self._presence.participants(channel.name))
-        rendered = self._rendered
+        rendered = self._rendered.setdefault(channel.name, {})
         shown_list = []
         for entry in entries:
             key = (view, entry.info)
@@ -60,3 +61,7 @@ class PresenceViews:
     def forget_renderings(self) -> None:
         """Drop every cached rendering (an erasure must not leave renderings behind)."""
         self._rendered.clear()
+
+    def forget_channel(self, channel: str) -> None:
+        """Drop a session's renderings: this node no longer serves it."""
+        self._rendered.pop(channel, None)

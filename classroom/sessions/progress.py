@@ -14,30 +14,38 @@ PushBuilder = Callable[[str, list[tuple[dict[str, Any], dict[str, Any]]]], None]
 
 
 class ProgressCoalescer:
-    """Collects progress reports per session and flushes them at most once per interval."""
+    """Collects progress reports per session and flushes them at most once per interval.
+
+    A session is in ``_timers`` while a push is due or its interval since the last push
+    runs; when that interval ends with nothing new, the session leaves every map here.
+    (A map of last push times, kept until the session ended, grew by one entry for each
+    session that was left without ``session.end``: the soak test found it.)
+    """
 
     def __init__(self, interval: float, flush: PushBuilder) -> None:
         self._interval = interval
         self._flush = flush
         self._pending: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._last: dict[str, float] = {}
+        self._timers: dict[str, asyncio.Handle] = {}  # call_soon, then call_later
 
     def report(self, channel: str, participant: dict[str, Any], progress: dict[str, Any]) -> None:
-        """Note a student's latest report; schedule the session's next push."""
+        """Note a student's latest report; push at once unless a push was made within the
+        interval (then at its end, with every report since)."""
         self._pending.setdefault(channel, {})[participant["pid"]] = (participant, progress)
         if channel in self._timers:
             return
-        loop = asyncio.get_running_loop()
-        wait = max(0.0, self._last.get(channel, 0.0) + self._interval - loop.time())
-        self._timers[channel] = loop.call_later(wait, self._send, channel)
+        self._timers[channel] = asyncio.get_running_loop().call_soon(self._send, channel)
 
     def _send(self, channel: str) -> None:
+        """Push what is pending and start the interval; with nothing pending, forget the
+        session."""
         self._timers.pop(channel, None)
-        pending = self._pending.pop(channel, {})
-        self._last[channel] = asyncio.get_running_loop().time()
-        if pending:
-            self._flush(channel, list(pending.values()))
+        pending = self._pending.pop(channel, None)
+        if not pending:
+            return
+        loop = asyncio.get_running_loop()
+        self._timers[channel] = loop.call_later(self._interval, self._send, channel)
+        self._flush(channel, list(pending.values()))
 
     def forget(self, channel: str) -> None:
         """Drop what is pending for a session (it ended, or nobody is left to tell)."""
@@ -45,7 +53,6 @@ class ProgressCoalescer:
         if timer is not None:
             timer.cancel()
         self._pending.pop(channel, None)
-        self._last.pop(channel, None)
 
     def close(self) -> None:
         """Cancel every scheduled push."""

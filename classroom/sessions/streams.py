@@ -90,6 +90,8 @@ class SessionStreams:
         self._clock = clock
         self._runtimes: dict[str, SessionRuntime] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self.on_forget: Callable[[str], None] = _unused_forget
+        """Called with a channel whose runtime this node forgot (so caches go with it)."""
 
     def runtime(self, channel: str) -> SessionRuntime:
         """The channel's runtime, created empty on first use (a sync rebuilds it)."""
@@ -114,7 +116,8 @@ class SessionStreams:
         runtime = self._runtimes.get(channel)
         if runtime is not None and runtime.state.offset > runtime.saved:
             self._compact(channel, runtime)  # the final state stays durable
-        self._runtimes.pop(channel, None)
+        if self._runtimes.pop(channel, None) is not None:
+            self.on_forget(channel)
 
     def receive(self, channel: str, pub: Publication) -> None:
         """The broker handler: ephemeral messages pass, stored ones keep offset order."""
@@ -307,6 +310,7 @@ class SessionStreams:
                 self._compact(channel, runtime)  # forgotten at a later sweep, once durable
                 continue
             del self._runtimes[channel]
+            self.on_forget(channel)
 
     async def wait_applied(self, channel: str, position: StreamPosition, timeout: float) -> None:
         """Wait (bounded) until this node applied ``position``: a publisher reads its writes."""
@@ -325,6 +329,10 @@ class SessionStreams:
 
 def _drop(channel: str, pub: Publication, message: dict[str, Any]) -> None:
     """No fan-out yet: the node sets one before the broker delivers anything."""
+
+
+def _unused_forget(channel: str) -> None:
+    """Nothing to forget until the node says what."""
 
 
 def _unused(channel: str) -> int:

@@ -107,6 +107,8 @@ async def test_an_idle_session_is_forgotten_and_rebuilt_exactly() -> None:
     now = [0.0]
     streams = SessionStreams(broker, drop, compaction=Compaction(every=10, idle=5.0),
                              clock=lambda: now[0])
+    forgotten: list[str] = []
+    streams.on_forget = forgotten.append  # the node drops the session's caches with it
     await broker.start(streams.receive)
     await broker.subscribe(CHANNEL)
     await publish(broker, 1, 95)
@@ -116,8 +118,9 @@ async def test_an_idle_session_is_forgotten_and_rebuilt_exactly() -> None:
     streams.sweep()  # not yet durable: written first, forgotten at a later sweep
     await settle(streams)
     assert CHANNEL in streams.channels()
+    assert forgotten == []
     streams.sweep()
-    assert CHANNEL not in streams.channels()
+    assert CHANNEL not in streams.channels() and forgotten == [CHANNEL]
     await publish(broker, 96, 5)  # while no node holds it in memory
     await streams.sync(CHANNEL)
     reference = SessionStreams(MemoryBroker(), drop)
@@ -186,3 +189,23 @@ def test_compaction_stays_within_the_retained_history() -> None:
     assert (policy.every, policy.max_age, policy.idle) == (150, 30.0, 2.0)
     small = Compaction.within(history_size=0, history_ttl=60.0, every=10, max_age=5.0, idle=1.0)
     assert (small.every, small.max_age) == (1, 5.0)
+
+
+async def test_a_forgotten_session_takes_its_participant_renderings_along() -> None:
+    from auth.tenants import Tenant, TenantRegistry
+    from classroom.domain.channel import Channel
+    from classroom.domain.views import view_for_role
+    from classroom.sessions.node import Node
+    from presence.memory import MemoryPresenceStore
+
+    tenant = Tenant(id="acme", secrets=("acme-secret-0",), api_key="acme-key")
+    node = Node(tenants=TenantRegistry([tenant]), broker=MemoryBroker(),
+                presence=MemoryPresenceStore(), secret=b"secret")
+    await node.presence.add(CHANNEL, "c1", "u1", pack_internal(STUDENTS[1]))
+    views = node.presence_views
+    shown = await views.participants(Channel.parse(CHANNEL), view_for_role("trainer"), "p-t")
+    assert [p["pid"] for p in shown] == ["p-1"]
+    assert CHANNEL in views._rendered
+    node.streams.runtime(CHANNEL)
+    node.streams.drop(CHANNEL)
+    assert CHANNEL not in views._rendered
