@@ -29,6 +29,7 @@ from classroom.backends.presence_factory import presence_from_url
 from classroom.config import Settings
 from classroom.demo import DEMO_SESSION, demo_roster
 from classroom.domain.addresses import address_key
+from classroom.edge.asyncapi_route import asyncapi_route
 from classroom.edge.connection import Connection
 from classroom.edge.http_headers import DefaultSecurityHeaders
 from classroom.edge.registry import ConnectionRegistry
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             *classroom.api.routes(),
+            asyncapi_route(),
             *web_routes(),
         ],
         lifespan=lifespan,
