@@ -19,9 +19,11 @@ must be finite, as docs/protocol.md says of every frame.
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -151,6 +153,16 @@ class Ledger:
         if command_id is not None:
             pending[command_id] = (str(frame.get("type")), problem)
 
+    def from_real_client(self, frame: dict[str, Any]) -> None:
+        """Check a frame a real client (the browser's ``classroom.js``) sent: it must match."""
+        name, problem = contract().problem(frame, sent=True)
+        self.frames += 1
+        if problem is None:
+            self.seen[name] += 1
+        else:
+            self.problems.append(f"a client sent a {frame.get('type')!r} frame that "
+                                 f"/asyncapi.json rejects: {problem}")
+
     def received(self, frame: Any, encoding: str,
                  pending: dict[int, tuple[str, str | None]]) -> None:
         """Check a frame the client received, and the server's verdict on the command it answers."""
@@ -177,3 +189,34 @@ class Ledger:
 
 LEDGER = Ledger()
 """The one ledger of this test run (the client feeds it, the root conftest reads it)."""
+
+SERVER_CODEC = ("classroom.edge.connection", "classroom.sessions.joining", "classroom.sessions.hub")
+"""The modules of the server that encode frames (and, the connection, decode them)."""
+
+
+def tap_server(monkeypatch: Any) -> None:
+    """Check every frame a server in this process decodes and encodes (browser tests).
+
+    The browser's client is not ``tests/client.py``: its frames are checked where the
+    server decodes a command and encodes a reply or push.
+    """
+    for name in SERVER_CODEC:
+        module = importlib.import_module(name)
+        monkeypatch.setattr(module, "encode", _encoding_tap(module.encode))
+        if hasattr(module, "decode"):
+            monkeypatch.setattr(module, "decode", _decoding_tap(module.decode))
+
+
+def _encoding_tap(encode: Callable[..., Any]) -> Callable[..., Any]:
+    def tapped(frame: dict[str, Any], encoding: Any) -> Any:
+        LEDGER.received(frame, str(encoding), {})
+        return encode(frame, encoding)
+    return tapped
+
+
+def _decoding_tap(decode: Callable[..., Any]) -> Callable[..., Any]:
+    def tapped(data: Any, encoding: Any) -> Any:
+        frame = decode(data, encoding)
+        LEDGER.from_real_client(frame)
+        return frame
+    return tapped
