@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from auth.identity import Role
 from classroom.domain.events import Score, Screen
 
-WireRole = Literal["trainer", "student", "planner", "content_manager", "server", "erased"]
+WireRole = Role | Literal["server", "erased"]
 """A participant's role: a token's role, or ``server`` / ``erased`` for the pids naming no one."""
 
 
@@ -45,7 +46,7 @@ class Profile(WireObject):
 
     tenant: str
     sub: str
-    role: Literal["trainer", "student", "planner", "content_manager"]
+    role: Role
     sessions: list[str]
     name: str | None = None
     email: str | None = None
