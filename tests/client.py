@@ -24,7 +24,8 @@ class Client:
     """Sends commands, matches replies by id, and keeps pushes in an inbox.
 
     Every frame it sends and receives is checked against ``/asyncapi.json``
-    (``tests/wire_contract.py``); a mismatch fails the running test.
+    (``tests/wire_contract.py``); a mismatch raises where the frame arrives, and
+    fails the running test even if that error is caught.
     """
 
     def __init__(self, ws: ClientConnection, encoding: str) -> None:
@@ -65,7 +66,10 @@ class Client:
         else:
             assert self.encoding == "json", "text frame on a MessagePack connection"
             frame = orjson.loads(data)
+        known = len(LEDGER.problems)
         LEDGER.received(frame, self.encoding, self._verdicts)
+        if len(LEDGER.problems) > known:  # fail here, where the frame arrived (and shrink)
+            raise AssertionError(LEDGER.problems[-1])
         self.received.append(frame)
         return frame
 

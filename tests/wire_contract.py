@@ -1,8 +1,10 @@
 """The AsyncAPI document as a check on the wire: every frame the test client sends or receives.
 
 ``tests/client.py`` hands each frame it sends (as the server decodes it) and each
-frame it receives (JSON or MessagePack, decoded) to :data:`LEDGER`; the root
-conftest fails the running test if the ledger holds a problem, naming the frame
+frame it receives (JSON or MessagePack, decoded) to :data:`LEDGER` and raises at
+the first problem; the root conftest fails the running test if the ledger holds a
+problem all the same (an error caught by the test, a frame of the handler tests'
+recording peer, or of a browser test, see :func:`tap_server`), naming the frame
 type. The rules:
 
 - a received frame must match its message in ``/asyncapi.json`` (chosen by its
