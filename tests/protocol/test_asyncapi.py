@@ -183,6 +183,9 @@ GOOD_EVENT = {"type": "event", "session": "s1", "epoch": "e1", "offset": 3,
       "event": {"kind": "chat", "text": "hi", "by": {"pid": PID, "role": "student"}}}, True),
     ({"type": "publish", "id": 1, "session": "s1",
       "event": {"kind": "progress", "screen": "a", "score": math.nan}}, True),
+    ({"type": "publish", "id": 1, "session": "s1",  # a MessagePack map keyed by bin
+      "event": {"kind": "annotation.add", "annotation_id": "a1", "screen": "s",
+                "shape": {b"type": "circle"}}}, True),
     ({"type": "pong", "id": 1, "extra": True}, False),  # a field the document lacks
     ({"type": "pong"}, False),  # a reply without id
     ({"type": "teleported"}, False),
