@@ -15,8 +15,8 @@ type. The rules:
   ``error`` ``bad_request`` whose message is a validation failure): the document
   is not looser than the server's own validation.
 
-Integers are checked strictly (``1.0`` and ``true`` are not integers), numbers
-must be finite and object keys strings, as docs/protocol.md says of every frame.
+Integers are checked strictly (``1.0`` and ``true`` are not integers) and numbers
+must be finite, as docs/protocol.md says of every frame.
 """
 
 from __future__ import annotations
@@ -53,17 +53,12 @@ def _is_number(checker: Any, value: Any) -> bool:
             and math.isfinite(value))
 
 
-def _is_object(checker: Any, value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(key, str) for key in value)
-
-
 StrictValidator = validators.extend(
     Draft202012Validator,
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many(
-        {"integer": _is_integer, "number": _is_number, "object": _is_object}),
+        {"integer": _is_integer, "number": _is_number}),
 )
-"""JSON Schema as the wire means it: no float or boolean integers, finite numbers, and
-object keys that are strings (a MessagePack map keyed by ``bin`` or numbers is no object)."""
+"""JSON Schema as the wire means it: no float or boolean integers, and finite numbers."""
 
 
 def usable_id(frame: dict[str, Any]) -> int | None:

@@ -7,6 +7,10 @@ null``). Such a field's schema is its value's type alone, without ``null`` and
 without ``"default": null``. Commands ignore unknown fields and accept ``null`` for
 an optional field (``"since": null`` is no ``since``), so theirs stay nullable.
 A field that is always present and may be ``null`` (``state.screen``) keeps ``null``.
+
+And a mapping (an annotation's ``shape``) says that its keys are strings, which JSON
+takes for granted but MessagePack does not: the server refuses a map keyed by
+``bin`` or numbers there (a command's unknown fields, whatever their keys, are ignored).
 """
 
 from __future__ import annotations
@@ -43,6 +47,13 @@ class WireJsonSchema(GenerateJsonSchema):
         if inner["type"] == "nullable":
             inner = inner["schema"]
         return self.generate_inner(inner)
+
+
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
+        """A mapping: pydantic's schema, with keys that are strings."""
+        json_schema = super().dict_schema(schema)
+        json_schema.setdefault("propertyNames", {"type": "string"})
+        return json_schema
 
 
 def wire_schemas(models: list[type[BaseModel]]) -> dict[str, Any]:
