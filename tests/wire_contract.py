@@ -30,7 +30,7 @@ from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -53,12 +53,27 @@ def _is_number(checker: Any, value: Any) -> bool:
             and math.isfinite(value))
 
 
+@cache
+def _ecma(pattern: str) -> re.Pattern[str]:
+    """``pattern`` as ECMA-262 reads it: a final ``$`` is the end, not "before a last newline"."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    if validator.is_type(instance, "string") and not _ecma(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 StrictValidator = validators.extend(
     Draft202012Validator,
+    validators={"pattern": _pattern},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many(
         {"integer": _is_integer, "number": _is_number}),
 )
-"""JSON Schema as the wire means it: no float or boolean integers, and finite numbers."""
+"""JSON Schema as the wire means it: no float or boolean integers, finite numbers, and
+patterns anchored as JSON Schema (and pydantic) anchor them: ``"s1\\n"`` is no session id."""
 
 
 def usable_id(frame: dict[str, Any]) -> int | None:

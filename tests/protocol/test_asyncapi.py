@@ -172,6 +172,7 @@ GOOD_EVENT = {"type": "event", "session": "s1", "epoch": "e1", "offset": 3,
 @pytest.mark.parametrize(("frame", "sent"), [
     ({"type": "teleport", "id": 1}, True),  # unknown command
     ({"type": "join", "id": 1, "session": 5}, True),  # wrong field type
+    ({"type": "join", "id": 1, "session": "s1\n"}, True),  # "$" is the very end
     ({"type": "join", "id": 1.0, "session": "s1"}, True),  # a float is no integer
     ({"type": "join", "id": True, "session": "s1"}, True),
     ({"type": "join", "id": 1}, True),  # a required field missing
