@@ -32,6 +32,7 @@ from classroom.demo import DEMO_SESSION, demo_roster
 from classroom.domain.addresses import address_key
 from classroom.domain.channel import Channel
 from classroom.domain.lifecycle import is_ended
+from classroom.edge.asyncapi_route import asyncapi_route
 from classroom.edge.census import census
 from classroom.edge.connection import Connection
 from classroom.edge.http_headers import DefaultSecurityHeaders
@@ -267,6 +268,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics),
             *debug_routes,
             *classroom.api.routes(),
+            asyncapi_route(),
             *web_routes(),
         ],
         lifespan=lifespan,

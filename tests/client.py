@@ -14,11 +14,19 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from classroom.protocol.codec import FrameError, decode
+from tests.wire_contract import LEDGER
+
 Frame = dict[str, Any]
 
 
 class Client:
-    """Sends commands, matches replies by id, and keeps pushes in an inbox."""
+    """Sends commands, matches replies by id, and keeps pushes in an inbox.
+
+    Every frame it sends and receives is checked against ``/asyncapi.json``
+    (``tests/wire_contract.py``); a mismatch raises where the frame arrives, and
+    fails the running test even if that error is caught.
+    """
 
     def __init__(self, ws: ClientConnection, encoding: str) -> None:
         self.ws = ws
@@ -26,6 +34,7 @@ class Client:
         self.inbox: list[Frame] = []
         self.received: list[Frame] = []
         self._ids = itertools.count(1)
+        self._verdicts: dict[int, tuple[str, str | None]] = {}
 
     @classmethod
     async def open(cls, url: str, encoding: str = "json", **kwargs: Any) -> Client:
@@ -38,11 +47,15 @@ class Client:
 
     async def send_frame(self, frame: Frame) -> None:
         if self.encoding == "msgpack":
-            await self.ws.send(msgpack.packb(frame, use_bin_type=True))
+            await self.send_raw(msgpack.packb(frame, use_bin_type=True))
         else:
-            await self.ws.send(orjson.dumps(frame).decode())
+            await self.send_raw(orjson.dumps(frame).decode())
 
     async def send_raw(self, data: str | bytes) -> None:
+        """Send ``data``; if the server can decode it, the contract checks it as a command."""
+        with contextlib.suppress(FrameError):
+            LEDGER.sent(decode(data, "msgpack" if self.encoding == "msgpack" else "json"),
+                        self._verdicts)
         await self.ws.send(data)
 
     async def read(self, timeout: float = 5.0) -> Frame:
@@ -53,6 +66,10 @@ class Client:
         else:
             assert self.encoding == "json", "text frame on a MessagePack connection"
             frame = orjson.loads(data)
+        known = len(LEDGER.problems)
+        LEDGER.received(frame, self.encoding, self._verdicts)
+        if len(LEDGER.problems) > known:  # fail here, where the frame arrived (and shrink)
+            raise AssertionError(LEDGER.problems[-1])
         self.received.append(frame)
         return frame
 

@@ -16,6 +16,7 @@ from classroom.app import create_app
 from classroom.config import Settings
 from classroom.edge.server import build_server
 from tests.client import Client
+from tests.wire_contract import LEDGER
 
 TENANTS = {
     "acme": {"secrets": ["acme-secret-0", "acme-secret-1"], "api_key": "acme-key",
@@ -114,3 +115,23 @@ async def start_server() -> AsyncIterator[ServerFactory]:
 async def server(start_server: ServerFactory) -> RunningServer:
     """One server with default settings."""
     return await start_server()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Fail a test whose client sent or received a frame that breaks ``/asyncapi.json``."""
+    LEDGER.take()
+    result = yield
+    problems = LEDGER.take()
+    if problems:
+        raise AssertionError("wire contract (/asyncapi.json):\n" + "\n".join(problems[:20]))
+    return result
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many frames the contract checked, and of which messages of the document."""
+    if LEDGER.frames:
+        seen = ", ".join(f"{name} {count}" for name, count in sorted(LEDGER.seen.items()))
+        terminalreporter.write_line(
+            f"wire contract: {LEDGER.frames} frames checked against /asyncapi.json, "
+            f"{len(LEDGER.seen)} messages seen: {seen}")

@@ -1,4 +1,4 @@
-"""Security headers on every HTTP answer: the server API, ``/openapi.json``, health, metrics.
+"""Security headers on every HTTP answer: the server API, its documents, health, metrics.
 
 The web client's pages and files carry their own, richer set (``web_pages.py``); this
 wrapper only adds a header an answer does not have yet, so theirs are kept. The defaults

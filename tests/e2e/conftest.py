@@ -35,6 +35,7 @@ from classroom.config import Settings
 from classroom.edge.server import build_server
 from classroom.edge.web_pages import web_routes
 from tests.conftest import TENANTS, RunningServer
+from tests.wire_contract import tap_server
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CLASSROOM_CHROMIUM", "/usr/bin/chromium"))
@@ -111,6 +112,12 @@ def make_settings(**overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@pytest.fixture(autouse=True)
+def _wire_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every frame between the browsers and the server is checked against /asyncapi.json."""
+    tap_server(monkeypatch)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from classroom.protocol.codec import Encoding, Payload, decode, encode
 from classroom.protocol.commands import COMMAND_TYPES, parse_command
 from classroom.sessions.hub import Membership
 from tests.handlers.conftest import PING_INTERVAL, token
+from tests.wire_contract import LEDGER
 
 TRAINER: dict[str, Any] = {"name": "Tessa Trainer", "email": "tessa@example.nl"}
 STUDENT_A: dict[str, Any] = {"name": "Sam Student", "email": "sam@example.nl",
@@ -49,7 +50,10 @@ AFTER_CONNECT: dict[str, dict[str, Any]] = {
 
 
 class RecordingPeer:
-    """The socket's stand-in: keeps every frame as the client would decode it."""
+    """The socket's stand-in: keeps every frame as the client would decode it.
+
+    Each frame is also checked against ``/asyncapi.json`` (``tests/wire_contract.py``).
+    """
 
     def __init__(self, client_id: str, encoding: Encoding = "json") -> None:
         self.client_id = client_id
@@ -66,16 +70,23 @@ class RecordingPeer:
         self.ended: list[str] = []
         self.allowance = REPLAY_BUDGET.burst
         """Stored events this client may still be sent from history."""
+        self.verdicts: dict[int, tuple[str, str | None]] = {}
+        """The contract's verdict on each command sent, by id, until its answer."""
+
+    def _seen(self, payload: Payload) -> dict[str, Any]:
+        frame = decode(payload, self.encoding)
+        LEDGER.received(frame, self.encoding, self.verdicts)
+        return frame
 
     @property
     def closing(self) -> bool:
         return bool(self.closes)
 
     def send(self, frame: dict[str, Any]) -> None:
-        self.sent.append(decode(encode(frame, self.encoding), self.encoding))
+        self.sent.append(self._seen(encode(frame, self.encoding)))
 
     async def send_replay(self, payloads: Iterable[Payload]) -> bool:
-        self.replayed.extend(decode(p, self.encoding) for p in payloads)
+        self.replayed.extend(self._seen(p) for p in payloads)
         return not self.closing
 
     def replay_allowance(self) -> int:
@@ -94,7 +105,7 @@ class RecordingPeer:
         self.closes.append((code, reason))
 
     def enqueue(self, payload: Payload) -> None:
-        self.pushed.append(decode(payload, self.encoding))
+        self.pushed.append(self._seen(payload))
 
     def session_ended(self, session: str) -> None:
         self.ended.append(session)
@@ -114,7 +125,9 @@ class Client:
         self.peer = peer
 
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
-        command = parse_command({"type": kind, "id": next(self._ids), **fields})
+        frame = {"type": kind, "id": next(self._ids), **fields}
+        LEDGER.sent(frame, self.peer.verdicts)
+        command = parse_command(frame)
         before = len(self.peer.sent)
         await run_command(self.services, self.peer, command, command.id)
         answers = self.peer.sent[before:]
