@@ -27,6 +27,10 @@ CENSUS_TIMEOUT = 30.0  # a full collection and an object walk, on a busy machine
 RATE_LIMIT = "1000"
 
 
+SESSION_IDLE = "20"
+"""Seconds a node keeps an unused session's state (``CLASSROOM_SESSION_IDLE``) in the soak."""
+
+
 @dataclass
 class Cluster:
     """The identities the soak's nodes and clients share."""
@@ -55,6 +59,9 @@ class Cluster:
                "CLASSROOM_DEBUG_CENSUS": "1",
                "CLASSROOM_RATE_LIMIT_PER_SECOND": RATE_LIMIT,
                "CLASSROOM_RATE_LIMIT_BURST": RATE_LIMIT,
+               # An abandoned session (no session.end) is forgotten once idle this long;
+               # production waits 300 s, the soak's settle (65 s) must see it happen.
+               "CLASSROOM_SESSION_IDLE": SESSION_IDLE,
                "CLASSROOM_LOG_LEVEL": "warning"}
         if self.config.broker == "redis":
             env.update({"REDIS_URL": self.config.redis_url,
