@@ -19,7 +19,7 @@ from classroom.backends.broker import StreamPosition
 from classroom.backends.data.store import DataUnavailable
 from classroom.domain.lifecycle import refuse_if_ended
 from classroom.domain.participants import display_name_policy, profile_of
-from classroom.domain.refusals import RequestRefused
+from classroom.domain.refusals import ErrorCode, RequestRefused
 from classroom.domain.views import render_participant, view_for_role
 from classroom.handlers.peer import Peer
 from classroom.handlers.services import Services
@@ -85,11 +85,7 @@ async def connect(services: Services, peer: Peer, command: Connect) -> Reply:
     if peer.identity is not None:
         raise RequestRefused("bad_request", "already connected")
     node = services.node
-    try:
-        identity = verify_token(command.token, node.tenants, leeway=services.token_leeway)
-    except TokenRejected as exc:
-        log.info("connect refused", extra={"reason": exc.reason})
-        raise RequestRefused("unauthorized", "token refused") from None
+    identity = _verified(services, command.token, "connect", refusal="unauthorized")
     with contextlib.suppress(DataUnavailable):  # an unreachable store refuses nothing here
         if await node.records.token_revoked(identity):
             log.info("connect refused", extra={"reason": "erased"})
@@ -116,11 +112,7 @@ async def refresh(services: Services, peer: Peer, identity: Identity, command: R
     ``joined`` push, without ``id``, precedes the reply).
     """
     node = services.node
-    try:
-        new = verify_token(command.token, node.tenants, leeway=services.token_leeway)
-    except TokenRejected as exc:
-        log.info("refresh refused", extra={"reason": exc.reason})
-        raise RequestRefused("forbidden", "token refused") from None
+    new = _verified(services, command.token, "refresh", refusal="forbidden")
     if (new.tenant, new.sub) != (identity.tenant, identity.sub):
         raise RequestRefused("forbidden", "the token is for another user")
     if await node.call(node.records.token_revoked(new)):
@@ -137,6 +129,15 @@ async def refresh(services: Services, peer: Peer, identity: Identity, command: R
         "left": outcome.left,
         "rejoined": outcome.rejoined,
     }
+
+
+def _verified(services: Services, token: str, command: str, *, refusal: ErrorCode) -> Identity:
+    """The token's identity, or a ``token refused`` refusal with ``refusal`` as its code."""
+    try:
+        return verify_token(token, services.node.tenants, leeway=services.token_leeway)
+    except TokenRejected as exc:
+        log.info(f"{command} refused", extra={"reason": exc.reason})
+        raise RequestRefused(refusal, "token refused") from None
 
 
 async def ping(services: Services, peer: Peer, identity: Identity, command: Ping) -> Reply:

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from classroom.backends.data.attendance import LIVE_TTL, MAX_LOG, AttendanceLog
 from classroom.backends.data.records import Records
-from classroom.backends.data.redis import data_store_from_url
-from tests.multinode.conftest import REDIS_URL, drop_prefix
+from tests.records_backends import records_on
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def records(request: pytest.FixtureRequest) -> AsyncIterator[Records]:
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    url = REDIS_URL if request.param == "redis" else None
-    store = data_store_from_url(url, prefix=prefix)
-    yield Records(store, b"secret")
-    await store.close()
-    if url is not None:
-        await drop_prefix(url, prefix)
+    async with records_on(request.param) as made:
+        yield made
 
 
 async def test_arrivals_departures_and_heartbeats_are_kept_per_user(records: Records) -> None:

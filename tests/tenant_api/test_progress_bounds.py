@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from classroom.backends.data.records import LIVE_PROGRESS_TTL, MAX_COMPLETED, Records
-from classroom.backends.data.redis import data_store_from_url
 from tests.conftest import RunningServer, ServerFactory
 from tests.multinode.conftest import REDIS_URL, drop_prefix
+from tests.records_backends import records_on
 
 ACME = {"Authorization": "Bearer acme-key"}
 SCREENS = ["intro", "part-1", "part-2"]
@@ -26,13 +26,8 @@ DAY = 86400.0
 
 @pytest.fixture(params=["memory", "redis"])
 async def records(request: pytest.FixtureRequest) -> AsyncIterator[Records]:
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    url = REDIS_URL if request.param == "redis" else None
-    store = data_store_from_url(url, prefix=prefix)
-    yield Records(store, b"secret")
-    await store.close()
-    if url is not None:
-        await drop_prefix(url, prefix)
+    async with records_on(request.param) as made:
+        yield made
 
 
 def report(sub: str, screen: str, at: float = 1.0) -> dict[str, object]:
