@@ -108,7 +108,8 @@ def _sessions(classroom: Classroom) -> dict[str, int | None]:
     hub, streams = node.hub, node.streams
     channels = hub.channels()
     memberships = [m for channel in channels for m in hub.members(channel)]
-    runtimes = [streams.runtime(name) for name in streams.channels()]
+    # peek, not runtime(): counting a session must not count as using it (idle eviction)
+    runtimes = [r for name in streams.channels() if (r := streams.peek(name)) is not None]
     coalescer = node.fanout.coalescer
     return {
         "hub_channels": len(channels),

@@ -102,9 +102,14 @@ class SessionStreams:
             runtime.touched = self._clock()
         return runtime
 
+    def peek(self, channel: str) -> SessionRuntime | None:
+        """The channel's runtime if this node holds one, without counting it as a use
+        (an observer such as the census must not keep a session from being forgotten)."""
+        return self._runtimes.get(channel)
+
     def ended(self, channel: str) -> bool:
         """Whether this node applied the channel's ``session.ended`` (without touching it)."""
-        runtime = self._runtimes.get(channel)
+        runtime = self.peek(channel)
         return runtime is not None and runtime.ended
 
     def channels(self) -> list[str]:

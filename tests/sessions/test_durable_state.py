@@ -209,3 +209,15 @@ async def test_a_forgotten_session_takes_its_participant_renderings_along() -> N
     node.streams.runtime(CHANNEL)
     node.streams.drop(CHANNEL)
     assert CHANNEL not in views._rendered
+
+
+async def test_looking_at_a_session_does_not_keep_it_from_being_forgotten() -> None:
+    now = [0.0]
+    streams = SessionStreams(MemoryBroker(), drop, compaction=Compaction(idle=5.0),
+                             clock=lambda: now[0])
+    streams.runtime(CHANNEL)
+    for _ in range(4):  # the census samples every few seconds
+        now[0] += 3
+        assert streams.peek(CHANNEL) is not None
+    streams.sweep()
+    assert CHANNEL not in streams.channels() and streams.peek(CHANNEL) is None
