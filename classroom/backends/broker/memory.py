@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import secrets
 import time
@@ -74,8 +75,13 @@ class MemoryBroker:
         self._history_ttl = history_ttl
         self._idempotency_ttl = idempotency_ttl
         self._clock = clock
-        # Both ordered oldest first, so expiry pops from the front only.
-        self._streams: OrderedDict[str, _Stream] = OrderedDict()
+        # Expiry looks at the front only, so a call costs O(1) however many
+        # streams are kept: streams that age out by their last write are
+        # ordered oldest first in ``_idle_order``; ended sessions' streams,
+        # kept whole until a deadline, wait in a heap by that deadline.
+        self._streams: dict[str, _Stream] = {}
+        self._idle_order: OrderedDict[str, None] = OrderedDict()
+        self._deadlines: list[tuple[float, str]] = []
         self._keys: OrderedDict[tuple[str, str], tuple[float, RememberedPublish]] = OrderedDict()
         self._subscribed: set[str] = set()
         self._handler: PublicationHandler | None = None
@@ -92,6 +98,8 @@ class MemoryBroker:
         self._handler = None
         self._subscribed.clear()
         self._streams.clear()
+        self._idle_order.clear()
+        self._deadlines.clear()
         self._keys.clear()
 
     async def subscribe(self, channel: str) -> None:
@@ -125,7 +133,8 @@ class MemoryBroker:
             publication = Publication(stream.offset, stream.epoch, data)
             stream.history.append((now, publication))
             stream.touched = now
-            self._streams.move_to_end(channel)
+            if stream.retained_until is None:
+                self._idle_order.move_to_end(channel)
             position = stream.position
         else:
             current = self._streams.get(channel)
@@ -174,7 +183,10 @@ class MemoryBroker:
     async def retain(self, channel: str, ttl: float) -> None:
         """Keep the whole stream, untrimmed by age, for ``ttl`` seconds more, then drop it."""
         now = self._now()
-        self._stream(channel, now).retained_until = now + ttl
+        stream = self._stream(channel, now)
+        stream.retained_until = now + ttl
+        self._idle_order.pop(channel, None)
+        heapq.heappush(self._deadlines, (stream.retained_until, channel))
 
     async def retention(self, channel: str) -> float | None:
         """Seconds until a retained stream is dropped; None when not retained."""
@@ -242,15 +254,17 @@ class MemoryBroker:
         """The clock's time, after dropping idle streams and expired idempotency keys."""
         self._check_open()
         now = self._clock()
-        for _ in range(len(self._streams)):
-            channel, oldest = next(iter(self._streams.items()))
-            if oldest.retained_until is not None:
-                if now < oldest.retained_until:
-                    self._streams.move_to_end(channel)  # kept whole until its deadline
-                    continue
-            elif now - oldest.touched < self._history_ttl:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            deadline, channel = heapq.heappop(self._deadlines)
+            stream = self._streams.get(channel)
+            if stream is not None and stream.retained_until == deadline:  # else retained again
+                del self._streams[channel]
+        while self._idle_order:
+            channel = next(iter(self._idle_order))
+            if now - self._streams[channel].touched < self._history_ttl:
                 break
-            self._streams.popitem(last=False)
+            del self._idle_order[channel]
+            del self._streams[channel]
         while self._keys:
             expires_at, _ = next(iter(self._keys.values()))
             if expires_at > now:
@@ -263,6 +277,7 @@ class MemoryBroker:
         stream = self._streams.get(channel)
         if stream is None:
             stream = self._streams[channel] = _Stream(self._history_size, now)
+            self._idle_order[channel] = None
         while (stream.retained_until is None and stream.history
                and now - stream.history[0][0] >= self._history_ttl):
             stream.history.popleft()
