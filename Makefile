@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint typecheck redis chromium haproxy clean
+.PHONY: run test install lint typecheck redis chromium haproxy sentinel redis-cluster clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,13 @@ chromium:
 haproxy:
 	@sh scripts/ensure-haproxy.sh
 
-test: install redis chromium haproxy lint typecheck
+sentinel:
+	@sh scripts/ensure-sentinel.sh
+
+redis-cluster:
+	@sh scripts/ensure-redis-cluster.sh
+
+test: install redis chromium haproxy sentinel redis-cluster lint typecheck
 	$(BIN)/pytest
 
 clean:

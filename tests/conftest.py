@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from classroom.app import create_app
 from classroom.config import Settings
 from classroom.edge.server import build_server
 from tests.client import Client
+from tests.redis_topologies import ClusterSet, SentinelSet, binary
 from tests.wire_contract import LEDGER
 
 TENANTS = {
@@ -115,6 +116,32 @@ async def start_server() -> AsyncIterator[ServerFactory]:
 async def server(start_server: ServerFactory) -> RunningServer:
     """One server with default settings."""
     return await start_server()
+
+
+def _installed(*names: str) -> None:
+    try:
+        for name in names:
+            binary(name)
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def sentinel_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSet]:
+    """A primary, a replica and three sentinels, started for the first test that asks."""
+    _installed("redis-server", "redis-sentinel")
+    made = SentinelSet.start(tmp_path_factory.mktemp("sentinel"))
+    yield made
+    made.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterSet]:
+    """A Redis Cluster of three primaries and three replicas, started for the first test."""
+    _installed("redis-server", "redis-cli")
+    made = ClusterSet.start(tmp_path_factory.mktemp("cluster"))
+    yield made
+    made.stop()
 
 
 @pytest.hookimpl(wrapper=True)

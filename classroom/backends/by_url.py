@@ -34,7 +34,7 @@ def backend_from_url(
     wraps them in ``sharded``, after every URL was validated.
     """
     url = url or "memory://"
-    if "," in url:
+    if "," in url and "+" not in url.partition("://")[0]:
         urls = split_urls(url)
         identities = shard_identities(urls)  # validates every URL before anything is built
         return sharded([schemes["redis"](part, dict(options)) for part in urls], identities)

@@ -22,7 +22,10 @@ def _redis(url: str, options: dict[str, Any]) -> PresenceStore:
     return RedisPresenceStore(redis_client(url), **options)
 
 
-_SCHEMES: dict[str, Build[PresenceStore]] = {"memory": _memory, "redis": _redis, "rediss": _redis}
+_SCHEMES: dict[str, Build[PresenceStore]] = {
+    "memory": _memory, "redis": _redis, "rediss": _redis,
+    "redis+sentinel": _redis, "rediss+sentinel": _redis,
+}
 
 
 def presence_from_url(url: str | None, **options: Any) -> PresenceStore:

@@ -1,37 +1,127 @@
 """The one way this server opens Redis: bounded pool, short timeouts, no blind retries.
 
 Shared by the broker, the presence store, the data store and the video session
-store, so a Redis restart or a silent Redis behaves the same everywhere. It
-lives in ``presence`` because that is the lowest package that talks to Redis
-(``classroom`` may import ``presence``, never the reverse).
+store, so a Redis restart or a silent Redis behaves the same everywhere, on every
+topology ``REDIS_URL`` can name (:mod:`classroom.backends.redis_url`): one server,
+a primary found through Sentinel (redis-py's ``redis.asyncio.sentinel``, which asks
+the sentinels again whenever a connection to the primary fails, so a failover is
+followed without restart), or a Redis Cluster (redis-py's ``RedisCluster``, which
+follows ``MOVED``/``ASK`` and refreshes its slot map after a failover).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.maint_notifications import MaintNotificationsConfig
+
+from classroom.backends.redis_url import RedisTarget, parse_redis_url
 
 SOCKET_TIMEOUT = 3.0  # no command waits longer on a silent Redis
 MAX_CONNECTIONS = 32  # commands wait for a free connection instead of opening hundreds
 
+RedisClient = aioredis.Redis | RedisCluster
+"""What :func:`redis_client` returns; both run the same commands and Lua scripts."""
+
+
+class _SentinelBlockingPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """Sentinel's pool (connections go to the current primary) with the blocking bound."""
+
+
+class _SentinelPrimary(aioredis.Redis):
+    """The primary's client; closing it also closes the connections to the sentinels."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        """Close the pool, then the sentinels the pool asked."""
+        manager = self.connection_pool.sentinel_manager  # type: ignore[attr-defined]
+        await super().aclose(close_connection_pool)
+        await manager.aclose()
+
 
 def redis_client(url: str, *, health_check_interval: float = 0) -> aioredis.Redis:
-    """A client on its own bounded pool; the caller closes it with ``aclose()``.
+    """A client on its own bounded pool, for one server or Sentinel's primary.
 
-    No retries: a retried write could be applied twice (a publish stored twice,
-    an add misreported as "first"); callers decide how to retry.
+    The caller closes it with ``aclose()``. No retries: a retried write could be
+    applied twice (a publish stored twice, an add misreported as "first"); callers
+    decide how to retry. A cluster URL is refused here: use :func:`any_redis_client`.
     """
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=MAX_CONNECTIONS,
-        timeout=SOCKET_TIMEOUT,
-        socket_timeout=SOCKET_TIMEOUT,
-        socket_connect_timeout=SOCKET_TIMEOUT,
-        health_check_interval=health_check_interval,
-        retry=Retry(NoBackoff(), 0),
+    client = any_redis_client(url, health_check_interval=health_check_interval)
+    if isinstance(client, RedisCluster):
+        raise ValueError("this store needs one Redis or a Sentinel URL, not a cluster")
+    return client
+
+
+def any_redis_client(url: str, *, health_check_interval: float = 0) -> RedisClient:
+    """A client for whatever ``url`` names: one server, Sentinel's primary, or a cluster."""
+    target = parse_redis_url(url)
+    common: dict[str, Any] = {
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "health_check_interval": health_check_interval,
+        "retry": Retry(NoBackoff(), 0),
         # Off, so the pool replaces connections Redis closed (redis/redis-py#4252).
-        maint_notifications_config=MaintNotificationsConfig(enabled=False),
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+    }
+    if target.topology == "cluster":
+        return _cluster(target, common)
+    if target.topology == "sentinel":
+        return _sentinel_primary(target, common)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT, **common
     )
     return aioredis.Redis.from_pool(pool)
+
+
+def outbox_client(url: str) -> RedisClient:
+    """The outboxes' client: an unbounded pool speaking RESP2, on any topology.
+
+    The outboxes were built and tested on redis-py's plain pool; on the shared blocking
+    pool one CI run hung at the mail worker's teardown, so they keep their own.
+    """
+    target = parse_redis_url(url)
+    options: dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT,
+                               "socket_connect_timeout": SOCKET_TIMEOUT, "protocol": 2}
+    if target.topology == "cluster":
+        return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in target.addresses],
+                            username=target.username, password=target.password,
+                            ssl=target.tls, **options)
+    if target.topology == "sentinel":
+        primary: aioredis.Redis = _sentinel(target).master_for(
+            target.service, redis_class=_SentinelPrimary, db=target.db,
+            username=target.username, password=target.password, ssl=target.tls, **options)
+        return primary
+    return aioredis.from_url(url, **options)
+
+
+def _sentinel(target: RedisTarget) -> Sentinel:
+    """The sentinels of ``target``: short timeouts, TLS with ``rediss+``, no credentials."""
+    options: dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT,
+                               "socket_connect_timeout": SOCKET_TIMEOUT}
+    if target.tls:
+        options["ssl"] = True
+    return Sentinel(list(target.addresses), sentinel_kwargs=options,  # type: ignore[no-untyped-call]
+                    **options)
+
+
+def _sentinel_primary(target: RedisTarget, common: dict[str, Any]) -> aioredis.Redis:
+    primary: aioredis.Redis = _sentinel(target).master_for(
+        target.service, redis_class=_SentinelPrimary, connection_pool_class=_SentinelBlockingPool,
+        db=target.db, username=target.username, password=target.password, ssl=target.tls,
+        max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT, **common,
+    )
+    return primary
+
+
+def _cluster(target: RedisTarget, common: dict[str, Any]) -> RedisCluster:
+    # MOVED and ASK are followed whatever ``retry`` says (nothing ran on the wrong
+    # node); ``retry`` only governs connection errors, and those are not retried.
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in target.addresses],
+        username=target.username, password=target.password, ssl=target.tls,
+        max_connections=MAX_CONNECTIONS, **common,
+    )

@@ -3,7 +3,10 @@
 Redis is always on: ``make test`` starts one on 127.0.0.1:6379, and the tests use
 database 15 (or ``CLASSROOM_TEST_REDIS_URL``) under a key prefix unique to each
 test, deleted afterwards. ``expire`` then waits the TTLs out for real, which is
-why the TTLs below are short.
+why the TTLs below are short. ``sentinel`` and ``cluster`` run the same suites on
+a Sentinel set and a Redis Cluster of the session's own (``tests/redis_topologies.py``),
+except the tests that only wait for Redis' own key expiry: the server expires keys
+the same whatever the topology, so they wait once, on ``redis``.
 """
 
 from __future__ import annotations
@@ -16,16 +19,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
-from classroom.backends.broker import Broker, MemoryBroker, Publication
-from classroom.backends.broker.redis import RedisBroker
-from classroom.backends.redis_client import redis_client
+from classroom.backends.broker import Broker, MemoryBroker, Publication, broker_from_url
+from classroom.backends.presence_factory import presence_from_url
+from classroom.backends.redis_client import any_redis_client
 from presence.memory import MemoryPresenceStore
-from presence.redis import RedisPresenceStore
 from presence.store import PresenceStore
 
-BACKENDS = ["memory", "redis"]
+BACKENDS = ["memory", "redis", "sentinel"]
+REDIS_BACKENDS = ("redis", "sentinel", "cluster")
 REDIS_URL = os.environ.get("CLASSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -39,7 +41,7 @@ class Limits:
 
 
 # How long an asynchronous backend may take to deliver a publication it acknowledged.
-DELIVERY_GRACE = {"memory": 0.0, "redis": 0.3}
+DELIVERY_GRACE = {"memory": 0.0, "redis": 0.3, "sentinel": 0.3, "cluster": 0.3}
 
 
 class FakeClock:
@@ -90,8 +92,20 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
+def backend_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """The ``REDIS_URL`` of a Redis backend (its topology started on first use)."""
+    if backend == "sentinel":
+        return str(request.getfixturevalue("sentinel_set").url)
+    if backend == "cluster":
+        return str(request.getfixturevalue("cluster_set").url)
+    return REDIS_URL
+
+
+@pytest.fixture
 def expire(backend: str, clock: FakeClock) -> Expire:
     """``await expire(seconds)``: let that much time pass for the backend's TTLs."""
+    if backend in ("sentinel", "cluster"):
+        pytest.skip("key expiry is Redis' own, the same on every topology: tested on redis")
 
     async def expire(seconds: float) -> None:
         if backend == "memory":
@@ -103,8 +117,11 @@ def expire(backend: str, clock: FakeClock) -> Expire:
 
 
 async def drop_prefix(url: str, prefix: str) -> None:
-    """Delete every key under ``prefix``, so tests leave the database as they found it."""
-    client = aioredis.from_url(url)
+    """Delete every key under ``prefix``, so tests leave the database as they found it.
+
+    On a cluster ``scan_iter`` visits every primary and ``delete`` splits by slot.
+    """
+    client = any_redis_client(url)
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
         for start in range(0, len(keys), 500):
@@ -122,9 +139,14 @@ async def redis_prefix() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def key_prefix(backend: str, request: pytest.FixtureRequest) -> str:
-    """The test's Redis key prefix; memory backends have no keys to clean up."""
-    return str(request.getfixturevalue("redis_prefix")) if backend == "redis" else ""
+async def key_prefix(backend: str, backend_url: str) -> AsyncIterator[str]:
+    """The test's Redis key prefix, emptied afterwards; memory backends have no keys."""
+    if backend not in REDIS_BACKENDS:
+        yield ""
+        return
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    await drop_prefix(backend_url, prefix)
 
 
 @pytest.fixture
@@ -139,7 +161,8 @@ def inbox(backend: str) -> Inbox:
 
 @pytest.fixture
 async def make_broker(
-    backend: str, clock: FakeClock, inbox: Inbox, limits: Limits, key_prefix: str
+    backend: str, clock: FakeClock, inbox: Inbox, limits: Limits, key_prefix: str,
+    backend_url: str,
 ) -> AsyncIterator[MakeBroker]:
     """Build a started broker delivering to ``inbox``; options override the test defaults."""
     made: list[Broker] = []
@@ -148,8 +171,8 @@ async def make_broker(
         settings = {**asdict(limits), **options}
         if backend == "memory":
             broker: Broker = MemoryBroker(clock=clock, **settings)
-        elif backend == "redis":
-            broker = RedisBroker(REDIS_URL, prefix=key_prefix, **settings)
+        elif backend in REDIS_BACKENDS:
+            broker = broker_from_url(backend_url, prefix=key_prefix, **settings)
         else:
             raise AssertionError(f"unknown backend {backend}")
         await broker.start(inbox)
@@ -167,11 +190,13 @@ async def broker(make_broker: MakeBroker) -> Broker:
 
 
 @pytest.fixture
-async def presence(backend: str, key_prefix: str) -> AsyncIterator[PresenceStore]:
+async def presence(
+    backend: str, key_prefix: str, backend_url: str
+) -> AsyncIterator[PresenceStore]:
     if backend == "memory":
         store: PresenceStore = MemoryPresenceStore()
-    elif backend == "redis":
-        store = RedisPresenceStore(redis_client(REDIS_URL), prefix=key_prefix)
+    elif backend in REDIS_BACKENDS:
+        store = presence_from_url(backend_url, prefix=key_prefix)
     else:
         raise AssertionError(f"unknown backend {backend}")
     yield store

@@ -11,9 +11,14 @@ from classroom.backends.data.records import Records
 from tests.records_backends import records_on
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def records(request: pytest.FixtureRequest) -> AsyncIterator[Records]:
-    async with records_on(request.param) as made:
+@pytest.fixture(params=["memory", "redis", "sentinel"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def records(backend: str, backend_url: str) -> AsyncIterator[Records]:
+    async with records_on(backend, backend_url) as made:
         yield made
 
 

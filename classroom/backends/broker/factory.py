@@ -21,7 +21,10 @@ def _redis(url: str, options: dict[str, Any]) -> Broker:
     return RedisBroker(url, **options)
 
 
-_SCHEMES: dict[str, Build[Broker]] = {"memory": _memory, "redis": _redis, "rediss": _redis}
+_SCHEMES: dict[str, Build[Broker]] = {
+    "memory": _memory, "redis": _redis, "rediss": _redis,
+    "redis+sentinel": _redis, "rediss+sentinel": _redis,
+}
 
 
 def broker_from_url(url: str | None, **options: Any) -> Broker:

@@ -41,7 +41,12 @@ def split_urls(url: str) -> list[str]:
 
 
 def first_url(url: str) -> str:
-    """The server that holds what is not sharded (records, mail, video ids): the first."""
+    """The server that holds what is not sharded (records, mail, video ids): the first.
+
+    A Sentinel or cluster URL lists addresses of one deployment, not shards: kept whole.
+    """
+    if "+" in url.partition("://")[0]:
+        return url
     return split_urls(url)[0]
 
 

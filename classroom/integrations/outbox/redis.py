@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from classroom.backends.data.store import DataUnavailable
+from classroom.backends.redis_client import outbox_client
 from classroom.integrations.outbox.store import I, Outbox
 
 # Claims are atomic in Lua, so two nodes polling at once never take the same item.
@@ -83,9 +83,7 @@ class RedisOutbox(Outbox[I]):
         self._type = item_type
         # Its own plain client (RESP2), as the outbox was built and tested: on the shared
         # blocking pool (classroom.backends.redis_client) one CI run hung at the worker's teardown.
-        self._redis = aioredis.from_url(
-            url, socket_timeout=3.0, socket_connect_timeout=3.0, protocol=2
-        )
+        self._redis = outbox_client(url)
         self._p = f"{prefix}:{namespace}:"
         self._queue, self._msgs = self._p + "queue", self._p + "messages"
         self._sent, self._sent_at = self._p + "sent", self._p + "sent-at"
