@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
@@ -62,7 +63,8 @@ class RedisPresenceStore:
     """
 
     def __init__(
-        self, client: aioredis.Redis, *, prefix: str = "classroom", ttl: float = 30.0
+        self, client: aioredis.Redis | RedisCluster, *, prefix: str = "classroom",
+        ttl: float = 30.0,
     ) -> None:
         """Keep entries through ``client``, which this store owns and closes.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from classroom.backends.by_url import Build, backend_from_url
-from classroom.backends.redis_client import redis_client
+from classroom.backends.redis_client import any_redis_client
 from classroom.backends.sharding.presence import ShardedPresenceStore
 from presence.memory import MemoryPresenceStore
 from presence.redis import RedisPresenceStore
@@ -19,12 +19,13 @@ def _memory(url: str, options: dict[str, Any]) -> PresenceStore:
 
 
 def _redis(url: str, options: dict[str, Any]) -> PresenceStore:
-    return RedisPresenceStore(redis_client(url), **options)
+    return RedisPresenceStore(any_redis_client(url), **options)
 
 
 _SCHEMES: dict[str, Build[PresenceStore]] = {
     "memory": _memory, "redis": _redis, "rediss": _redis,
     "redis+sentinel": _redis, "rediss+sentinel": _redis,
+    "redis+cluster": _redis, "rediss+cluster": _redis,
 }
 
 

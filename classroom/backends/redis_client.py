@@ -11,6 +11,7 @@ follows ``MOVED``/``ASK`` and refreshes its slot map after a failover).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -41,6 +42,24 @@ class _SentinelPrimary(aioredis.Redis):
         manager = self.connection_pool.sentinel_manager  # type: ignore[attr-defined]
         await super().aclose(close_connection_pool)
         await manager.aclose()
+
+
+class _BoundedCluster(RedisCluster):
+    """A cluster client whose commands wait for one of ``MAX_CONNECTIONS`` turns.
+
+    redis-py's cluster nodes have no blocking pool: past ``max_connections`` a command
+    fails with ``MaxConnectionsError``. Waiting for a turn keeps the single-server
+    behaviour (a burst waits, it does not fail) with as few connections per node.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turns = asyncio.Semaphore(MAX_CONNECTIONS)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        """Run one command once a turn is free."""
+        async with self._turns:
+            return await super().execute_command(*args, **kwargs)
 
 
 def redis_client(url: str, *, health_check_interval: float = 0) -> aioredis.Redis:
@@ -120,8 +139,9 @@ def _sentinel_primary(target: RedisTarget, common: dict[str, Any]) -> aioredis.R
 def _cluster(target: RedisTarget, common: dict[str, Any]) -> RedisCluster:
     # MOVED and ASK are followed whatever ``retry`` says (nothing ran on the wrong
     # node); ``retry`` only governs connection errors, and those are not retried.
-    return RedisCluster(
+    # Turns bound the commands; pipelines (a few, small) may take some more connections.
+    return _BoundedCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in target.addresses],
         username=target.username, password=target.password, ssl=target.tls,
-        max_connections=MAX_CONNECTIONS, **common,
+        max_connections=MAX_CONNECTIONS + 8, **common,
     )

@@ -26,7 +26,7 @@ from classroom.backends.redis_client import any_redis_client
 from presence.memory import MemoryPresenceStore
 from presence.store import PresenceStore
 
-BACKENDS = ["memory", "redis", "sentinel"]
+BACKENDS = ["memory", "redis", "sentinel", "cluster"]
 REDIS_BACKENDS = ("redis", "sentinel", "cluster")
 REDIS_URL = os.environ.get("CLASSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

@@ -11,7 +11,7 @@ from classroom.backends.data.records import Records
 from tests.records_backends import records_on
 
 
-@pytest.fixture(params=["memory", "redis", "sentinel"])
+@pytest.fixture(params=["memory", "redis", "sentinel", "cluster"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
+from classroom.backends.redis_client import outbox_client
 from classroom.config import Settings
 from classroom.domain.cohort import cohort_rows, roster_participant
 from classroom.integrations.mail import (
@@ -75,8 +75,9 @@ def message(n: int = 0, *, about: list[str] | None = None, tenant: str = "acme",
 class Nodes:
     """Outboxes as nodes see them: memory shares one instance, Redis shares one prefix."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, url: str = REDIS_URL) -> None:
         self.kind = kind
+        self.url = url
         self.prefix = f"test-mail-{uuid.uuid4().hex[:12]}"
         self.made: list[MailOutbox] = []
 
@@ -85,7 +86,7 @@ class Nodes:
             if not self.made:
                 self.made.append(MemoryMailOutbox(**options))
             return self.made[0]
-        outbox = RedisMailOutbox(REDIS_URL, prefix=self.prefix, **options)
+        outbox = RedisMailOutbox(self.url, prefix=self.prefix, **options)
         self.made.append(outbox)
         return outbox
 
@@ -93,7 +94,7 @@ class Nodes:
         """Everything under the prefix in Redis (empty for memory), to look for leftovers."""
         if self.kind == "memory":
             return {}
-        client = aioredis.from_url(REDIS_URL, protocol=2)
+        client = outbox_client(self.url)
         found: dict[bytes, Any] = {}
         async for key in client.scan_iter(f"{self.prefix}:*"):
             kind = await client.type(key)
@@ -109,17 +110,19 @@ class Nodes:
     async def clean(self) -> None:
         for outbox in self.made:
             await outbox.close()
-        if self.kind == "redis":
-            client = aioredis.from_url(REDIS_URL, protocol=2)
+        if self.kind != "memory":
+            client = outbox_client(self.url)
             keys = [key async for key in client.scan_iter(f"{self.prefix}:*")]
             if keys:
                 await client.delete(*keys)
             await client.aclose()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def nodes(request: pytest.FixtureRequest) -> AsyncIterator[Nodes]:
-    made = Nodes(request.param)
+    """The outbox in memory, on the test Redis, or on a cluster (its keys in one slot)."""
+    url = request.getfixturevalue("cluster_set").url if request.param == "cluster" else REDIS_URL
+    made = Nodes(request.param, url)
     yield made
     await made.clean()
 

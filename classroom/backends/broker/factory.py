@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from classroom.backends.broker.base import Broker
+from classroom.backends.broker.cluster import ClusterBroker
 from classroom.backends.broker.memory import MemoryBroker
 from classroom.backends.broker.redis import RedisBroker
 from classroom.backends.by_url import Build, backend_from_url
@@ -21,9 +22,14 @@ def _redis(url: str, options: dict[str, Any]) -> Broker:
     return RedisBroker(url, **options)
 
 
+def _cluster(url: str, options: dict[str, Any]) -> Broker:
+    return ClusterBroker(url, **options)
+
+
 _SCHEMES: dict[str, Build[Broker]] = {
     "memory": _memory, "redis": _redis, "rediss": _redis,
     "redis+sentinel": _redis, "rediss+sentinel": _redis,
+    "redis+cluster": _cluster, "rediss+cluster": _cluster,
 }
 
 

@@ -19,7 +19,6 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -36,7 +35,7 @@ from classroom.backends.broker.base import (
     StreamPosition,
 )
 from classroom.backends.broker.redis_scripts import HISTORY, POSITION, PUBLISH, RETAIN, REWRITE
-from classroom.backends.redis_client import SOCKET_TIMEOUT, redis_client
+from classroom.backends.redis_client import SOCKET_TIMEOUT, RedisClient, any_redis_client
 
 logger = logging.getLogger("classroom.backends.broker")
 
@@ -73,6 +72,9 @@ class RedisBroker:
     they missed while the connection was down.
     """
 
+    PUBLISH_COMMAND = "PUBLISH"
+    """How the publish script fans out; a cluster's broker uses ``SPUBLISH``."""
+
     def __init__(
         self,
         url: str,
@@ -97,7 +99,7 @@ class RedisBroker:
         self._idempotency_ttl_ms = _ms(idempotency_ttl)
         self._reconnect_delay_max = reconnect_delay_max
         # No retries: a retried publish could store twice; callers retry with a key.
-        self._client = redis_client(url, health_check_interval=HEALTH_CHECK_INTERVAL)
+        self._client = self._open(url)
         self._publish_script = self._client.register_script(PUBLISH)
         self._position_script = self._client.register_script(POSITION)
         self._history_script = self._client.register_script(HISTORY)
@@ -114,8 +116,12 @@ class RedisBroker:
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
 
+    def _open(self, url: str) -> RedisClient:
+        """The shared client: one server, or Sentinel's primary (a cluster's broker overrides)."""
+        return any_redis_client(url, health_check_interval=HEALTH_CHECK_INTERVAL)
+
     @property
-    def redis(self) -> Redis:
+    def redis(self) -> RedisClient:
         """The shared client, for stores kept beside the streams (``backends.snapshots``)."""
         return self._client
 
@@ -233,7 +239,7 @@ class RedisBroker:
         args = [
             data, secrets.token_urlsafe(6), self._history_size, self._history_ttl_ms,
             self._idempotency_ttl_ms, self._pubsub_name(channel), int(stored),
-            fingerprint or "",
+            fingerprint or "", self.PUBLISH_COMMAND,
         ]
         position, duplicate, *first = await self._call(self._publish_script, keys, args)
         return PublishResult(
@@ -415,20 +421,7 @@ class RedisBroker:
         """Deliver one publication or settle one (un)subscribe confirmation."""
         kind, name = message["type"], message["channel"]
         if kind == "message":
-            head = len(self._prefix.encode()) + 2  # b"<prefix>:{"
-            try:
-                channel = name[head:-5].decode()
-                offset, epoch, data = message["data"].split(b":", 2)
-                publication = Publication(int(offset), epoch.decode(), data)
-            except (ValueError, UnicodeDecodeError):
-                logger.error("dropped a malformed publication")
-                return
-            if self._handler is None:
-                return
-            try:
-                self._handler(channel, publication)
-            except Exception:
-                logger.exception("publication handler failed")
+            self._deliver(name, message["data"])
         elif kind in ("subscribe", "unsubscribe"):
             for waiter in self._waiters.get((kind, name), ()):
                 if not waiter.done():
@@ -437,6 +430,23 @@ class RedisBroker:
                 self._resubscribing.discard(name)
                 if not self._resubscribing:
                     self._reconnected()
+
+    def _deliver(self, name: bytes, payload: bytes) -> None:
+        """Hand one publication, as it travelled on pub/sub, to the handler."""
+        head = len(self._prefix.encode()) + 2  # b"<prefix>:{"
+        try:
+            channel = name[head:-5].decode()
+            offset, epoch, data = payload.split(b":", 2)
+            publication = Publication(int(offset), epoch.decode(), data)
+        except (ValueError, UnicodeDecodeError):
+            logger.error("dropped a malformed publication")
+            return
+        if self._handler is None:
+            return
+        try:
+            self._handler(channel, publication)
+        except Exception:
+            logger.exception("publication handler failed")
 
     def _reconnected(self) -> None:
         """Tell the node, once every channel is subscribed again, that clients should recover."""

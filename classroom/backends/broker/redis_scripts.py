@@ -47,7 +47,7 @@ if KEYS[3] then
   redis.call('SET', KEYS[3], position, 'NX', 'PX', ARGV[5])
   if ARGV[8] ~= '' then redis.call('SET', KEYS[4], ARGV[8], 'PX', ARGV[5]) end
 end
-redis.call('PUBLISH', ARGV[6], payload)
+redis.call(ARGV[9], ARGV[6], payload)
 return {position, 0}
 """
 """Store and publish in one step, so offset order is delivery order on every node.
@@ -57,7 +57,8 @@ fingerprint the first publish left (``false``, that is nil, when it left none).
 
 KEYS: meta, stream[, idem, idem fingerprint]. ARGV: data, new_epoch, history size,
 history ttl (ms), idempotency ttl (ms), pub/sub channel name, stored ('1' or '0'),
-fingerprint ('' for none).
+fingerprint ('' for none), 'PUBLISH' or 'SPUBLISH' (a cluster's sharded pub/sub: the
+channel carries the session's hash tag, so it lives in the slot of the keys).
 
 The fingerprint has a key of its own beside ``:idem:<key>`` (which keeps holding the
 position alone), so nodes of the previous version, reading only the position, keep

@@ -8,7 +8,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from classroom.backends.data.store import DataStore, DataUnavailable, MemoryDataStore, dumps, loads
-from classroom.backends.redis_client import redis_client
+from classroom.backends.redis_client import any_redis_client
 from classroom.backends.sharding.rendezvous import first_url
 
 
@@ -16,7 +16,7 @@ class RedisDataStore:
     """Each key lives under ``<prefix>:data:``; values are JSON."""
 
     def __init__(self, url: str, *, prefix: str = "classroom") -> None:
-        self._redis = redis_client(url)
+        self._redis = any_redis_client(url)
         self._prefix = f"{prefix}:data:"
 
     def _key(self, key: str) -> str:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
-
 from classroom.backends.broker.base import BrokerUnavailable, StreamPosition
 from classroom.backends.broker.redis import UNREACHABLE
+from classroom.backends.redis_client import RedisClient
 from classroom.backends.snapshots.base import Snapshot
 
 SAVE = """
@@ -35,7 +34,7 @@ with replace). KEYS: meta. ARGV: epoch, offset, data, replace ('1' or '0')."""
 class RedisSnapshotStore:
     """The ``SnapshotStore`` on the Redis of a ``RedisBroker``, sharing its client."""
 
-    def __init__(self, client: Redis, *, prefix: str) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
         self._save = client.register_script(SAVE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from classroom.backends.data.store import DataUnavailable
@@ -68,7 +69,8 @@ return 0
 
 
 class RedisOutbox(Outbox[I]):
-    """Shared by every node, under ``<prefix>:<namespace>:``.
+    """Shared by every node, under ``<prefix>:<namespace>:`` (``<prefix>:{<namespace>}:``
+    on a Redis Cluster, so that every key of the outbox is in one slot).
 
     ``queue`` is a sorted set of ids by due time, ``messages``, ``sent`` and ``dead``
     hold the JSON, ``sent-at`` and ``dead-at`` order the records and dead letters for
@@ -84,7 +86,10 @@ class RedisOutbox(Outbox[I]):
         # Its own plain client (RESP2), as the outbox was built and tested: on the shared
         # blocking pool (classroom.backends.redis_client) one CI run hung at the worker's teardown.
         self._redis = outbox_client(url)
-        self._p = f"{prefix}:{namespace}:"
+        # Its scripts and transactions touch several keys at once: on a cluster they must
+        # share a slot, so the namespace becomes a hash tag (one slot per kind of item).
+        tagged = isinstance(self._redis, RedisCluster)
+        self._p = f"{prefix}:{{{namespace}}}:" if tagged else f"{prefix}:{namespace}:"
         self._queue, self._msgs = self._p + "queue", self._p + "messages"
         self._sent, self._sent_at = self._p + "sent", self._p + "sent-at"
         self._dead, self._dead_at = self._p + "dead", self._p + "dead-at"
