@@ -85,6 +85,8 @@ class Classroom:
                 history_ttl=settings.history_ttl,
                 idempotency_ttl=settings.idempotency_ttl,
                 rewrite_chunk=settings.erase_chunk,
+                wait_replicas=settings.redis_wait_replicas,
+                wait_timeout=settings.redis_wait_timeout,
             ),
             presence=presence_from_url(
                 settings.redis_url, prefix=settings.redis_prefix, ttl=settings.presence_ttl

@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     history_size: int = Field(default=10000, ge=0, validation_alias="CLASSROOM_HISTORY_SIZE")
     history_ttl: float = Field(default=86400.0, gt=0, validation_alias="CLASSROOM_HISTORY_TTL")
     erase_chunk: int = Field(default=500, ge=1, validation_alias="CLASSROOM_ERASE_CHUNK")
+    # Replicas a publish waits for (Redis WAIT); docs/scaling.md, "What a failover can lose".
+    redis_wait_replicas: int = Field(
+        default=0, ge=0, le=16, validation_alias="CLASSROOM_REDIS_WAIT_REPLICAS"
+    )
+    redis_wait_timeout: float = Field(
+        default=0.1, gt=0, le=2, validation_alias="CLASSROOM_REDIS_WAIT_TIMEOUT"
+    )
     """Stored events an erasure reads or rewrites per Redis call: bounds how long one call
     holds up the other sessions on that Redis."""
     idempotency_ttl: float = Field(

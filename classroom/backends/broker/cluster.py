@@ -70,12 +70,16 @@ class ClusterBroker(RedisBroker):
     async def subscribe(self, channel: str) -> None:
         """Deliver ``channel``'s publications; returns once its shard confirmed it."""
         self._check_open()
+        self._channels.add(channel)
         try:
             await self._shards.subscribe(self._pubsub_name(channel))
         except TimeoutError as exc:
+            self._channels.discard(channel)
             raise BrokerUnavailable("redis did not confirm ssubscribe") from exc
 
     async def unsubscribe(self, channel: str) -> None:
         """Stop delivering ``channel``; what its shard sent before it took effect is delivered."""
         self._check_open()
+        self._channels.discard(channel)
+        self._claims.pop(channel, None)
         await self._shards.unsubscribe(self._pubsub_name(channel))

@@ -15,6 +15,8 @@ from classroom.backends.sharding.broker import ShardedBroker
 def _memory(url: str, options: dict[str, Any]) -> Broker:
     options.pop("prefix", None)  # a Redis key namespace; one process has none to share
     options.pop("rewrite_chunk", None)  # one process rewrites in place, holding up no one
+    options.pop("wait_replicas", None)  # no replicas to wait for
+    options.pop("wait_timeout", None)
     return MemoryBroker(**options)
 
 

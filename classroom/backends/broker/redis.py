@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
+from redis.exceptions import ReadOnlyError, SlotNotCoveredError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from classroom.backends.broker.base import (
@@ -85,7 +87,13 @@ class RedisBroker:
         idempotency_ttl: float = 300.0,
         reconnect_delay_max: float = 2.0,
         rewrite_chunk: int = REWRITE_CHUNK,
+        wait_replicas: int = 0,
+        wait_timeout: float = 0.1,
     ) -> None:
+        if wait_replicas < 0 or wait_timeout <= 0:
+            raise ValueError("wait_replicas must be >= 0 and wait_timeout > 0")
+        self._wait_replicas = wait_replicas
+        self._wait_timeout_ms = _ms(wait_timeout)
         if history_size < 0 or history_ttl <= 0 or idempotency_ttl <= 0:
             raise ValueError("history_size must be >= 0 and the ttls > 0")
         if rewrite_chunk < 1:
@@ -108,6 +116,10 @@ class RedisBroker:
         self.on_reconnect: Callable[[], None] | None = None
         self._handler: PublicationHandler | None = None
         self._channels: set[str] = set()
+        self._claims: dict[str, tuple[int, str, str]] = {}
+        """Per subscribed channel, the newest stored publication seen here: offset, epoch
+        and the SHA-1 of its data; passed to the scripts, which start a new epoch when
+        the stream cannot prove it still holds it (``redis_scripts.PRELUDE``)."""
         self._pubsub: PubSub | None = None
         self._live = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -191,6 +203,7 @@ class RedisBroker:
         if channel not in self._channels:
             return
         self._channels.discard(channel)
+        self._claims.pop(channel, None)
         if self._live.is_set():  # else the next connection simply leaves it out
             await self._confirmed("unsubscribe", channel)
 
@@ -239,13 +252,44 @@ class RedisBroker:
         args = [
             data, secrets.token_urlsafe(6), self._history_size, self._history_ttl_ms,
             self._idempotency_ttl_ms, self._pubsub_name(channel), int(stored),
-            fingerprint or "", self.PUBLISH_COMMAND,
+            fingerprint or "", self.PUBLISH_COMMAND, *self._claim(channel),
         ]
-        position, duplicate, *first = await self._call(self._publish_script, keys, args)
-        return PublishResult(
+        if self._wait_replicas and stored:
+            position, duplicate, *first = await self._publish_and_wait(keys, args)
+        else:
+            position, duplicate, *first = await self._call(self._publish_script, keys, args)
+        result = PublishResult(
             _position(position), duplicate=bool(duplicate),
             fingerprint=_fingerprint(first[0] if first else None),
         )
+        if stored and not result.duplicate:
+            self._saw(channel, result.position.offset, result.position.epoch, data)
+        return result
+
+    async def _publish_and_wait(self, keys: list[str], args: list[Any]) -> Any:
+        """The publish script, then ``WAIT`` on the same connection (a pipeline of two).
+
+        ``CLASSROOM_REDIS_WAIT_REPLICAS``: the publish is answered once that many
+        replicas have it, or after the timeout. It narrows the window in which a
+        failover loses an acknowledged event; it cannot close it (members already got
+        it by pub/sub), and fewer acknowledgements only log a warning.
+        """
+        self._check_open()
+        pipe = self._client.pipeline(transaction=False)
+        pipe.eval(PUBLISH, len(keys), *keys, *args)  # EVAL: a pipeline cannot load a script
+        target: dict[str, Any] = {}
+        try:
+            if isinstance(self._client, RedisCluster):  # WAIT names no key: to the shard
+                await self._client.initialize()  # a no-op once the slot map is known
+                target["target_nodes"] = self._client.get_node_from_key(keys[0])
+            pipe.execute_command("WAIT", self._wait_replicas, self._wait_timeout_ms, **target)
+            result, acks = await pipe.execute()
+        except (*UNREACHABLE, SlotNotCoveredError) as exc:
+            raise BrokerUnavailable("redis is unreachable") from exc
+        if int(acks) < self._wait_replicas:
+            logger.warning("a publish reached %d of %d replicas in time", int(acks),
+                           self._wait_replicas)
+        return result
 
     async def recall(self, channel: str, idempotency_key: str) -> RememberedPublish | None:
         """The position and fingerprint a publish with this key left, within the ttl."""
@@ -273,7 +317,7 @@ class RedisBroker:
         args = [
             secrets.token_urlsafe(6), self._history_ttl_ms,
             "" if since is None else since.offset, "" if since is None else since.epoch,
-            "" if limit is None else limit,
+            "" if limit is None else limit, *self._claim(channel),
         ]
         keys = [self._key(channel, "meta"), self._key(channel, "stream")]
         offset, raw_epoch, recovered, newest_first, entries = await self._call(
@@ -351,7 +395,7 @@ class RedisBroker:
     async def position(self, channel: str) -> StreamPosition:
         """The newest offset and epoch of ``channel``; creates the stream if missing."""
         keys = [self._key(channel, "meta"), self._key(channel, "stream")]
-        args = [secrets.token_urlsafe(6), self._history_ttl_ms]
+        args = [secrets.token_urlsafe(6), self._history_ttl_ms, *self._claim(channel)]
         offset, epoch = await self._call(self._position_script, keys, args)
         return StreamPosition(offset, epoch.decode())
 
@@ -431,6 +475,23 @@ class RedisBroker:
                 if not self._resubscribing:
                     self._reconnected()
 
+    def _claim(self, channel: str) -> list[str | int]:
+        """The newest position seen of ``channel`` as script arguments (empty: none)."""
+        offset, epoch, digest = self._claims.get(channel, (0, "", ""))
+        return [offset, epoch, digest]
+
+    def _saw(self, channel: str, offset: int, epoch: str, data: bytes) -> None:
+        """Remember a stored publication of a subscribed channel as its newest, if it is."""
+        if not self._listens(channel):
+            return
+        known = self._claims.get(channel)
+        if known is None or known[1] != epoch or known[0] < offset:
+            self._claims[channel] = (offset, epoch, hashlib.sha1(data).hexdigest())  # noqa: S324
+
+    def _listens(self, channel: str) -> bool:
+        """Whether this broker subscribes ``channel`` (only those have claims: bounded)."""
+        return channel in self._channels
+
     def _deliver(self, name: bytes, payload: bytes) -> None:
         """Hand one publication, as it travelled on pub/sub, to the handler."""
         head = len(self._prefix.encode()) + 2  # b"<prefix>:{"
@@ -441,6 +502,8 @@ class RedisBroker:
         except (ValueError, UnicodeDecodeError):
             logger.error("dropped a malformed publication")
             return
+        if publication.offset:
+            self._saw(channel, publication.offset, publication.epoch, data)
         if self._handler is None:
             return
         try:

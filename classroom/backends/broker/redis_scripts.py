@@ -20,8 +20,38 @@ local function epoch_of(meta, stream, new_epoch, ttl_ms)
   redis.call('PEXPIRE', meta, ttl_ms)
   return new_epoch
 end
+local function proven(meta, stream, offset, epoch, digest)
+  if epoch == '' or redis.call('HGET', meta, 'e') ~= epoch then return true end
+  local claimed = tonumber(offset)
+  if claimed > tonumber(redis.call('HGET', meta, 'o')) then return false end
+  if digest == '' then return true end
+  local entry = redis.call('XRANGE', stream, claimed .. '-0', claimed .. '-0')[1]
+  if not entry then return true end
+  for i = 1, #entry[2], 2 do
+    if entry[2][i] == 'd' then return redis.sha1hex(entry[2][i + 1]) == digest end
+  end
+  return true
+end
+local function continue_or_new_epoch(meta, stream, offset, epoch, digest, new_epoch)
+  if not proven(meta, stream, offset, epoch, digest) then
+    redis.call('HSET', meta, 'e', new_epoch)
+  end
+end
 """
-"""Shared Lua helpers: Redis time in ms, and the epoch (a new, empty stream if missing).
+"""Shared Lua helpers: Redis time in ms, the epoch (a new, empty stream if missing), and
+the continuity check of a position somebody holds.
+
+Replication is asynchronous: a primary that dies may take its last writes along,
+and the promoted replica's offset counter is then lower than positions that nodes
+and clients already hold; counting on from there would give new events offsets
+that already meant other events in the same epoch. So a caller passes the newest
+position it saw (offset, epoch, and with it the SHA-1 of that event's data when it
+has it): if the stream is of that epoch but its counter is below the offset, or
+the entry at that offset holds other data, continuity cannot be proven and the
+stream gets a new epoch (``continue_or_new_epoch``). Offsets, entries and the
+snapshot stay: only positions of the old epoch stop recovering. An entry trimmed
+meanwhile proves nothing either way and is taken as continuous (lost writes are the
+newest, never the oldest).
 
 Takes no KEYS or ARGV of its own; the helpers get theirs from the script they prefix.
 """
@@ -31,6 +61,7 @@ if KEYS[3] then
   local seen = redis.call('GET', KEYS[3])
   if seen then return {seen, 1, redis.call('GET', KEYS[4])} end
 end
+continue_or_new_epoch(KEYS[1], KEYS[2], ARGV[10], ARGV[11], ARGV[12], ARGV[2])
 local position, payload = '0:' .. (redis.call('HGET', KEYS[1], 'e') or ''), '0::' .. ARGV[1]
 if ARGV[7] == '1' then
   local epoch = epoch_of(KEYS[1], KEYS[2], ARGV[2], ARGV[4])
@@ -58,7 +89,8 @@ fingerprint the first publish left (``false``, that is nil, when it left none).
 KEYS: meta, stream[, idem, idem fingerprint]. ARGV: data, new_epoch, history size,
 history ttl (ms), idempotency ttl (ms), pub/sub channel name, stored ('1' or '0'),
 fingerprint ('' for none), 'PUBLISH' or 'SPUBLISH' (a cluster's sharded pub/sub: the
-channel carries the session's hash tag, so it lives in the slot of the keys).
+channel carries the session's hash tag, so it lives in the slot of the keys), then the
+caller's claim: offset, epoch ('' for none) and data digest ('' for none).
 
 The fingerprint has a key of its own beside ``:idem:<key>`` (which keeps holding the
 position alone), so nodes of the previous version, reading only the position, keep
@@ -66,15 +98,19 @@ working during a rolling upgrade.
 """
 
 POSITION = PRELUDE + """
+continue_or_new_epoch(KEYS[1], KEYS[2], ARGV[3], ARGV[4], ARGV[5], ARGV[1])
 local epoch = epoch_of(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 return {tonumber(redis.call('HGET', KEYS[1], 'o')), epoch}
 """
 """The newest position, creating the stream if missing; returns ``{offset, epoch}``.
 
-KEYS: meta, stream. ARGV: new_epoch, history ttl (ms).
+KEYS: meta, stream. ARGV: new_epoch, history ttl (ms), the caller's claim (offset,
+epoch, digest; '' for none).
 """
 
 HISTORY = PRELUDE + """
+continue_or_new_epoch(KEYS[1], KEYS[2], ARGV[6], ARGV[7], ARGV[8], ARGV[1])
+continue_or_new_epoch(KEYS[1], KEYS[2], ARGV[3], ARGV[4], '', ARGV[1])
 local epoch = epoch_of(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 local offset = tonumber(redis.call('HGET', KEYS[1], 'o'))
 local cutoff = now_ms() - tonumber(ARGV[2])
@@ -114,7 +150,9 @@ return {offset, epoch, recovered, newest_first, entries}
 Returns ``{offset, epoch, recovered, newest_first, entries}``.
 
 KEYS: meta, stream. ARGV: new_epoch, history ttl (ms), since offset or '', since epoch,
-limit or ''.
+limit or '', then the caller's claim (offset, epoch, digest; '' for none). ``since``
+is a claim too (without digest): a client holding an offset the stream no longer
+has starts a new epoch, so the offsets it holds never come to mean other events.
 """
 
 REWRITE = """
