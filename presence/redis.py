@@ -17,8 +17,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
+from redis.exceptions import ClusterDownError, ReadOnlyError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from presence.redis_scripts import (
@@ -33,7 +33,9 @@ from presence.redis_scripts import (
 )
 from presence.store import PresenceEntry, PresenceUnavailable
 
-UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
+# CLUSTERDOWN, TRYAGAIN and an unserved slot: a cluster in the middle of a failover.
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError,
+               ClusterDownError, TryAgainError, SlotNotCoveredError)
 
 
 def _field(text: str) -> bytes:

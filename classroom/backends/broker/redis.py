@@ -23,8 +23,13 @@ from typing import Any
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
+from redis.exceptions import (
+    ClusterDownError,
+    ReadOnlyError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, SlotNotCoveredError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from classroom.backends.broker.base import (
@@ -47,7 +52,10 @@ REWRITE_CHUNK = 500  # entries one rewrite step copies, by default
 REWRITE_TTL_MS = 10_000  # a rewrite's lock and copy outlive its last step this long
 REWRITE_WAIT = 30.0  # how long a rewrite waits for another one of the same stream
 REWRITE_RETRY = 0.05
-UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
+# A cluster between a primary's death and its replica's promotion answers CLUSTERDOWN,
+# TRYAGAIN or has a slot nobody serves: as unreachable as a server that is down.
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError,
+               ClusterDownError, TryAgainError, SlotNotCoveredError)
 
 
 def _position(raw: bytes | str) -> StreamPosition:
@@ -284,7 +292,7 @@ class RedisBroker:
                 target["target_nodes"] = self._client.get_node_from_key(keys[0])
             pipe.execute_command("WAIT", self._wait_replicas, self._wait_timeout_ms, **target)
             result, acks = await pipe.execute()
-        except (*UNREACHABLE, SlotNotCoveredError) as exc:
+        except UNREACHABLE as exc:
             raise BrokerUnavailable("redis is unreachable") from exc
         if int(acks) < self._wait_replicas:
             logger.warning("a publish reached %d of %d replicas in time", int(acks),
@@ -321,7 +329,7 @@ class RedisBroker:
         ]
         keys = [self._key(channel, "meta"), self._key(channel, "stream")]
         offset, raw_epoch, recovered, newest_first, entries = await self._call(
-            self._history_script, keys, args
+            self._history_script, keys, args, again=True
         )
         epoch = raw_epoch.decode()
         publications = [
@@ -396,12 +404,25 @@ class RedisBroker:
         """The newest offset and epoch of ``channel``; creates the stream if missing."""
         keys = [self._key(channel, "meta"), self._key(channel, "stream")]
         args = [secrets.token_urlsafe(6), self._history_ttl_ms, *self._claim(channel)]
-        offset, epoch = await self._call(self._position_script, keys, args)
+        offset, epoch = await self._call(self._position_script, keys, args, again=True)
         return StreamPosition(offset, epoch.decode())
 
-    async def _call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
-        """Run a script, turning an unreachable Redis into ``BrokerUnavailable``."""
+    async def _call(
+        self, script: AsyncScript, keys: list[str], args: list[Any], *, again: bool = False
+    ) -> Any:
+        """Run a script, turning an unreachable Redis into ``BrokerUnavailable``.
+
+        ``again``: the script may run twice to the same effect (reads, which at most
+        create or trim), so a connection error is retried once: after a failover the
+        first call finds the old primary gone and makes the client look up the new
+        one (Sentinel's primary, the cluster's slot map), and the second reaches it.
+        """
         self._check_open()
+        try:
+            return await script(keys=keys, args=args)
+        except UNREACHABLE as exc:
+            if not again or self._closed:
+                raise BrokerUnavailable("redis is unreachable") from exc
         try:
             return await script(keys=keys, args=args)
         except UNREACHABLE as exc:
