@@ -1,18 +1,19 @@
 """A backend chosen by its URL's scheme, the way encode/broadcaster picks one.
 
 ``memory://`` (or no URL) is the embedded default; ``redis://`` and ``rediss://``
-one Redis; a comma-separated list of Redis URLs shards channels over those
-servers (:mod:`classroom.backends.sharding`). The broker and the presence store
-are both built this way.
+one Redis, ``redis+sentinel://`` Sentinel's primary, ``redis+cluster://`` a Redis
+Cluster (:mod:`classroom.backends.redis_url`). The broker and the presence store
+are both built this way. A comma-separated list of ``redis://`` URLs (the retired
+sharding over several servers) is refused with a message pointing to the cluster.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from classroom.backends.sharding.rendezvous import shard_identities, split_urls
+from classroom.backends.redis_url import RETIRED_LIST
 
 B = TypeVar("B")
 
@@ -21,24 +22,13 @@ Build = Callable[[str, dict[str, Any]], B]
 
 
 def backend_from_url(
-    url: str | None,
-    options: dict[str, Any],
-    *,
-    kind: str,
-    schemes: dict[str, Build[B]],
-    sharded: Callable[[Sequence[B], Sequence[str]], B],
+    url: str | None, options: dict[str, Any], *, kind: str, schemes: dict[str, Build[B]],
 ) -> B:
-    """The backend of ``kind`` for ``url``, built by the builder of its scheme.
-
-    ``redis://a,redis://b`` builds one backend per URL with the ``redis`` builder and
-    wraps them in ``sharded``, after every URL was validated.
-    """
+    """The backend of ``kind`` for ``url``, built by the builder of its scheme."""
     url = url or "memory://"
-    if "," in url and "+" not in url.partition("://")[0]:
-        urls = split_urls(url)
-        identities = shard_identities(urls)  # validates every URL before anything is built
-        return sharded([schemes["redis"](part, dict(options)) for part in urls], identities)
     scheme = urlsplit(url).scheme
+    if "," in url and scheme in ("redis", "rediss"):
+        raise ValueError(RETIRED_LIST)
     build = schemes.get(scheme)
     if build is None:
         raise ValueError(f"unsupported {kind} URL scheme {scheme!r}")

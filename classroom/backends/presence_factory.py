@@ -6,7 +6,6 @@ from typing import Any
 
 from classroom.backends.by_url import Build, backend_from_url
 from classroom.backends.redis_client import any_redis_client
-from classroom.backends.sharding.presence import ShardedPresenceStore
 from presence.memory import MemoryPresenceStore
 from presence.redis import RedisPresenceStore
 from presence.store import PresenceStore
@@ -31,5 +30,4 @@ _SCHEMES: dict[str, Build[PresenceStore]] = {
 
 def presence_from_url(url: str | None, **options: Any) -> PresenceStore:
     """The presence store for ``url`` (None means in memory), built with ``options``."""
-    return backend_from_url(url, options, kind="presence", schemes=_SCHEMES,
-                            sharded=ShardedPresenceStore)
+    return backend_from_url(url, options, kind="presence", schemes=_SCHEMES)

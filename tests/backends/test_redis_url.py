@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from classroom.backends.broker import broker_from_url
+from classroom.backends.data.redis import data_store_from_url
+from classroom.backends.presence_factory import presence_from_url
 from classroom.backends.redis_url import RedisTarget, parse_redis_url
 
 
@@ -44,3 +47,11 @@ def test_a_refusal_never_repeats_the_password() -> None:
     with pytest.raises(ValueError) as caught:
         parse_redis_url("redis+cluster://:hunter2@a:1/5")
     assert "hunter2" not in str(caught.value)
+
+
+def test_the_retired_comma_list_is_refused_pointing_to_the_cluster() -> None:
+    url = "redis://:pw@a:6379/0,redis://:pw@b:6379/0"
+    for build in (broker_from_url, presence_from_url, data_store_from_url):
+        with pytest.raises(ValueError, match=r"no longer supported.*redis\+cluster://") as caught:
+            build(url)
+        assert "pw" not in str(caught.value).replace("supported", "")

@@ -6,11 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from classroom.backends.broker import Broker, StreamPosition
-from classroom.backends.broker.redis import RedisBroker
-from classroom.backends.sharding.broker import ShardedBroker
 from classroom.backends.snapshots.base import Snapshot
 from classroom.backends.snapshots.factory import snapshots_for
-from tests.backends.conftest import REDIS_URL
 
 CHANNEL = "acme:s1"
 
@@ -90,18 +87,3 @@ async def test_a_retained_stream_keeps_its_snapshot(broker: Broker, expire, limi
     await broker.retain(CHANNEL, limits.history_ttl * 3)
     await expire(limits.history_ttl + 0.5)
     assert await store.load(CHANNEL) == Snapshot(position, b"final")
-
-
-async def test_sharded_snapshots_live_on_the_stream_s_shard(redis_prefix: str) -> None:
-    shards = [RedisBroker(REDIS_URL, prefix=f"{redis_prefix}:a", history_size=50),
-              RedisBroker(REDIS_URL, prefix=f"{redis_prefix}:b", history_size=50)]
-    broker = ShardedBroker(shards, ["a", "b"])
-    try:
-        store = snapshots_for(broker)
-        for channel in ("acme:s1", "acme:s2", "acme:s3", "acme:s4"):
-            position = (await broker.publish(channel, b"m")).position
-            assert await store.save(channel, Snapshot(position, channel.encode()))
-            own = snapshots_for(broker.shards[broker.shard_for(channel)])
-            assert await own.load(channel) == Snapshot(position, channel.encode())
-    finally:
-        await broker.close()

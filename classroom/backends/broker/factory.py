@@ -9,7 +9,6 @@ from classroom.backends.broker.cluster import ClusterBroker
 from classroom.backends.broker.memory import MemoryBroker
 from classroom.backends.broker.redis import RedisBroker
 from classroom.backends.by_url import Build, backend_from_url
-from classroom.backends.sharding.broker import ShardedBroker
 
 
 def _memory(url: str, options: dict[str, Any]) -> Broker:
@@ -37,4 +36,4 @@ _SCHEMES: dict[str, Build[Broker]] = {
 
 def broker_from_url(url: str | None, **options: Any) -> Broker:
     """The broker for ``url`` (None means the embedded memory broker), built with ``options``."""
-    return backend_from_url(url, options, kind="broker", schemes=_SCHEMES, sharded=ShardedBroker)
+    return backend_from_url(url, options, kind="broker", schemes=_SCHEMES)

@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 
 from classroom.backends.data.store import DataStore, DataUnavailable, MemoryDataStore, dumps, loads
 from classroom.backends.redis_client import any_redis_client
-from classroom.backends.sharding.rendezvous import first_url
+from classroom.backends.redis_url import RETIRED_LIST
 
 
 class RedisDataStore:
@@ -117,4 +117,6 @@ def data_store_from_url(url: str | None, *, prefix: str = "classroom") -> DataSt
     """The data store for ``url``: memory when unset, Redis for ``redis://``."""
     if not url or url.startswith("memory://"):
         return MemoryDataStore()
-    return RedisDataStore(first_url(url), prefix=prefix)
+    if "," in url and url.startswith(("redis://", "rediss://")):
+        raise ValueError(RETIRED_LIST)
+    return RedisDataStore(url, prefix=prefix)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from classroom.backends.sharding.rendezvous import first_url
 from classroom.config import Settings
 from classroom.integrations.mail.outbox import (
     Backoff,
@@ -52,7 +51,7 @@ def mail_from_settings(
     max_attempts = settings.mail_max_attempts
     outbox: MailOutbox
     if redis_url and not redis_url.startswith("memory://"):
-        outbox = RedisMailOutbox(first_url(redis_url), prefix=settings.redis_prefix,
+        outbox = RedisMailOutbox(redis_url, prefix=settings.redis_prefix,
                                  max_attempts=max_attempts)
     else:
         outbox = MemoryMailOutbox(max_attempts=max_attempts)

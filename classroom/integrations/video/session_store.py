@@ -21,7 +21,6 @@ from redis.exceptions import RedisError
 
 from classroom.backends.redis_client import redis_client
 from classroom.backends.redis_url import is_redis_url
-from classroom.backends.sharding.rendezvous import first_url
 
 logger = logging.getLogger("classroom.integrations.video")
 
@@ -248,5 +247,5 @@ def video_store_from_url(url: str | None, prefix: str) -> VideoSessionStore:
     """The store matching the broker: Redis for ``redis://``/``rediss://``, else in memory."""
     if url is not None and is_redis_url(url):
         # With a sharded list, session ids live on the first server (its db kept).
-        return RedisVideoSessionStore(first_url(url), prefix)
+        return RedisVideoSessionStore(url, prefix)
     return MemoryVideoSessionStore()

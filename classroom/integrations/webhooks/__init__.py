@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from classroom.backends.sharding.rendezvous import first_url
 from classroom.config import Settings
 from classroom.integrations.webhooks.delivery import (
     Delivery,
@@ -45,7 +44,7 @@ def webhooks_from_settings(
     options = {"max_attempts": settings.webhook_max_attempts}
     outbox: WebhookOutbox
     if redis_url and not redis_url.startswith("memory://"):
-        outbox = RedisWebhookOutbox(first_url(redis_url), prefix=settings.redis_prefix,
+        outbox = RedisWebhookOutbox(redis_url, prefix=settings.redis_prefix,
                                     **options)
     else:
         outbox = MemoryWebhookOutbox(**options)
