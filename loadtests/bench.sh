@@ -63,15 +63,26 @@ pick c50 && run c50 -- --scenario classroom --rooms 50 --students 29 --duration 
   --connect-rate 300
 pick storm5k && run storm5k -- --scenario storm --rooms 100 --students 49 --duration 60 \
   --storms 1 --storm-spread 3 --pointer-hz 1 --chat-rate 1 --student-pointers 0 --connect-rate 300
-if pick classroom-redis; then
-  prefix="loadtest-$$"
-  run classroom-redis REDIS_URL=redis://127.0.0.1:6379/0 "CLASSROOM_REDIS_PREFIX=$prefix" \
-    -- --scenario classroom --rooms 10 --students 30 --duration 20
+redis_run() {  # as run, with the server on the local Redis under a key prefix of its own
+  local name=$1; shift
+  local prefix="loadtest-$$-$name"
+  run "$name" REDIS_URL=redis://127.0.0.1:6379/0 "CLASSROOM_REDIS_PREFIX=$prefix" "$@"
   # Remove this run's keys (and only them) from the shared Redis.
   "$PY" -c "import redis, sys; r = redis.Redis.from_url('redis://127.0.0.1:6379/0')
 keys = list(r.scan_iter(match=sys.argv[1] + ':*', count=1000))
 print('removed', r.delete(*keys) if keys else 0, 'redis keys')" "$prefix"
-fi
+}
+pick classroom-redis && redis_run classroom-redis \
+  -- --scenario classroom --rooms 10 --students 30 --duration 20
+# Issue 15, point 6: 500 members join within 5 s while the trainer publishes 40 events/s
+# from the first second, on Redis; clients that announce presence.diff (joinstorm) and
+# clients that do not, as before it (joinstorm-each). Then 5,000 reconnects on Redis.
+pick joinstorm && redis_run joinstorm -- --scenario joinstorm
+pick joinstorm-each && redis_run joinstorm-each -- --scenario joinstorm --presence each
+storm5k=(--scenario storm --rooms 100 --students 49 --duration 60 --storms 1 --storm-spread 3
+  --pointer-hz 1 --chat-rate 1 --student-pointers 0 --connect-rate 300)
+pick storm5k-redis && redis_run storm5k-redis -- "${storm5k[@]}"
+pick storm5k-redis-each && redis_run storm5k-redis-each -- "${storm5k[@]}" --presence each
 # The soak (docs/performance.md, "Soak"): sessions start, run and end in a loop for
 # SOAK_SECONDS (default 600) on two nodes sharing Redis; RSS and live objects must come back
 # to the baseline. It starts and stops its own nodes and cleans its Redis keys. About 13
