@@ -180,6 +180,7 @@ class Node:
     def _on_control(self, message: dict[str, Any]) -> None:
         """A command about a user reached this node: forget what it holds of them, then act."""
         self.presence_views.forget_renderings()  # an erasure must not leave renderings behind
+        self.presence.forget_cached()
         if message.get("t") == "erase":
             for name in self.streams.channels():
                 if Channel.parse(name).tenant == message["tenant"]:

@@ -58,6 +58,11 @@ class ShardedPresenceStore:
         """Sweep the channel's shard, where its expired connections are."""
         return await self._shard(channel).sweep(channel)
 
+    def forget_cached(self) -> None:
+        """Drop what every shard keeps parsed in memory."""
+        for shard in self.shards:
+            shard.forget_cached()
+
     async def close(self) -> None:
         """Close every shard, even if one fails; the first failure is raised afterwards."""
         results = await asyncio.gather(
