@@ -26,7 +26,8 @@ run() {  # run NAME [extra server env as VAR=value ...] -- loadtests flags ...
   local name=$1; shift
   local env=()
   while [[ $1 != "--" ]]; do env+=("$1"); shift; done; shift
-  env "${env[@]}" .venv/bin/classroom serve --port "$PORT" >"$OUT/$name.server.log" 2>&1 &
+  # SERVE overrides the server command (to measure another tree, say the code before a change).
+  env "${env[@]}" ${SERVE:-.venv/bin/classroom serve} --port "$PORT" >"$OUT/$name.server.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do
     "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2).close()" \
@@ -79,6 +80,13 @@ pick classroom-redis && redis_run classroom-redis \
 # clients that do not, as before it (joinstorm-each). Then 5,000 reconnects on Redis.
 pick joinstorm && redis_run joinstorm -- --scenario joinstorm
 pick joinstorm-each && redis_run joinstorm-each -- --scenario joinstorm --presence each
+# The same against the server before presence.diff, only when named and given its tree:
+#   git archive 9f86a0b | (mkdir -p /tmp/base && tar -x -C /tmp/base)
+#   BEFORE_TREE=/tmp/base loadtests/bench.sh joinstorm-before
+if named joinstorm-before && [[ -n ${BEFORE_TREE:-} ]]; then
+  SERVE="env -C $BEFORE_TREE $PWD/.venv/bin/python -m classroom.cli serve" \
+    redis_run joinstorm-before -- --scenario joinstorm --presence each
+fi
 storm5k=(--scenario storm --rooms 100 --students 49 --duration 60 --storms 1 --storm-spread 3
   --pointer-hz 1 --chat-rate 1 --student-pointers 0 --connect-rate 300)
 pick storm5k-redis && redis_run storm5k-redis -- "${storm5k[@]}"
