@@ -80,17 +80,30 @@ pick classroom-redis && redis_run classroom-redis \
 # clients that do not, as before it (joinstorm-each). Then 5,000 reconnects on Redis.
 pick joinstorm && redis_run joinstorm -- --scenario joinstorm
 pick joinstorm-each && redis_run joinstorm-each -- --scenario joinstorm --presence each
-# The same against the server before presence.diff, only when named and given its tree:
+# The same against the server before presence.diff (joinstorm-before, storm5k-redis-before),
+# only when named and given its tree:
 #   git archive 9f86a0b | (mkdir -p /tmp/base && tar -x -C /tmp/base)
-#   BEFORE_TREE=/tmp/base loadtests/bench.sh joinstorm-before
-if named joinstorm-before && [[ -n ${BEFORE_TREE:-} ]]; then
-  SERVE="env -C $BEFORE_TREE $PWD/.venv/bin/python -m classroom.cli serve" \
-    redis_run joinstorm-before -- --scenario joinstorm --presence each
+#   BEFORE_TREE=/tmp/base loadtests/bench.sh joinstorm-before storm5k-redis-before
+before_run() {  # redis_run against the tree in BEFORE_TREE (only when named and given)
+  local name=$1; shift
+  named "$name" && [[ -n ${BEFORE_TREE:-} ]] || return 0
+  SERVE="env -C $BEFORE_TREE $PWD/.venv/bin/python -m classroom.cli serve" redis_run "$name" "$@"
+}
+before_run joinstorm-before -- --scenario joinstorm --presence each
+# The python-socketio reference (loadtests/reference, on the same Redis) in the same storm:
+# its clients get a presence.join per person per member, as ours did before.
+if pick joinstorm-reference; then
+  SERVE="$PY -m loadtests serve-reference --prefix loadtest-$$-ref" run joinstorm-reference \
+    -- --scenario joinstorm --driver socketio --url "ws://127.0.0.1:$PORT/socket.io"
+  "$PY" -c "import redis, sys; r = redis.Redis.from_url('redis://127.0.0.1:6379/0')
+keys = list(r.scan_iter(match=sys.argv[1] + ':*', count=1000))
+print('removed', r.delete(*keys) if keys else 0, 'redis keys')" "loadtest-$$-ref"
 fi
 storm5k=(--scenario storm --rooms 100 --students 49 --duration 60 --storms 1 --storm-spread 3
   --pointer-hz 1 --chat-rate 1 --student-pointers 0 --connect-rate 300)
 pick storm5k-redis && redis_run storm5k-redis -- "${storm5k[@]}"
 pick storm5k-redis-each && redis_run storm5k-redis-each -- "${storm5k[@]}" --presence each
+before_run storm5k-redis-before -- "${storm5k[@]}" --presence each
 # The soak (docs/performance.md, "Soak"): sessions start, run and end in a loop for
 # SOAK_SECONDS (default 600) on two nodes sharing Redis; RSS and live objects must come back
 # to the baseline. It starts and stops its own nodes and cleans its Redis keys. About 13
