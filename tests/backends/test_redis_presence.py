@@ -185,3 +185,12 @@ async def test_parsed_entries_follow_changes_and_are_forgotten_on_request(
     store.forget_cached()  # an erasure: nothing parsed stays in memory
     assert store._parsed == {}
     assert [e.user for e in await store.participants("c")] == ["u1", "u2"]
+
+
+async def test_parsed_entries_are_bounded(make: MakeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("presence.redis.PARSED_MAX", 3)
+    store = make()
+    for n in range(5):
+        await store.add("c", f"k{n}", f"u{n}", b"info %d" % n)
+        assert len(await store.participants("c")) == n + 1
+        assert len(store._parsed) <= 3  # started afresh when full

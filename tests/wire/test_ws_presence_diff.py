@@ -16,9 +16,9 @@ FULL = {"email": "ada@example.nl", "phone": "+31611111111"}
 
 
 async def diff_client(server: RunningServer, sub: str, role: str, session: str = "s1",
-                      **profile: Any) -> Client:
+                      encoding: str = "json", **profile: Any) -> Client:
     """A connected client that announced ``presence.diff``."""
-    client = await Client.open(server.ws_url)
+    client = await Client.open(server.ws_url, encoding)
     reply = await client.request("connect", token=server.token(sub, role, [session], **profile),
                                  features=["presence.diff"])
     assert reply["type"] == "connected" and reply["features"] == ["presence.diff"], reply
@@ -216,4 +216,19 @@ async def test_at_the_threshold_students_still_see_names(start_server: ServerFac
     reply = await joined_fourth.request("join", session="s1")
     assert reply["count"] == 4 and len(reply["participants"]) == 1  # 4 is above 3
     for c in (trainer, student, third, joined_fourth):
+        await c.close()
+
+
+async def test_diff_reaches_json_and_msgpack_members_alike(start_server: ServerFactory) -> None:
+    server = await start_server(presence_window=WINDOW)
+    packed = await diff_client(server, "t1", "trainer", encoding="msgpack")
+    assert (await packed.request("join", session="s1"))["count"] == 1
+    text = await diff_member(server, "t2", "trainer")
+    await asyncio.gather(packed.quiet(WINDOW * 2), text.quiet(WINDOW * 2))
+    joiners = [await diff_client(server, f"u{n}", "student", **FULL) for n in range(2)]
+    await join_together(joiners)
+    for member in (packed, text):
+        diffs = of_type(await member.quiet(WINDOW * 3), "presence.diff")
+        assert len(diffs) == 1 and [p["email"] for p in diffs[0]["joined"]] == [FULL["email"]] * 2
+    for c in (packed, text, *joiners):
         await c.close()
