@@ -232,3 +232,21 @@ async def test_diff_reaches_json_and_msgpack_members_alike(start_server: ServerF
         assert len(diffs) == 1 and [p["email"] for p in diffs[0]["joined"]] == [FULL["email"]] * 2
     for c in (packed, text, *joiners):
         await c.close()
+
+
+async def test_a_refreshed_role_is_told_in_a_diff_and_rejoined_with_a_count(
+    start_server: ServerFactory,
+) -> None:
+    server = await start_server(presence_window=WINDOW)
+    watcher = await diff_member(server, "t1", "trainer")
+    assistant = await diff_member(server, "a1", "student", name="Alex Assistant", **FULL)
+    await asyncio.gather(watcher.quiet(WINDOW * 2), assistant.quiet(WINDOW * 2))
+    reply = await assistant.request("refresh", token=server.token("a1", "trainer",
+                                                                  name="Alex Assistant"))
+    assert reply["rejoined"] == ["s1"]
+    rejoined = next(f for f in assistant.inbox if f.get("type") == "joined")
+    assert rejoined["count"] == 2 and len(rejoined["participants"]) == 2
+    diffs = of_type(await watcher.quiet(WINDOW * 3), "presence.diff")
+    assert [[p["role"] for p in d["joined"]] for d in diffs] == [["trainer"]]
+    for c in (watcher, assistant):
+        await c.close()
