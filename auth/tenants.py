@@ -67,6 +67,9 @@ class Tenant:
     """Where signed webhooks go: https, or http to a loopback address only."""
     webhook_secret: str | None = None
     """``whsec_`` and base64: the Standard Webhooks signing secret (both or neither)."""
+    presence_counts_only_above: int | None = None
+    """When set, students in a session with more users present than this see only themselves
+    and the count: names of a crowd are noise to them and quadratic to send."""
 
     def __post_init__(self) -> None:
         """Refuse a tenant that could never verify a token or would accept any API key."""
@@ -214,6 +217,7 @@ class _TenantModel(BaseModel):
     attendance_retention_days: float | None = Field(default=None, gt=0, le=3650)
     webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
     webhook_secret: str | None = Field(default=None, min_length=1, max_length=200)
+    presence_counts_only_above: int | None = Field(default=None, ge=0, le=1_000_000)
 
     @field_validator("webhook_url")
     @classmethod
@@ -353,6 +357,7 @@ def _build(document: Any, where: str) -> TenantRegistry:
                 attendance_retention_days=model.attendance_retention_days,
                 webhook_url=model.webhook_url,
                 webhook_secret=model.webhook_secret,
+                presence_counts_only_above=model.presence_counts_only_above,
             )
         )
     return TenantRegistry(tenants)

@@ -97,6 +97,7 @@ class Classroom:
             heartbeat_interval=settings.presence_ttl / 3, presence_ttl=settings.presence_ttl,
             records=self.records,
             progress_interval=settings.progress_push_interval,
+            presence_window=settings.presence_window,
             idle_after=settings.idle_after,
             metrics=self.metrics,
             write_clock=self.writes,

@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     progress_push_interval: float = Field(
         default=0.5, gt=0, validation_alias="CLASSROOM_PROGRESS_PUSH_INTERVAL"
     )
+    presence_window: float = Field(
+        default=0.1, gt=0, le=5.0, validation_alias="CLASSROOM_PRESENCE_WINDOW"
+    )
+    """Seconds of joins and leaves gathered into one ``presence.diff`` per member."""
     idle_after: float = Field(default=120.0, gt=0, validation_alias="CLASSROOM_IDLE_AFTER")
     # Durable session state (docs/configuration.md, "Session state").
     snapshot_every: int = Field(default=1000, ge=1, validation_alias="CLASSROOM_SNAPSHOT_EVERY")

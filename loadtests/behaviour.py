@@ -110,6 +110,8 @@ class Actor:
                 self._spawn(self._annotations())
             if s.fanout_rates and self.clock is not None:
                 self._spawn(self._fanout(self.clock))
+            if s.steady_rate > 0 and self.clock is not None:
+                self._spawn(self._steady(self.clock))
             return
         if s.student_pointer_per_second > 0 and s.students:
             self._spawn(_poisson(s.student_pointer_per_second / s.students, rng, self._pointer))
@@ -206,6 +208,19 @@ class Actor:
                                      "text": stamp(f"fan-out {step}.{sent}")})
                 sent += 1
                 await asyncio.sleep(max(0.0, begin + sent / rate - time.time()))
+
+    async def _steady(self, clock: Clock) -> None:
+        """Chat at ``steady_rate`` on a fixed schedule from ``steady_from`` on (a late send
+        goes out at once, so the offered rate holds); the first is ``steady 0``, whose
+        latency the receivers also record as ``first_event``. After a reconnect the
+        schedule carries on where it is."""
+        s = self.scenario
+        begin = clock.at(s.steady_from)
+        sent = max(0, int((time.time() - begin) * s.steady_rate))
+        while True:
+            await asyncio.sleep(max(0.0, begin + sent / s.steady_rate - time.time()))
+            await self._publish({"kind": "chat", "text": stamp(f"steady {sent}")})
+            sent += 1
 
     # -- student --------------------------------------------------------------------
 

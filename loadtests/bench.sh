@@ -26,7 +26,8 @@ run() {  # run NAME [extra server env as VAR=value ...] -- loadtests flags ...
   local name=$1; shift
   local env=()
   while [[ $1 != "--" ]]; do env+=("$1"); shift; done; shift
-  env "${env[@]}" .venv/bin/classroom serve --port "$PORT" >"$OUT/$name.server.log" 2>&1 &
+  # SERVE overrides the server command (to measure another tree, say the code before a change).
+  env "${env[@]}" ${SERVE:-.venv/bin/classroom serve} --port "$PORT" >"$OUT/$name.server.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do
     "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2).close()" \
@@ -63,15 +64,46 @@ pick c50 && run c50 -- --scenario classroom --rooms 50 --students 29 --duration 
   --connect-rate 300
 pick storm5k && run storm5k -- --scenario storm --rooms 100 --students 49 --duration 60 \
   --storms 1 --storm-spread 3 --pointer-hz 1 --chat-rate 1 --student-pointers 0 --connect-rate 300
-if pick classroom-redis; then
-  prefix="loadtest-$$"
-  run classroom-redis REDIS_URL=redis://127.0.0.1:6379/0 "CLASSROOM_REDIS_PREFIX=$prefix" \
-    -- --scenario classroom --rooms 10 --students 30 --duration 20
+redis_run() {  # as run, with the server on the local Redis under a key prefix of its own
+  local name=$1; shift
+  local prefix="loadtest-$$-$name"
+  run "$name" REDIS_URL=redis://127.0.0.1:6379/0 "CLASSROOM_REDIS_PREFIX=$prefix" "$@"
   # Remove this run's keys (and only them) from the shared Redis.
   "$PY" -c "import redis, sys; r = redis.Redis.from_url('redis://127.0.0.1:6379/0')
 keys = list(r.scan_iter(match=sys.argv[1] + ':*', count=1000))
 print('removed', r.delete(*keys) if keys else 0, 'redis keys')" "$prefix"
+}
+pick classroom-redis && redis_run classroom-redis \
+  -- --scenario classroom --rooms 10 --students 30 --duration 20
+# Issue 15, point 6: 500 members join within 5 s while the trainer publishes 40 events/s
+# from the first second, on Redis; clients that announce presence.diff (joinstorm) and
+# clients that do not, as before it (joinstorm-each). Then 5,000 reconnects on Redis.
+pick joinstorm && redis_run joinstorm -- --scenario joinstorm
+pick joinstorm-each && redis_run joinstorm-each -- --scenario joinstorm --presence each
+# The same against the server before presence.diff (joinstorm-before, storm5k-redis-before),
+# only when named and given its tree:
+#   git archive 9f86a0b | (mkdir -p /tmp/base && tar -x -C /tmp/base)
+#   BEFORE_TREE=/tmp/base loadtests/bench.sh joinstorm-before storm5k-redis-before
+before_run() {  # redis_run against the tree in BEFORE_TREE (only when named and given)
+  local name=$1; shift
+  named "$name" && [[ -n ${BEFORE_TREE:-} ]] || return 0
+  SERVE="env -C $BEFORE_TREE $PWD/.venv/bin/python -m classroom.cli serve" redis_run "$name" "$@"
+}
+before_run joinstorm-before -- --scenario joinstorm --presence each
+# The python-socketio reference (loadtests/reference, on the same Redis) in the same storm:
+# its clients get a presence.join per person per member, as ours did before.
+if pick joinstorm-reference; then
+  SERVE="$PY -m loadtests serve-reference --prefix loadtest-$$-ref" run joinstorm-reference \
+    -- --scenario joinstorm --driver socketio --url "ws://127.0.0.1:$PORT/socket.io"
+  "$PY" -c "import redis, sys; r = redis.Redis.from_url('redis://127.0.0.1:6379/0')
+keys = list(r.scan_iter(match=sys.argv[1] + ':*', count=1000))
+print('removed', r.delete(*keys) if keys else 0, 'redis keys')" "loadtest-$$-ref"
 fi
+storm5k=(--scenario storm --rooms 100 --students 49 --duration 60 --storms 1 --storm-spread 3
+  --pointer-hz 1 --chat-rate 1 --student-pointers 0 --connect-rate 300)
+pick storm5k-redis && redis_run storm5k-redis -- "${storm5k[@]}"
+pick storm5k-redis-each && redis_run storm5k-redis-each -- "${storm5k[@]}" --presence each
+before_run storm5k-redis-before -- "${storm5k[@]}" --presence each
 # The soak (docs/performance.md, "Soak"): sessions start, run and end in a loop for
 # SOAK_SECONDS (default 600) on two nodes sharing Redis; RSS and live objects must come back
 # to the baseline. It starts and stops its own nodes and cleans its Redis keys. About 13

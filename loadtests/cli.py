@@ -26,7 +26,7 @@ from loadtests.drivers import DRIVERS
 from loadtests.plan import check_url, resolve_credentials
 from loadtests.report import markdown_table, summary
 from loadtests.runner import Options, default_progress, run
-from loadtests.scenarios import ENCODINGS, PRESETS, build_scenario
+from loadtests.scenarios import ENCODINGS, PRESENCE_MODES, PRESETS, build_scenario
 
 
 def rates(text: str) -> tuple[float, ...]:
@@ -69,6 +69,9 @@ SCENARIO_FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "--fanout-step": ("fanout_step", float, "seconds per fan-out ladder step"),
     "--fanout-wait-max": ("fanout_wait_max", int,
                           "seconds the ladder may wait for the join storm to drain"),
+    "--steady-rate": ("steady_rate", float,
+                      "a trainer's chat per second on a fixed schedule (0: none)"),
+    "--steady-from": ("steady_from", float, "seconds into the run the steady chat starts"),
     "--seed": ("seed", int, "random seed"),
 }
 
@@ -84,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     for flag, (_, kind, text) in SCENARIO_FLAGS.items():
         run_parser.add_argument(flag, type=kind, default=None, help=text)
     run_parser.add_argument("--encoding", choices=ENCODINGS, default=None)
+    run_parser.add_argument("--presence", choices=PRESENCE_MODES, default=None,
+                            help="diff: announce presence.diff (default); each: per-person "
+                                 "presence frames, as old clients get")
     run_parser.add_argument("--join", action=argparse.BooleanOptionalAction, default=None,
                             help="join a session after connecting (idle: --no-join)")
     run_parser.add_argument("--tenant", help="tenant id (default: $LOADTEST_TENANT or acme)")
@@ -228,6 +234,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             values[name] = value
     if args.encoding is not None:
         values["encoding"] = args.encoding
+    if args.presence is not None:
+        values["presence"] = args.presence
     if args.join is not None:
         values["join"] = args.join
     return values

@@ -32,6 +32,9 @@ REPLY_TIMEOUT = 15.0
 STAMPED_FIELDS = {"chat": "text", "screen.navigate": "screen", "pointer": "screen",
                   "poll.open": "question", "annotation.add": "screen"}
 _SAMPLES_PER_CODE = 3
+PRESENCE_FRAMES = frozenset({"presence.join", "presence.leave", "presence.diff",
+                             "presence.count"})
+FIRST_STEADY = "steady 0@"  # the steady publisher's first event (behaviour.Actor._steady)
 # A slow reader's receive buffer is fixed small: left to auto-tuning it can grow to
 # megabytes while the client still reads, and the server would not feel the stall for
 # minutes. Setting it also switches auto-tuning off for that socket.
@@ -149,6 +152,7 @@ class SimUser:
         self.on_poll_open: Callable[[str], None] | None = None
         self._ws: WireConnection | None = None
         self._msgpack = plan.scenario.encoding == "msgpack"
+        self._diffs = plan.scenario.presence == "diff"
         self._ids = itertools.count(1)
         self._pending: dict[int, str] = {}
         self._waiters: dict[int, asyncio.Future[Frame | None]] = {}
@@ -175,7 +179,8 @@ class SimUser:
             return False
         self._ws, self._closing, self.live = ws, False, False
         self.lost = asyncio.Event()
-        reply = await self.request("connect", token=self.token)
+        features = {"features": ["presence.diff"]} if self._diffs else {}
+        reply = await self.request("connect", token=self.token, **features)
         if reply is None or reply.get("type") != "connected":
             await self.close()
             return False
@@ -311,6 +316,8 @@ class SimUser:
             self._on_event(frame, now)
         elif kind == "progress":
             self._on_progress(frame, now)
+        elif kind in PRESENCE_FRAMES:
+            self._on_presence(kind, frame)
         elif kind == "error":
             self.rec.error(str(frame.get("code")), frame.get("message"), "push")
         elif kind == "disconnect":
@@ -352,12 +359,26 @@ class SimUser:
             sent = read_stamp(event.get(STAMPED_FIELDS.get(str(kind), "")))
             if sent is not None:
                 self.rec.latency(str(kind), sent, event.get("at"), now)
+                if kind == "chat" and str(event.get("text")).startswith(FIRST_STEADY):
+                    self.rec.tally.kind("first_event").add(now - sent)
         if kind == "poll.open":
             self.poll = event.get("poll")
             if self.live and self.on_poll_open is not None and self.poll:
                 self.on_poll_open(self.poll)
         elif kind == "poll.close" and self.poll == event.get("poll"):
             self.poll = None
+
+    def _on_presence(self, kind: str, frame: Frame) -> None:
+        """Count presence frames and the joins and leaves they tell of: their ratio is the
+        presence frames per join per member (1 with per-person frames)."""
+        counts = self.rec.tally.counts
+        counts["presence_frames"] += 1
+        counts[f"presence_{kind.partition('.')[2]}"] += 1
+        if kind == "presence.diff":
+            counts["presence_changes"] += len(frame.get("joined") or ()) + len(
+                frame.get("left") or ())
+        elif kind != "presence.count":
+            counts["presence_changes"] += 1
 
     def _on_progress(self, frame: Frame, now: float) -> None:
         """Time each report in a trainer's progress push (one, or several coalesced)."""

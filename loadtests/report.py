@@ -200,6 +200,14 @@ def build_report(*, scenario: Scenario, url: str, processes: int, server_pid: in
             "unanswered": counts["unanswered"],
             "skipped_offline": counts["skipped_offline"],
         },
+        "presence": {
+            "mode": scenario.presence,
+            "frames": counts["presence_frames"],
+            "by_type": {k: counts[f"presence_{k}"] for k in ("join", "leave", "diff", "count")},
+            "changes_told": counts["presence_changes"],
+            "frames_per_change": (round(counts["presence_frames"] / counts["presence_changes"], 4)
+                                  if counts["presence_changes"] else None),
+        },
         "slow": {
             "clients": scenario.slow_clients,
             "paused": counts["slow_paused"],

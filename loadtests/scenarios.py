@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 ENCODINGS = ("json", "msgpack")
+PRESENCE_MODES = ("diff", "each")
+"""``diff``: clients announce ``presence.diff`` on connect (one frame per window);
+``each``: they do not, as clients before it did (one frame per person per member)."""
 # The fan-out ladder starts once the join storm (presence.join to everyone already in the
 # room: n^2/2 frames) has drained: FANOUT_SETTLE to FANOUT_SETTLE + fanout_wait_max seconds
 # after the ramp. The run must be long enough for the latest start.
@@ -30,6 +33,7 @@ class Scenario:
     connect_rate: float = 200.0  # new connections per second, all processes together
     join: bool = True  # False: connect and authenticate only (idle connections)
     encoding: str = "json"
+    presence: str = "diff"
     # Trainer activity.
     navigate_every: float = 5.0  # seconds between screen.navigate (0: never)
     trainer_pointer_hz: float = 10.0  # pointer events per second while presenting
@@ -55,6 +59,11 @@ class Scenario:
     fanout_rates: tuple[float, ...] = ()
     fanout_step: float = 3.0
     fanout_wait_max: int = 8  # whole seconds the ladder may wait for the ramp to drain
+    # A steady publisher: each room's trainer sends chat at steady_rate per second on a
+    # fixed schedule from steady_from seconds into the run (while the room is still
+    # joining), so the join storm's cost shows in those events' latency. 0: none.
+    steady_rate: float = 0.0
+    steady_from: float = 1.0
     seed: int = 1
 
     @property
@@ -108,6 +117,10 @@ class Scenario:
             problems.append("--connect-rate must be > 0")
         if self.encoding not in ENCODINGS:
             problems.append(f"--encoding must be one of {', '.join(ENCODINGS)}")
+        if self.presence not in PRESENCE_MODES:
+            problems.append(f"--presence must be one of {', '.join(PRESENCE_MODES)}")
+        if self.steady_rate < 0 or not 0 <= self.steady_from < self.duration:
+            problems.append("--steady-rate must be >= 0 and --steady-from within the run")
         if not 0 <= self.slow_fraction <= 1 or not 0 <= self.poll_answer_fraction <= 1:
             problems.append("fractions must be within 0..1")
         if self.poll_every and self.poll_open >= self.poll_every:
@@ -161,6 +174,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "storm": {
         "rooms": 10, "students": 29, "storms": 2, "storm_spread": 1.5, "progress_every": 0.0,
         "trainer_pointer_hz": 5.0, "chat_per_second": 3.0,
+    },
+    # A lecture of 500 joining within 5 s while the trainer publishes 40 events/s from the
+    # first second on: what the join storm costs the events (issue 15, point 6). Nothing
+    # else is published, so every latency sample is one of those events.
+    "joinstorm": {
+        "rooms": 1, "students": 500, "duration": 12.0, "connect_rate": 100.0,
+        "navigate_every": 0.0, "trainer_pointer_hz": 0.0, "poll_every": 0.0,
+        "chat_per_second": 0.0, "student_pointer_per_second": 0.0, "progress_every": 0.0,
+        "steady_rate": 40.0, "steady_from": 1.0,
     },
     # Fan-out capacity of one big room: 1 + 500 members, nothing but the trainer's chat,
     # at a rate that steps up every few seconds (see loadtests/compare.py for the analysis).

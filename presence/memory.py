@@ -83,6 +83,9 @@ class MemoryPresenceStore:
         """Nothing expires in one process, so nobody is swept."""
         return []
 
+    def forget_cached(self) -> None:
+        """Nothing is kept beside the entries themselves."""
+
     async def close(self) -> None:
         """Forget every connection."""
         self._channels.clear()

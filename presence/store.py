@@ -65,6 +65,10 @@ class PresenceStore(Protocol):
         """
         ...
 
+    def forget_cached(self) -> None:
+        """Drop whatever the store keeps parsed in memory (an erasure leaves nothing behind)."""
+        ...
+
     async def close(self) -> None:
         """Release the backend."""
         ...

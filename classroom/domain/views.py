@@ -48,6 +48,15 @@ def render_participant(
     return {key: record[key] for key in fields if record.get(key) is not None}
 
 
+def counts_only(view: View, present: int, counts_only_above: int | None) -> bool:
+    """Whether ``view`` is shown only counts of a room with ``present`` users in it.
+
+    A tenant's ``presence_counts_only_above`` hides a crowd's names from students;
+    trainers need them to teach, observers never see names anyway.
+    """
+    return view == "student" and counts_only_above is not None and present > counts_only_above
+
+
 def _render_optional(value: Any, view: View, self_pid: str | None) -> Any:
     """Render a participant-valued field, leaving anything malformed out of the output."""
     if isinstance(value, Mapping):

@@ -67,6 +67,7 @@ class Connection:
         self.client_id = secrets.token_urlsafe(12)
         self.encoding: Encoding = "json"
         self.identity: Identity | None = None
+        self.features: frozenset[str] = frozenset()
         self.memberships: dict[str, Membership] = {}
         self._scope, self._receive, self._send = scope, receive, send
         self._services = services

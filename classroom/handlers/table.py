@@ -40,6 +40,7 @@ from classroom.protocol.commands import (
     Refresh,
     Video,
 )
+from classroom.protocol.features import PRESENCE_DIFF, accepted_features
 from classroom.protocol.frames import error_frame
 from classroom.sessions.backend_calls import UNREACHABLE
 from classroom.sessions.joining import replay_frames
@@ -92,8 +93,10 @@ async def connect(services: Services, peer: Peer, command: Connect) -> Reply:
             raise RequestRefused("unauthorized", "token refused")
         await node.records.remember(identity)
     peer.authenticated(identity)
+    features = accepted_features(command.features)
+    peer.features = frozenset(features)
     policy = display_name_policy(node.tenants.get(identity.tenant))
-    return {
+    reply: dict[str, Any] = {
         "type": "connected",
         "client": peer.client_id,
         "me": profile_of(identity, policy),
@@ -101,6 +104,9 @@ async def connect(services: Services, peer: Peer, command: Connect) -> Reply:
         "expires_at": identity.expires_at,
         "refresh_before": services.refresh_before,
     }
+    if command.features is not None:  # only a client that asked learns what is on
+        reply["features"] = features
+    return reply
 
 
 async def refresh(services: Services, peer: Peer, identity: Identity, command: Refresh) -> Reply:
@@ -199,8 +205,12 @@ async def presence(
     services: Services, peer: Peer, identity: Identity, command: PresenceQuery
 ) -> Reply:
     """Who is in the session, as this user may see them."""
-    participants = await services.node.joins.presence_of(identity, command.session)
-    return {"type": "presence", "session": command.session, "participants": participants}
+    participants, present = await services.node.joins.presence_of(identity, command.session)
+    reply: dict[str, Any] = {"type": "presence", "session": command.session,
+                             "participants": participants}
+    if PRESENCE_DIFF in peer.features:
+        reply["count"] = present
+    return reply
 
 
 async def history(services: Services, peer: Peer, identity: Identity, command: History) -> Reply:

@@ -43,6 +43,8 @@ PUSHES: dict[str, type[BaseModel]] = {
     **{f"event.{kind}": model for kind, model in p.EVENT_PUSHES.items()},
     "presence.join": p.PresenceJoin,
     "presence.leave": p.PresenceLeave,
+    "presence.diff": p.PresenceDiff,
+    "presence.count": p.PresenceCount,
     "progress": p.ProgressPush,
     "disconnect": p.Disconnect,
     "joined.refreshed": r.JoinedPush,

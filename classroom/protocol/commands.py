@@ -22,6 +22,7 @@ from pydantic import (
 from auth.tokens import MAX_TOKEN_CHARS
 from classroom.domain.channel import SESSION_ID_PATTERN
 from classroom.domain.refusals import RequestRefused
+from classroom.protocol.features import MAX_FEATURE_CHARS, MAX_FEATURES
 
 SessionId = Annotated[StrictStr, Field(pattern=SESSION_ID_PATTERN)]
 CommandId = Annotated[StrictInt, Field(ge=-(2**53), le=2**53)]
@@ -40,9 +41,15 @@ class Position(BaseModel):
     offset: Annotated[StrictInt, Field(ge=0)]
 
 
+FeatureName = Annotated[StrictStr, Field(min_length=1, max_length=MAX_FEATURE_CHARS)]
+
+
 class Connect(_Command):
     type: Literal["connect"]
     token: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TOKEN_CHARS)]
+    features: Annotated[list[FeatureName], Field(max_length=MAX_FEATURES)] | None = Field(
+        default=None, description="optional protocol parts this client understands, such as "
+                                  "presence.diff; unknown names are ignored")
 
 
 class Refresh(_Command):

@@ -55,6 +55,24 @@ class PresenceLeave(WireObject):
     participant: Participant
 
 
+class PresenceDiff(WireObject):
+    """The joins and leaves of one window, to members that announced ``presence.diff``."""
+
+    type: Literal["presence.diff"]
+    session: SessionId
+    joined: list[Participant] = Field(description="first connections in the window, in order")
+    left: list[Participant] = Field(description="last connections gone in the window, in order")
+
+
+class PresenceCount(WireObject):
+    """How many are present: a student's ``presence.diff`` in a room above the tenant's
+    ``presence_counts_only_above``."""
+
+    type: Literal["presence.count"]
+    session: SessionId
+    count: int = Field(ge=0)
+
+
 class ProgressPush(WireObject):
     """Students' progress reports since the last push (trainers only, coalesced)."""
 

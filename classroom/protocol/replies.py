@@ -39,6 +39,8 @@ class Connected(_Reply):
     ping_interval: int = Field(ge=0)
     expires_at: float = Field(description="the token's exp, Unix seconds")
     refresh_before: float = Field(ge=0, description="send refresh this long before expires_at")
+    features: list[str] | None = Field(
+        default=None, description="only when connect announced features: those turned on")
 
 
 class Refreshed(_Reply):
@@ -63,6 +65,9 @@ class JoinedPush(WireObject):
     participants: list[Participant]
     recovered: bool
     me: Participant
+    count: int | None = Field(
+        default=None, ge=0,
+        description="users present; only for a connection that announced presence.diff")
 
 
 class Joined(JoinedPush):
@@ -93,6 +98,9 @@ class PresenceReply(_Reply):
     type: Literal["presence"]
     session: SessionId
     participants: list[Participant]
+    count: int | None = Field(
+        default=None, ge=0,
+        description="users present; only for a connection that announced presence.diff")
 
 
 HistoryEvent = (DELIVERED["screen.navigate"] | DELIVERED["screen.lock"]

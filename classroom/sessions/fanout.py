@@ -4,8 +4,9 @@ Every publication of a subscribed channel reaches :meth:`FanOut.deliver` in
 offset order (through :class:`~classroom.sessions.streams.SessionStreams`, after
 the live state applied it). Events are rendered once per (view, self) and
 encoded once per wire format by the hub; progress reports become coalesced
-pushes to trainers. The control channels never get here: the node routes them
-to its control feed before the session streams.
+pushes to trainers, and joins and leaves go to the presence pushes
+(:mod:`classroom.sessions.presence_pushes`). The control channels never get
+here: the node routes them to its control feed before the session streams.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from classroom.domain.views import View, referenced_pids, render_participant
 from classroom.metrics import Metrics
 from classroom.protocol.frames import event_frame
 from classroom.sessions.hub import Hub
+from classroom.sessions.presence_pushes import PresencePushes
 from classroom.sessions.progress import ProgressCoalescer
 from classroom.sessions.streams import SessionStreams
 
@@ -40,6 +42,8 @@ class FanOut:
     metrics: Metrics
     progress_interval: float
     write_clock: WriteClock | None = None
+    presence: PresencePushes | None = None
+    """Where joins and leaves go (set by the node)."""
     coalescer: ProgressCoalescer = field(init=False)
 
     def __post_init__(self) -> None:
@@ -68,20 +72,15 @@ class FanOut:
                 self.write_clock.published(published_at)
             if record.get("kind") == "session.ended":
                 self._session_ended(name)
-        elif kind in ("presence.join", "presence.leave"):
-            subject = message["participant"]
-
-            def build_presence(view: View, self_pid: str | None) -> dict[str, Any]:
-                shown = render_participant(subject, view, self_pid)
-                return {"type": kind, "session": session, "participant": shown}
-
-            sent = self.hub.deliver(name, 0, build_presence, skip_pid=subject["pid"])
-            metrics.frames_out.labels(kind).inc(sent)
+        elif kind in ("presence.join", "presence.leave") and self.presence is not None:
+            self.presence.change(name, kind, message["participant"])
         metrics.fanout_seconds.observe(time.perf_counter() - started)
 
     def _session_ended(self, name: str) -> None:
         """Close this node's members of an ended session; keep no live state for it."""
         self.coalescer.forget(name)
+        if self.presence is not None:
+            self.presence.forget(name)
         for membership in self.hub.members(name):
             membership.peer.session_ended(membership.session)
         self.streams.runtime(name).ended = True

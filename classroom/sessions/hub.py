@@ -27,6 +27,8 @@ class Recipient(Protocol):
 
     client_id: str
     encoding: Encoding
+    features: frozenset[str]
+    """Optional protocol parts the client announced on ``connect``."""
 
     def enqueue(self, payload: Payload) -> None:
         """Queue a frame for sending; must not block (a slow peer closes itself)."""
@@ -43,6 +45,8 @@ class Membership:
     channel: Channel
     participant: Participant
     view: View
+    diffs: bool = False
+    """The connection announced ``presence.diff``: it gets coalesced presence, not per person."""
     buffering: bool = True
     buffer: list[tuple[int, Payload]] = field(default_factory=list)
     pid: str = field(init=False)
@@ -70,22 +74,34 @@ class Hub:
 
     def __init__(self) -> None:
         self._channels: dict[str, dict[int, Membership]] = {}
+        self._diffs: dict[str, int] = {}
+        """Memberships per channel that take ``presence.diff`` (so a join costs nothing
+        per member when none does, and the per-person frames are skipped when all do)."""
 
     def add(self, membership: Membership) -> bool:
         """Register a membership; True when it is the channel's first on this node."""
-        members = self._channels.setdefault(membership.channel.name, {})
+        name = membership.channel.name
+        members = self._channels.setdefault(name, {})
+        if id(membership) not in members and membership.diffs:
+            self._diffs[name] = self._diffs.get(name, 0) + 1
         members[id(membership)] = membership
         return len(members) == 1
 
     def remove(self, membership: Membership) -> bool:
         """Unregister; True when the channel has no member left on this node."""
-        members = self._channels.get(membership.channel.name)
+        name = membership.channel.name
+        members = self._channels.get(name)
         if members is None:
             return False
-        members.pop(id(membership), None)
+        if members.pop(id(membership), None) is not None and membership.diffs:
+            left = self._diffs[name] - 1
+            if left:
+                self._diffs[name] = left
+            else:
+                del self._diffs[name]
         if members:
             return False
-        del self._channels[membership.channel.name]
+        del self._channels[name]
         return True
 
     def members(self, channel: str) -> Iterator[Membership]:
@@ -104,6 +120,10 @@ class Hub:
         """How many local memberships the channel has."""
         return len(self._channels.get(channel, {}))
 
+    def diff_count(self, channel: str) -> int:
+        """How many local memberships of the channel take ``presence.diff``."""
+        return self._diffs.get(channel, 0)
+
     def deliver(
         self,
         channel: str,
@@ -111,11 +131,13 @@ class Hub:
         build: FrameBuilder,
         personal: frozenset[str] = frozenset(),
         skip_pid: str | None = None,
+        diffs: bool | None = None,
     ) -> int:
         """Fan a publication out to the channel's members; returns frames queued.
 
         ``personal`` names the pids that get their own rendering (the frame is
-        about them); ``skip_pid`` is a member who must not receive it at all.
+        about them); ``skip_pid`` is a member who must not receive it at all;
+        ``diffs``, when given, picks the members whose ``diffs`` flag equals it.
         """
         members = self._channels.get(channel)
         if not members:
@@ -124,7 +146,7 @@ class Hub:
         payloads: dict[tuple[View, str | None, Encoding], Payload] = {}
         sent = 0
         for member in list(members.values()):
-            if member.pid == skip_pid:
+            if member.pid == skip_pid or (diffs is not None and member.diffs != diffs):
                 continue
             self_pid = member.pid if member.pid in personal else None
             frame_key = (member.view, self_pid)

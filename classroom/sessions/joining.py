@@ -25,6 +25,7 @@ from classroom.domain.participants import Participant
 from classroom.domain.refusals import RequestRefused
 from classroom.domain.views import render_participant, render_state, view_for_role
 from classroom.protocol.codec import Payload, encode
+from classroom.protocol.features import PRESENCE_DIFF
 from classroom.protocol.frames import event_frame, history_event
 from classroom.sessions.access import SessionAccess
 from classroom.sessions.attendance import Attendance
@@ -91,7 +92,8 @@ class Joins:
         await call(self.records.joined(identity.tenant, identity.sub, session))
         participant = self.access.participant(identity, session)
         view = view_for_role(identity.role)
-        membership = Membership(peer, channel, participant, view)
+        membership = Membership(peer, channel, participant, view,
+                                diffs=PRESENCE_DIFF in peer.features)
         name = channel.name
         try:
             await self._follow(name, first_here=self.hub.add(membership))
@@ -116,7 +118,7 @@ class Joins:
                 recovered = history.recovered
                 if recovered:
                     replay = [p for p in history.publications if p.offset <= snapshot_offset]
-            participants = await self.views.participants(channel, view, participant.pid)
+            participants, present = await self.views.listing(channel, view, participant.pid)
         except BaseException:
             await self.leave(membership)
             raise
@@ -130,6 +132,8 @@ class Joins:
             "recovered": recovered,
             "me": render_participant(participant.to_record(), view, participant.pid),
         }
+        if membership.diffs:
+            reply["count"] = present
         return JoinOutcome(membership, replay, reply, snapshot_offset)
 
     async def _follow(self, name: str, *, first_here: bool) -> None:
@@ -203,11 +207,13 @@ class Joins:
             "recovered": history.recovered if since is not None else True,
         }
 
-    async def presence_of(self, identity: Identity, session: str) -> list[dict[str, Any]]:
-        """Who is in ``session``, as the asking user may see them."""
+    async def presence_of(
+        self, identity: Identity, session: str
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Who is in ``session`` as the asking user may see them, and how many are."""
         channel = self.access.authorise(identity, session)
         me = self.access.participant(identity, session)
-        return await self.views.participants(channel, view_for_role(identity.role), me.pid)
+        return await self.views.listing(channel, view_for_role(identity.role), me.pid)
 
 
 def replay_frames(membership: Membership, publications: list[Publication]) -> Iterator[Payload]:

@@ -39,6 +39,7 @@ from classroom.sessions.joining import Joins
 from classroom.sessions.lifecycle import Lifecycle
 from classroom.sessions.messages import pack_internal
 from classroom.sessions.presence import PresenceViews, announce
+from classroom.sessions.presence_pushes import PresencePushes
 from classroom.sessions.publishing import Publisher
 from classroom.sessions.regranting import Regrants
 from classroom.sessions.snapshots import Compaction
@@ -62,6 +63,7 @@ class Node:
         presence_ttl: float = 30.0,
         records: Records | None = None,
         progress_interval: float = 0.5,
+        presence_window: float = 0.1,
         idle_after: float = 120.0,
         metrics: Metrics | None = None,
         write_clock: WriteClock | None = None,
@@ -88,8 +90,12 @@ class Node:
             self.hub, presence, functools.partial(announce, broker), heartbeat_interval,
             self.attendance,
         )
-        self.presence_views = PresenceViews(presence, call)
+        self.presence_views = PresenceViews(presence, call, self._counts_only_above)
         self.streams.on_forget = self.presence_views.forget_channel
+        self.fanout.presence = self.presence_pushes = PresencePushes(
+            hub=self.hub, views=self.presence_views, metrics=self.metrics,
+            window=presence_window, counts_only_above=self._counts_only_above,
+        )
         self.joins = Joins(
             access=self.access, hub=self.hub, broker=broker, presence=presence,
             streams=self.streams, records=self.records, views=self.presence_views, call=call,
@@ -126,6 +132,7 @@ class Node:
         """Stop heart-beating and release the broker and presence backends."""
         await self.keeper.stop()
         self.fanout.coalescer.close()
+        self.presence_pushes.close()
         await self.control.close()
         for task in list(self._background):
             task.cancel()
@@ -134,6 +141,11 @@ class Node:
         await self.broker.close()
         await self.presence.close()
         await self.records.store.close()
+
+    def _counts_only_above(self, channel: str) -> int | None:
+        """The tenant's ``presence_counts_only_above`` for a session's channel, if any."""
+        tenant = self.tenants.get(Channel.parse(channel).tenant)
+        return tenant.presence_counts_only_above if tenant is not None else None
 
     def _receive(self, channel: str, pub: Publication) -> None:
         """The broker handler: control commands to the control feed, the rest to the streams."""
@@ -168,6 +180,7 @@ class Node:
     def _on_control(self, message: dict[str, Any]) -> None:
         """A command about a user reached this node: forget what it holds of them, then act."""
         self.presence_views.forget_renderings()  # an erasure must not leave renderings behind
+        self.presence.forget_cached()
         if message.get("t") == "erase":
             for name in self.streams.channels():
                 if Channel.parse(name).tenant == message["tenant"]:

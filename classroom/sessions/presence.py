@@ -7,12 +7,13 @@ rendered dicts are shared between replies, and never modified.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from classroom.backends.broker import Broker
 from classroom.domain.channel import Channel
 from classroom.domain.participants import Participant
-from classroom.domain.views import View, render_participant
+from classroom.domain.views import View, counts_only, render_participant
 from classroom.sessions.backend_calls import BackendCalls
 from classroom.sessions.messages import presence_message, unpack_internal
 from presence.store import PresenceStore
@@ -27,20 +28,62 @@ async def announce(broker: Broker, channel: str, kind: str, participant: Partici
     await broker.publish(channel, presence_message(kind, participant.to_record()), stored=False)
 
 
-class PresenceViews:
-    """The participant lists of sessions, rendered per view, with renderings cached."""
+def _no_threshold(channel: str) -> int | None:
+    return None
 
-    def __init__(self, presence: PresenceStore, call: BackendCalls) -> None:
+
+class PresenceViews:
+    """The participant lists of sessions, rendered per view, with renderings cached.
+
+    It also keeps, per session served here, how many users were present when last
+    asked (adjusted by every join and leave since), so a per-person frame can tell
+    whether a student is shown only counts without a store call per frame.
+    """
+
+    def __init__(
+        self, presence: PresenceStore, call: BackendCalls,
+        counts_only_above: Callable[[str], int | None] = _no_threshold,
+    ) -> None:
         self._presence = presence
         self._call = call
+        self._counts_only_above = counts_only_above
         # channel -> (view, packed presence record) -> (pid, rendering for others)
         self._rendered: dict[str, dict[tuple[View, bytes], tuple[Any, dict[str, Any]]]] = {}
+        self._present: dict[str, int] = {}
+
+    async def listing(
+        self, channel: Channel, view: View, self_pid: str
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Who ``view`` may see present, and how many are: a student in a room above the
+        tenant's ``presence_counts_only_above`` sees only itself."""
+        shown = await self.participants(channel, view, self_pid)
+        present = len(shown)
+        if counts_only(view, present, self._counts_only_above(channel.name)):
+            shown = [entry for entry in shown if entry.get("pid") == self_pid]
+        return shown, present
+
+    async def count(self, channel: str) -> int:
+        """How many users are present in ``channel`` now (asks the store)."""
+        present = len(await self._call(self._presence.participants(channel)))
+        self._present[channel] = present
+        return present
+
+    def known_count(self, channel: str) -> int:
+        """How many users were present when last asked, adjusted by the changes since."""
+        return self._present.get(channel, 0)
+
+    def adjust_count(self, channel: str, delta: int) -> None:
+        """A join (+1) or leave (-1) announced since the last count; only sessions served
+        here are followed (the next count corrects any drift)."""
+        if channel in self._present:
+            self._present[channel] = max(0, self._present[channel] + delta)
 
     async def participants(
         self, channel: Channel, view: View, self_pid: str
     ) -> list[dict[str, Any]]:
         """Everyone present in ``channel`` as ``view`` sees them; the asker sees all of itself."""
         entries = await self._call(self._presence.participants(channel.name))
+        self._present[channel.name] = len(entries)
         rendered = self._rendered.setdefault(channel.name, {})
         shown_list = []
         for entry in entries:
@@ -63,5 +106,6 @@ class PresenceViews:
         self._rendered.clear()
 
     def forget_channel(self, channel: str) -> None:
-        """Drop a session's renderings: this node no longer serves it."""
+        """Drop a session's renderings and count: this node no longer serves it."""
         self._rendered.pop(channel, None)
+        self._present.pop(channel, None)

@@ -95,10 +95,10 @@ class Regrants:
     async def _joined_body(self, membership: Membership) -> dict[str, Any]:
         """The session as the new view sees it, at the offset the member has been sent."""
         view, pid = membership.view, membership.pid
-        participants = await self.views.participants(membership.channel, view, pid)
+        participants, present = await self.views.listing(membership.channel, view, pid)
         # No await from here: the state and its offset match what fan-out has queued.
         runtime = self.streams.runtime(membership.channel.name)
-        return {
+        body = {
             "type": "joined",
             "session": membership.session,
             "epoch": runtime.epoch,
@@ -108,3 +108,6 @@ class Regrants:
             "recovered": True,
             "me": render_participant(membership.participant.to_record(), view, pid),
         }
+        if membership.diffs:
+            body["count"] = present
+        return body

@@ -25,7 +25,8 @@ LIVE_STRUCTURES = (
     "connections", "registry_users", "registry_budgets", "registry_released",
     "send_queues_nonempty", "send_queue_bytes", "hub_channels", "hub_memberships",
     "hub_buffered_frames", "stream_runtimes", "stream_runtimes_ended", "stream_pending",
-    "progress_pending", "progress_timers", "node_background_tasks",
+    "progress_pending", "progress_timers", "presence_pending", "presence_windows",
+    "node_background_tasks",
     "broker_subscriptions", "broker_waiters",
 )
 LIVE_CLASSES = (

@@ -169,3 +169,28 @@ def test_redis_store_refuses_nonsense_options():
         RedisPresenceStore(redis_client(REDIS_URL), ttl=0)
     with pytest.raises(ValueError):
         RedisPresenceStore(redis_client(REDIS_URL), prefix="{x}")
+
+
+async def test_parsed_entries_follow_changes_and_are_forgotten_on_request(
+    make: MakeStore,
+) -> None:
+    store = make()
+    await store.add("c", "k1", "u1", b"first")
+    await store.add("c", "k2", "u2", b"other")
+    assert [e.info for e in await store.participants("c")] == [b"first", b"other"]
+    again = await store.participants("c")
+    assert again[0] is (await store.participants("c"))[0]  # parsed once, reused
+    await store.add("c", "k1", "u1", b"changed")  # a refresh's new record
+    assert [e.info for e in await store.participants("c")] == [b"changed", b"other"]
+    store.forget_cached()  # an erasure: nothing parsed stays in memory
+    assert store._parsed == {}
+    assert [e.user for e in await store.participants("c")] == ["u1", "u2"]
+
+
+async def test_parsed_entries_are_bounded(make: MakeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("presence.redis.PARSED_MAX", 3)
+    store = make()
+    for n in range(5):
+        await store.add("c", f"k{n}", f"u{n}", b"info %d" % n)
+        assert len(await store.participants("c")) == n + 1
+        assert len(store._parsed) <= 3  # started afresh when full

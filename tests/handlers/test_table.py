@@ -59,6 +59,7 @@ class RecordingPeer:
         self.client_id = client_id
         self.encoding: Encoding = encoding
         self.identity: Identity | None = None
+        self.features: frozenset[str] = frozenset()
         self.memberships: dict[str, Membership] = {}
         self.sent: list[dict[str, Any]] = []
         """Frames sent to this client alone (replies and errors)."""

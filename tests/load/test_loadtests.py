@@ -83,6 +83,27 @@ async def test_storm_loses_and_repeats_nothing(
     assert recovery["duplicates"] == 0
 
 
+async def test_joinstorm_counts_presence_frames_per_change_in_both_modes(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    server = await start_server(rate_limit_per_second=1000.0, rate_limit_burst=2000,
+                                presence_window=0.2)
+    shape = ("--scenario", "joinstorm", "--students", "12", "--duration", "3",
+             "--connect-rate", "10", "--steady-rate", "20", "--steady-from", "0.5")
+    each = await run_generator(server, tmp_path, *shape, "--presence", "each")
+    assert_no_errors(each)
+    assert each["presence"]["by_type"]["diff"] == 0
+    assert each["presence"]["frames_per_change"] == 1.0  # one frame per person per member
+    diff = await run_generator(server, tmp_path, *shape)
+    assert_no_errors(diff)
+    presence = diff["presence"]
+    assert presence["mode"] == "diff" and presence["by_type"]["join"] == 0
+    assert presence["by_type"]["diff"] > 0 and presence["frames_per_change"] < 1.0
+    for report in (each, diff):
+        assert report["latency_ms"]["by_kind"]["first_event"]["count"] >= 1
+        assert report["latency_ms"]["by_kind"]["chat"]["count"] > 20
+
+
 def _student() -> SimUser:
     scenario = build_scenario("storm", {"rooms": 1, "students": 1})
     plan = make_plans(scenario, "ws://127.0.0.1:1/ws", Credentials("acme", SECRET), 1)[0]

@@ -18,6 +18,7 @@ class Recipient:
         self.client_id = client_id
         self.encoding: Encoding = encoding
         self.payloads: list[Payload] = []
+        self.features: frozenset[str] = frozenset()
 
     def enqueue(self, payload: Payload) -> None:
         self.payloads.append(payload)
