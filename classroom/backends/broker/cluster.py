@@ -81,5 +81,5 @@ class ClusterBroker(RedisBroker):
         """Stop delivering ``channel``; what its shard sent before it took effect is delivered."""
         self._check_open()
         self._channels.discard(channel)
-        self._claims.pop(channel, None)
+        self._seen.forget(channel)
         await self._shards.unsubscribe(self._pubsub_name(channel))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from classroom.backends.broker.base import (
     StreamPosition,
 )
 from classroom.backends.broker.redis_scripts import HISTORY, POSITION, PUBLISH, RETAIN, REWRITE
+from classroom.backends.broker.seen import SeenPositions
 from classroom.backends.redis_client import SOCKET_TIMEOUT, RedisClient, any_redis_client
 
 logger = logging.getLogger("classroom.backends.broker")
@@ -124,10 +124,7 @@ class RedisBroker:
         self.on_reconnect: Callable[[], None] | None = None
         self._handler: PublicationHandler | None = None
         self._channels: set[str] = set()
-        self._claims: dict[str, tuple[int, str, str]] = {}
-        """Per subscribed channel, the newest stored publication seen here: offset, epoch
-        and the SHA-1 of its data; passed to the scripts, which start a new epoch when
-        the stream cannot prove it still holds it (``redis_scripts.PRELUDE``)."""
+        self._seen = SeenPositions(self._channels)
         self._pubsub: PubSub | None = None
         self._live = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -211,7 +208,7 @@ class RedisBroker:
         if channel not in self._channels:
             return
         self._channels.discard(channel)
-        self._claims.pop(channel, None)
+        self._seen.forget(channel)
         if self._live.is_set():  # else the next connection simply leaves it out
             await self._confirmed("unsubscribe", channel)
 
@@ -260,7 +257,7 @@ class RedisBroker:
         args = [
             data, secrets.token_urlsafe(6), self._history_size, self._history_ttl_ms,
             self._idempotency_ttl_ms, self._pubsub_name(channel), int(stored),
-            fingerprint or "", self.PUBLISH_COMMAND, *self._claim(channel),
+            fingerprint or "", self.PUBLISH_COMMAND, *self._seen.script_args(channel),
         ]
         if self._wait_replicas and stored:
             position, duplicate, *first = await self._publish_and_wait(keys, args)
@@ -271,7 +268,7 @@ class RedisBroker:
             fingerprint=_fingerprint(first[0] if first else None),
         )
         if stored and not result.duplicate:
-            self._saw(channel, result.position.offset, result.position.epoch, data)
+            self._seen.saw(channel, result.position.offset, result.position.epoch, data)
         return result
 
     async def _publish_and_wait(self, keys: list[str], args: list[Any]) -> Any:
@@ -325,7 +322,7 @@ class RedisBroker:
         args = [
             secrets.token_urlsafe(6), self._history_ttl_ms,
             "" if since is None else since.offset, "" if since is None else since.epoch,
-            "" if limit is None else limit, *self._claim(channel),
+            "" if limit is None else limit, *self._seen.script_args(channel),
         ]
         keys = [self._key(channel, "meta"), self._key(channel, "stream")]
         offset, raw_epoch, recovered, newest_first, entries = await self._call(
@@ -403,7 +400,7 @@ class RedisBroker:
     async def position(self, channel: str) -> StreamPosition:
         """The newest offset and epoch of ``channel``; creates the stream if missing."""
         keys = [self._key(channel, "meta"), self._key(channel, "stream")]
-        args = [secrets.token_urlsafe(6), self._history_ttl_ms, *self._claim(channel)]
+        args = [secrets.token_urlsafe(6), self._history_ttl_ms, *self._seen.script_args(channel)]
         offset, epoch = await self._call(self._position_script, keys, args, again=True)
         return StreamPosition(offset, epoch.decode())
 
@@ -496,23 +493,6 @@ class RedisBroker:
                 if not self._resubscribing:
                     self._reconnected()
 
-    def _claim(self, channel: str) -> list[str | int]:
-        """The newest position seen of ``channel`` as script arguments (empty: none)."""
-        offset, epoch, digest = self._claims.get(channel, (0, "", ""))
-        return [offset, epoch, digest]
-
-    def _saw(self, channel: str, offset: int, epoch: str, data: bytes) -> None:
-        """Remember a stored publication of a subscribed channel as its newest, if it is."""
-        if not self._listens(channel):
-            return
-        known = self._claims.get(channel)
-        if known is None or known[1] != epoch or known[0] < offset:
-            self._claims[channel] = (offset, epoch, hashlib.sha1(data).hexdigest())  # noqa: S324
-
-    def _listens(self, channel: str) -> bool:
-        """Whether this broker subscribes ``channel`` (only those have claims: bounded)."""
-        return channel in self._channels
-
     def _deliver(self, name: bytes, payload: bytes) -> None:
         """Hand one publication, as it travelled on pub/sub, to the handler."""
         head = len(self._prefix.encode()) + 2  # b"<prefix>:{"
@@ -524,7 +504,7 @@ class RedisBroker:
             logger.error("dropped a malformed publication")
             return
         if publication.offset:
-            self._saw(channel, publication.offset, publication.epoch, data)
+            self._seen.saw(channel, publication.offset, publication.epoch, data)
         if self._handler is None:
             return
         try:
