@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,18 @@ class Server:
         return self.proc is not None and self.proc.poll() is None
 
 
+def start_or_undo(servers: list[Server], settle: Callable[[], None],
+                  undo: Callable[[], None]) -> None:
+    """Start the processes, then ``settle`` them; on any failure ``undo``, so none is left."""
+    try:
+        for server in servers:
+            server.start()
+        settle()
+    except BaseException:
+        undo()
+        raise
+
+
 def _redis_args(port: int, workdir: Path, *extra: str) -> list[str]:
     return [binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--repl-diskless-sync-delay", "0", "--dir", str(workdir),
@@ -129,13 +142,7 @@ class SentinelSet:
                 f"sentinel parallel-syncs {SERVICE} 1\n"
             )
             made.sentinels.append(Server(port, [binary("redis-sentinel"), str(conf)], workdir))
-        try:
-            for server in [*made.servers, *made.sentinels]:
-                server.start()
-            made.wait_healthy()
-        except BaseException:
-            made.stop()
-            raise
+        start_or_undo([*made.servers, *made.sentinels], made.wait_healthy, made.stop)
         return made
 
     @property
@@ -231,20 +238,18 @@ class ClusterSet:
                                "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
                                "--cluster-replica-validity-factor", "0")
             made.nodes.append(Server(port, args, workdir))
-        try:
-            for node in made.nodes:
-                node.start()
-            subprocess.run(
-                [binary("redis-cli"), "--cluster", "create",
-                 *(f"127.0.0.1:{n.port}" for n in made.nodes),
-                 "--cluster-replicas", "1", "--cluster-yes"],
-                check=True, capture_output=True, timeout=60,
-            )
-            made.wait_healthy()
-        except BaseException:
-            made.stop()
-            raise
+        start_or_undo(made.nodes, made.create, made.stop)
         return made
+
+    def create(self) -> None:
+        """Make the started nodes one cluster (a replica each) and wait until it is whole."""
+        subprocess.run(
+            [binary("redis-cli"), "--cluster", "create",
+             *(f"127.0.0.1:{n.port}" for n in self.nodes),
+             "--cluster-replicas", "1", "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )
+        self.wait_healthy()
 
     @property
     def url(self) -> str:
