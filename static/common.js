@@ -111,7 +111,12 @@ export function personName(participant, viewerRole) {
     return participant.name;
   }
   if (participant.display_name) return participant.display_name;
-  return participant.role === "trainer" ? t("person.trainer_anonymous") : t("person.student_anonymous");
+  // Named by role, never guessed: a planner is not "a student".
+  const byRole = {
+    trainer: "person.trainer_anonymous", student: "person.student_anonymous",
+    planner: "person.planner_anonymous", content_manager: "person.content_manager_anonymous",
+  };
+  return t(byRole[participant.role] || "person.someone");
 }
 
 /**
@@ -138,6 +143,22 @@ export function showNotice(message) {
   if (!notice) return;
   notice.textContent = message;
   notice.hidden = false;
+}
+
+/**
+ * The page cannot work (no token, refused, wrong page): say why, say we are not
+ * connected, and take away the lesson's controls, which would only look alive.
+ * @param {string} message
+ */
+export function stopPage(message) {
+  showNotice(message);
+  const status = document.getElementById("status");
+  if (status) {
+    status.textContent = t("status.closed");
+    status.dataset.state = "closed";
+  }
+  const main = document.getElementById("main");
+  if (main) main.hidden = true;
 }
 
 /**
@@ -233,7 +254,7 @@ export async function start({ page, roles }) {
   setupLanguage(document.getElementById("lang-toggle"));
   const token = takeToken(page);
   if (!token) {
-    showNotice(t("error.no_token"));
+    stopPage(t("error.no_token"));
     return null;
   }
   const client = new ClassroomClient({ token });
@@ -250,18 +271,18 @@ export async function start({ page, roles }) {
     me = await client.connect();
   } catch (err) {
     if (err.code === ErrorCode.UNAUTHORIZED) forgetToken(page);
-    showNotice(err.code === ErrorCode.UNAUTHORIZED ? t("error.unauthorized") : describeError(err));
+    stopPage(err.code === ErrorCode.UNAUTHORIZED ? t("error.unauthorized") : describeError(err));
     return null;
   }
   if (!roles.includes(me.role)) {
     client.close();
-    showNotice(t("error.wrong_role"));
+    stopPage(t("error.wrong_role"));
     return null;
   }
   const session = chooseSession(me.sessions || []);
   if (!session) {
     client.close();
-    showNotice(t("error.no_session"));
+    stopPage(t("error.no_session"));
     return null;
   }
   const sessionLabel = document.getElementById("session-label");
@@ -284,10 +305,10 @@ export async function joinSession(client, session) {
     await client.join(session);
     return true;
   } catch (err) {
-    if (err.code !== ErrorCode.FORBIDDEN) showNotice(describeError(err));
+    if (err.code !== ErrorCode.FORBIDDEN) stopPage(describeError(err));
     // forbidden: either the token does not grant the session, or the session has ended.
-    else if (!(client.me?.sessions || []).includes(session)) showNotice(t("error.forbidden_session"));
-    else showNotice(t("error.ended"));
+    else if (!(client.me?.sessions || []).includes(session)) stopPage(t("error.forbidden_session"));
+    else stopPage(t("error.ended"));
     return false;
   }
 }

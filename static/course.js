@@ -1,9 +1,8 @@
 /**
- * The built-in demo course. There is no content server yet: the pages show the
- * screen the trainer navigated to by its id, and for the ids below also a title
- * and a paragraph, so that navigation is visible in a demo. Screen ids are what
- * travels in `screen.navigate` and `progress`; a tenant's roster can list the
- * same ids as `screens` so that the dashboard can say how far behind someone is.
+ * The built-in demo course: a title and a paragraph per screen, so that a demo
+ * works without a content server. A tenant's roster replaces it with the
+ * customer's own screens (`joined.screens`, see `screens.js`); a roster screen
+ * that names one of these ids without a `url` still shows this text.
  *
  * @module course
  */
@@ -81,7 +80,7 @@ export const COURSE = Object.freeze({
   ],
 });
 
-/** The screen ids in course order (what a roster's `screens` should list). */
+/** The built-in screen ids in course order (what the demo roster's `screens` lists). */
 export const SCREEN_IDS = COURSE.screens.map((screen) => screen.id);
 
 /**
@@ -90,23 +89,4 @@ export const SCREEN_IDS = COURSE.screens.map((screen) => screen.id);
  */
 export function findScreen(id) {
   return COURSE.screens.find((screen) => screen.id === id) || null;
-}
-
-/**
- * Position of a screen in the course (0-based), or -1 when it is not a course screen.
- * @param {string | null} id
- */
-export function screenIndex(id) {
-  return SCREEN_IDS.indexOf(id);
-}
-
-/**
- * A screen's title in a language; an unknown id is shown as itself, so screens
- * from a real course still say where everyone is.
- * @param {string | null} id
- * @param {"nl" | "en"} lang
- */
-export function screenTitle(id, lang) {
-  const screen = findScreen(id);
-  return screen ? screen.title[lang] : id || "";
 }

@@ -12,7 +12,7 @@
  */
 
 import { $, describeError, flash, h, joinSession, start } from "./common.js";
-import { SCREEN_IDS, screenTitle } from "./course.js";
+import { Course } from "./screens.js";
 import { formatTime, lang, onLangChange, t, tn } from "./i18n.js";
 
 /** At most one `cohort` request per second, however busy the session is. */
@@ -38,10 +38,13 @@ const COLUMNS = [
   { id: "score", key: "dashboard.col.score", sort: (r) => (r.score === null ? null : -r.score) },
 ];
 
+/** The session's course: the roster's screens (from the cohort reply) or the demo's. */
+const course = new Course();
+
 function screenOrder(screen) {
   if (!screen) return null;
-  const index = SCREEN_IDS.indexOf(screen);
-  return index < 0 ? SCREEN_IDS.length : index;
+  const index = course.index(screen);
+  return index < 0 ? course.ids().length : index;
 }
 
 function activityRank(row) {
@@ -85,6 +88,7 @@ function run({ client, me, session }) {
     lastFetch = Date.now();
     client.cohort(session).then((reply) => {
       table = reply;
+      course.setRoster(reply.screens);
       updatedAt = Date.now() / 1000;
       render();
     }, (err) => {
@@ -182,7 +186,7 @@ function run({ client, me, session }) {
         return td(h("span", { class: row.online ? "dot dot-on" : "dot dot-off" },
           t(row.online ? "dashboard.online" : "dashboard.offline")));
       case "screen":
-        return td(row.screen ? screenTitle(row.screen, lang()) : t("dashboard.no"));
+        return td(row.screen ? course.title(row.screen, lang()) : t("dashboard.no"));
       case "behind":
         if (row.behind === null) return td(t("dashboard.no"));
         return td(row.behind === 0 ? t("dashboard.level") : t("dashboard.behind_n", { n: row.behind }),
@@ -200,7 +204,7 @@ function run({ client, me, session }) {
         return td(row.hand_raised ? t("dashboard.hand_up") : t("dashboard.no"),
           { class: row.hand_raised ? "warn" : null });
       case "completed":
-        return td(`${row.completed_count}/${SCREEN_IDS.length}`);
+        return td(`${row.completed_count}/${course.ids().length}`);
       case "score":
         return td(row.score === null ? t("dashboard.no") : String(Math.round(row.score)));
       default:
@@ -226,7 +230,7 @@ function run({ client, me, session }) {
     const online = all.filter((r) => r.online).length;
     $("summary").textContent = table ? tn("dashboard.students", all.length, { online }) : "";
     $("trainer-screen").textContent = table && table.trainer_screen
-      ? t("dashboard.trainer_screen", { title: screenTitle(table.trainer_screen, lang()) }) : "";
+      ? t("dashboard.trainer_screen", { title: course.title(table.trainer_screen, lang()) }) : "";
     $("updated").textContent = updatedAt ? t("dashboard.updated", { time: formatTime(updatedAt) }) : "";
   }
 

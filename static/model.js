@@ -34,8 +34,14 @@ export class SessionModel {
     this.annotations = new Map();
     /** @type {Map<string, object>} pid -> participant, in order of first join */
     this.participants = new Map();
-    /** @type {{offset: number, by: object, text: string, at: number}[]} */
+    /** @type {{offset: number, by: object, text: string, at: number, to?: string, removed?: boolean}[]} */
     this.chat = [];
+    /** What the trainer allows (state.options); the server's defaults until told. */
+    this.options = { student_marks: true, student_pointers: false };
+    /** The running lesson timer `{seconds, ends_at}`, or null. */
+    this.timer = null;
+    /** The roster's screens from `joined.screens` (null: the built-in course). */
+    this.screens = null;
     this._chatOffsets = new Set();
     this.ended = false;
   }
@@ -53,7 +59,12 @@ export class SessionModel {
     const state = reply.state || {};
     this.screen = state.screen ?? null;
     this.locked = Boolean(state.locked);
-    this.poll = state.poll ? { ...state.poll, counts: [...state.poll.counts] } : null;
+    this.poll = state.poll ? { ...state.poll, counts: [...(state.poll.counts || [])] } : null;
+    this.closedPoll = state.last_poll
+      ? { ...state.last_poll, counts: [...(state.last_poll.counts || [])] } : this.closedPoll;
+    if (state.options) this.options = { ...this.options, ...state.options };
+    this.timer = state.timer || null;
+    if ("screens" in reply) this.screens = reply.screens || null;
     this.hands = [...(state.hands || [])];
     // state.annotations covers the current screen only: replace those, keep the rest.
     for (const [id, annotation] of this.annotations) {
@@ -75,9 +86,13 @@ export class SessionModel {
     const fromHistory = new Map();
     for (const { offset, event } of reply.events || []) {
       if (event.kind === "chat" && !event.erased) this._addChat(offset, event);
+      else if (event.kind === "chat.remove") this._removeChat(event.message);
       else if (event.kind === "annotation.add" && !event.erased) {
         fromHistory.set(event.annotation_id, event);
       } else if (event.kind === "annotation.remove") fromHistory.delete(event.annotation_id);
+      else if (event.kind === "annotation.clear") {
+        for (const id of event.removed || []) fromHistory.delete(id);
+      }
     }
     // Other screens from history; the current screen from the live state, which is exact.
     const merged = new Map();
@@ -91,13 +106,25 @@ export class SessionModel {
   }
 
   _addChat(offset, event) {
+    if (event.withheld) return false; // someone else's private question: nothing to show
     if (typeof offset === "number") {
       if (this._chatOffsets.has(offset)) return false;
       this._chatOffsets.add(offset);
     }
-    this.chat.push({ offset, by: event.by, text: event.text, at: event.at });
+    this.chat.push({
+      offset, by: event.by, text: event.text, at: event.at, to: event.to, removed: Boolean(event.removed),
+    });
     this.chat.sort((a, b) => (a.offset ?? 0) - (b.offset ?? 0));
     return true;
+  }
+
+  /** A trainer removed the message at `offset`: keep its place, drop its text. */
+  _removeChat(offset) {
+    const message = this.chat.find((m) => m.offset === offset);
+    if (message) {
+      message.removed = true;
+      message.text = "";
+    }
   }
 
   /**
@@ -120,6 +147,20 @@ export class SessionModel {
       case "annotation.remove":
         this.annotations.delete(event.annotation_id);
         break;
+      case "annotation.clear":
+        for (const id of event.removed || []) this.annotations.delete(id);
+        break;
+      case "session.options":
+        for (const key of ["student_marks", "student_pointers"]) {
+          if (typeof event[key] === "boolean") this.options[key] = event[key];
+        }
+        break;
+      case "timer.start":
+        this.timer = { seconds: event.seconds, ends_at: event.ends_at };
+        break;
+      case "timer.stop":
+        this.timer = null;
+        break;
       case "hand.raise":
         if (event.by && !this.hands.some((p) => p.pid === event.by.pid)) this.hands.push(event.by);
         break;
@@ -131,6 +172,9 @@ export class SessionModel {
       case "chat":
         if (!event.erased) this._addChat(frame.offset, event);
         break;
+      case "chat.remove":
+        this._removeChat(event.message);
+        break;
       case "poll.open":
         this.closedPoll = null;
         this.poll = {
@@ -139,6 +183,8 @@ export class SessionModel {
           options: [...event.options],
           counts: event.options.map(() => 0),
           answers: [],
+          hidden: Boolean(event.hide_results),
+          hide_results: Boolean(event.hide_results),
         };
         break;
       case "poll.answer":
@@ -150,13 +196,28 @@ export class SessionModel {
         }
         break;
       case "poll.tally":
-        if (this.poll && this.poll.poll === event.poll) this.poll.counts = [...event.counts];
+        if (this.poll && this.poll.poll === event.poll && Array.isArray(event.counts)) {
+          this.poll.counts = [...event.counts];
+        }
         break;
       case "poll.close":
         if (this.poll && this.poll.poll === event.poll) {
-          this.closedPoll = { ...this.poll, counts: [...event.counts] };
+          this.closedPoll = {
+            ...this.poll,
+            counts: Array.isArray(event.counts) ? [...event.counts] : this.poll.counts,
+            hidden: Boolean(event.hidden),
+          };
         }
         this.poll = null;
+        break;
+      case "poll.reveal":
+        for (const poll of [this.poll, this.closedPoll]) {
+          if (poll && poll.poll === event.poll) {
+            poll.hidden = false;
+            poll.revealed = true;
+            if (Array.isArray(event.counts)) poll.counts = [...event.counts];
+          }
+        }
         break;
       case "session.ended":
         this.ended = true;
@@ -180,6 +241,12 @@ export class SessionModel {
   /** Annotations on a screen, oldest first. */
   annotationsOn(screen) {
     return [...this.annotations.values()].filter((a) => a.screen === screen);
+  }
+
+  /** This user's marks on a screen, oldest first. */
+  myAnnotationsOn(screen) {
+    const pid = this.me && this.me.pid;
+    return this.annotationsOn(screen).filter((a) => a.by && a.by.pid === pid);
   }
 
   /** Whether this user's hand is up. */

@@ -1,17 +1,20 @@
 /**
- * The student screen: follows the trainer's screen (and obeys the lock), shows
- * the trainer's pointer and the annotations, and lets the student raise a hand,
- * chat, answer polls, react and report their own progress.
+ * The student screen: shows the trainer's screen, follows it when the trainer
+ * locks navigation and is offered it (not pulled along) when unlocked; shows the
+ * pointers and marks and lets the student mark too (when the trainer allows),
+ * raise a hand, chat (also privately to the trainers), answer polls, react and
+ * report their own progress.
  *
  * Other people appear by display name only (the contract's privacy rule for
  * students; the server does not send more, and this page shows no more).
  */
 
 import { $, announce, describeError, flash, followPresence, joinSession, personName, showNotice, start, h } from "./common.js";
-import { SCREEN_IDS, findScreen, screenIndex, screenTitle } from "./course.js";
-import { lang, onLangChange, t } from "./i18n.js";
+import { MarkTools } from "./drawing.js";
+import { lang, onLangChange, t, tn } from "./i18n.js";
 import { SessionModel } from "./model.js";
-import { lessonPanels, renderPeople, renderTally } from "./widgets.js";
+import { Course } from "./screens.js";
+import { bindTimer, lessonPanels, renderPeople, renderTally } from "./widgets.js";
 
 /** Wait this long after the last screen change before reporting progress (no flood). */
 const PROGRESS_DEBOUNCE_MS = 400;
@@ -28,7 +31,17 @@ function run({ client, me, session }) {
   const myAnswers = new Map();
   const progress = loadProgress(me, session);
 
+  const course = new Course();
   const { stage, chat, reactions, video } = lessonPanels(client, session, me, "student", publish);
+  const marks = new MarkTools({
+    container: $("mark-tools"), stage, publish,
+    sendPointer: (event) => client.publish(session, event).catch(() => {}),
+    screen: () => view,
+    myMarks: () => (view ? model.myAnnotationsOn(view) : []),
+    myPid: () => (model.me ? model.me.pid : ""),
+    sharesPointer: () => Boolean(model.options.student_pointers),
+  });
+  const tickTimer = bindTimer($("timer"), () => model.timer);
 
   async function publish(event) {
     try {
@@ -81,6 +94,7 @@ function run({ client, me, session }) {
     if (info.session !== session) return;
     const following = view === null || view === model.screen;
     model.applyJoined(info.reply);
+    if (course.setRoster(model.screens)) shown = { screen: undefined, lang: undefined };
     if (model.locked || following) setView(model.screen);
     renderAll();
     if (!info.recovered) {
@@ -99,8 +113,13 @@ function run({ client, me, session }) {
     const event = model.applyEvent(frame);
     switch (event.kind) {
       case "screen.navigate":
-        setView(model.screen);
-        announce(t("announce.navigated", { title: screenTitle(model.screen, lang()) }));
+        // Locked: everyone follows. Unlocked: the student chooses (the prompt below).
+        if (model.locked || view === null) {
+          setView(model.screen);
+          announce(t("announce.navigated", { title: course.title(model.screen, lang()) }));
+        } else if (view !== model.screen) {
+          announce(t("announce.trainer_elsewhere", trainerPlace()));
+        }
         break;
       case "screen.lock":
         if (model.locked) setView(model.screen);
@@ -109,8 +128,10 @@ function run({ client, me, session }) {
         }
         break;
       case "pointer":
-        if (event.by && event.by.role === "trainer" && (!event.screen || event.screen === view)) {
-          stage.showPointer(event.x, event.y);
+        if (event.by && (!event.screen || event.screen === view)
+            && !(model.me && event.by.pid === model.me.pid)) {
+          const trainer = event.by.role === "trainer";
+          stage.showPointer(event.by.pid, event.x, event.y, trainer ? "" : personName(event.by, "student"), trainer);
         }
         return; // nothing else changes: do not redraw for every mouse move
       case "reaction":
@@ -131,6 +152,18 @@ function run({ client, me, session }) {
       case "session.ended":
         endLesson();
         break;
+      case "session.options":
+        if (typeof event.student_marks === "boolean") {
+          announce(t(event.student_marks ? "announce.marks_on" : "announce.marks_off"));
+        }
+        break;
+      case "timer.start":
+        announce(t("announce.timer", { minutes: Math.round(event.seconds / 60) }));
+        tickTimer();
+        break;
+      case "timer.stop":
+        tickTimer();
+        break;
       default:
         break;
     }
@@ -144,7 +177,8 @@ function run({ client, me, session }) {
 
   function endLesson() {
     showNotice(t("error.ended"));
-    for (const control of document.querySelectorAll("main button, main input")) {
+    marks.setTool("none");
+    for (const control of document.querySelectorAll("main button, main input, main textarea")) {
       control.disabled = true;
     }
   }
@@ -160,6 +194,7 @@ function run({ client, me, session }) {
   });
   $("complete").addEventListener("click", markComplete);
   $("hand").addEventListener("click", async () => {
+    if (model.ended) return;
     const raised = model.handRaised;
     try {
       await publish({ kind: raised ? "hand.lower" : "hand.raise" });
@@ -169,7 +204,7 @@ function run({ client, me, session }) {
   });
   $("quiz").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const screen = findScreen(view);
+    const screen = course.find(view, lang());
     const chosen = $("quiz").querySelector("input[name=quiz]:checked");
     const result = $("quiz-result");
     if (!screen || !screen.quiz) return;
@@ -194,8 +229,9 @@ function run({ client, me, session }) {
 
   function step(delta) {
     if (model.locked) return;
-    const index = screenIndex(view);
-    const next = index < 0 ? SCREEN_IDS[0] : SCREEN_IDS[index + delta];
+    const ids = course.ids();
+    const index = course.index(view);
+    const next = index < 0 ? ids[0] : ids[index + delta];
     if (!next) return;
     setView(next);
     renderAll();
@@ -212,26 +248,47 @@ function run({ client, me, session }) {
     renderProgress();
   }
 
+  /** Where the trainer is, for the prompt: "screen 4, “An example”". */
+  function trainerPlace() {
+    return { n: course.index(model.screen) + 1, title: course.title(model.screen, lang()) };
+  }
+
   function renderScreen() {
     if (shown.screen !== view || shown.lang !== lang()) {
-      stage.show(view);
+      const screen = course.find(view, lang());
+      stage.show(screen, t("screen.waiting"));
+      $("screen-title").textContent = screen ? screen.title : t("screen.waiting_title");
+      const index = course.index(view);
+      $("screen-position").textContent = index >= 0
+        ? t("screen.position", { n: index + 1, total: course.ids().length }) : "";
       renderQuiz();
       shown = { screen: view, lang: lang() };
     }
-    stage.setAnnotations(view ? model.annotationsOn(view) : []);
+    const annotations = view ? model.annotationsOn(view) : [];
+    stage.setAnnotations(annotations, (p) => personName(p, "student"));
+    $("annotation-summary").textContent = annotations.length
+      ? tn("screen.annotations", annotations.length) : "";
     $("lock-badge").hidden = !model.locked;
-    const index = screenIndex(view);
+    const index = course.index(view);
     $("prev").disabled = model.locked || index <= 0;
-    $("next").disabled = model.locked || (index >= 0 && index >= SCREEN_IDS.length - 1);
+    $("next").disabled = model.locked || (index >= 0 && index >= course.ids().length - 1);
     const away = Boolean(model.screen) && view !== model.screen;
-    $("follow").hidden = model.locked || !away;
-    $("follow-note").textContent = !model.screen ? ""
-      : away ? t("screen.not_following", { title: screenTitle(model.screen, lang()) })
-        : t("screen.following");
+    $("follow-prompt").hidden = model.locked || !away;
+    if (away) {
+      const place = trainerPlace();
+      $("follow-note").textContent = place.n > 0
+        ? t("screen.trainer_is_on", place) : t("screen.trainer_is_on_other", place);
+      $("follow").textContent = t("screen.follow");
+    }
+    $("following-note").textContent = model.screen && !away ? t("screen.following") : "";
+    marks.setEnabled(model.options.student_marks !== false && !model.ended);
+    $("marks-off").hidden = model.options.student_marks !== false;
+    $("pointer-note").hidden = !(model.options.student_pointers && model.options.student_marks !== false);
+    marks.refresh();
   }
 
   function renderQuiz() {
-    const screen = findScreen(view);
+    const screen = course.find(view, lang());
     const form = $("quiz");
     form.hidden = !(screen && screen.quiz);
     $("quiz-result").textContent = "";
@@ -248,8 +305,8 @@ function run({ client, me, session }) {
 
   function renderHand() {
     const raised = model.handRaised;
-    const button = $("hand");
-    button.setAttribute("aria-pressed", String(raised));
+    // The label says what pressing does next: raise, or take the hand down again.
+    $("hand").textContent = t(raised ? "hand.lower_mine" : "hand.raise");
     $("hand-note").hidden = !raised;
   }
 
@@ -265,8 +322,9 @@ function run({ client, me, session }) {
     }
     const open = Boolean(model.poll);
     const key = `${poll.poll}:${open}:${lang()}`;
-    $("poll-question").textContent = open ? poll.question : t("poll.final", { question: poll.question });
+    $("poll-question").textContent = poll.question;
     $("poll-hint").hidden = !open;
+    $("poll-closed-note").hidden = open;
     const options = $("poll-options");
     if (pollShown !== key) {
       // Rebuild only when the poll changes, so keyboard focus stays on the chosen button.
@@ -284,7 +342,7 @@ function run({ client, me, session }) {
     }
     $("poll-mine").textContent = mine === undefined ? ""
       : t("poll.your_answer", { option: poll.options[mine] });
-    renderTally($("poll-tally"), poll.options, poll.counts);
+    renderTally($("poll-tally"), poll.options, poll.counts, Boolean(poll.hidden));
   }
 
   async function answer(pollId, option) {
@@ -302,8 +360,9 @@ function run({ client, me, session }) {
   }
 
   function renderProgress() {
-    const done = progress.completed.filter((id) => SCREEN_IDS.includes(id)).length;
-    let summary = t("progress.summary", { done, total: SCREEN_IDS.length });
+    const ids = course.ids();
+    const done = progress.completed.filter((id) => ids.includes(id)).length;
+    let summary = t("progress.summary", { done, total: ids.length });
     if (progress.score !== null && progress.score !== undefined) {
       summary += ` · ${t("progress.score", { score: progress.score })}`;
     }
@@ -317,6 +376,7 @@ function run({ client, me, session }) {
 
   onLangChange(() => {
     reactions.render();
+    marks.relabel();
     chat.redraw(model.chat, model.me);
     pollShown = null;
     renderAll();

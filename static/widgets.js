@@ -1,127 +1,16 @@
 /**
- * Pieces of UI the student and trainer pages share: the lesson screen with its
- * pointer and annotations, chat, presence, reactions and poll tallies.
+ * Pieces of UI the student and trainer pages share: chat, presence, reactions,
+ * poll tallies and the lesson timer, and the wiring of the stage (`stage.js`).
  * Everything builds DOM with textContent (never HTML), because chat text and
  * names come from other users.
  *
  * @module widgets
  */
 
-import { SCREEN_IDS, findScreen, screenIndex } from "./course.js";
 import { $, h, personName } from "./common.js";
-import { formatTime, lang, t, tn } from "./i18n.js";
+import { formatTime, t, tn } from "./i18n.js";
+import { Stage, stageElements } from "./stage.js";
 import { VideoPanel } from "./video.js";
-
-/** How long the trainer's pointer stays visible after its last move. */
-const POINTER_LINGER_MS = 4000;
-
-/**
- * The lesson screen: title and text of the current screen, with an overlay for
- * the trainer's pointer and the annotations (positions are fractions 0..1, as in
- * the protocol, so they land in the same place on every screen size).
- */
-export class Stage {
-  /**
-   * @param {{root: HTMLElement, title: HTMLElement, body: HTMLElement,
-   *   position: HTMLElement, overlay: HTMLElement, summary: HTMLElement}} elements
-   */
-  constructor(elements) {
-    this.el = elements;
-    this.screen = null;
-    this._pointer = null;
-    this._pointerTimer = null;
-  }
-
-  /**
-   * Show a screen, or `waitingKey`'s text when the trainer has not started.
-   * @param {string | null} screenId
-   * @param {string} [waitingKey]
-   */
-  show(screenId, waitingKey = "screen.waiting") {
-    this.screen = screenId;
-    const screen = findScreen(screenId);
-    const language = lang();
-    if (!screenId) {
-      this.el.title.textContent = t(waitingKey);
-      this.el.body.textContent = "";
-      this.el.position.textContent = "";
-    } else if (screen) {
-      this.el.title.textContent = screen.title[language];
-      this.el.body.textContent = screen.body[language];
-      this.el.position.textContent = t("screen.position", {
-        n: screenIndex(screenId) + 1, total: SCREEN_IDS.length,
-      });
-    } else {
-      this.el.title.textContent = t("screen.unknown", { id: screenId });
-      this.el.body.textContent = "";
-      this.el.position.textContent = "";
-    }
-    this.el.root.dataset.screen = screenId || "";
-    this.hidePointer();
-  }
-
-  /**
-   * Draw the annotations of the shown screen.
-   * @param {object[]} annotations
-   */
-  setAnnotations(annotations) {
-    for (const old of this.el.overlay.querySelectorAll(".annotation")) old.remove();
-    for (const annotation of annotations) {
-      const shape = annotation.shape || {};
-      const x = Number(shape.x);
-      const y = Number(shape.y);
-      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
-      const mark = h("div", { class: "annotation", dataset: { id: annotation.annotation_id } });
-      mark.style.left = `${clamp01(x) * 100}%`;
-      mark.style.top = `${clamp01(y) * 100}%`;
-      const radius = Number.isFinite(Number(shape.r)) ? clamp01(Number(shape.r)) : 0.03;
-      mark.style.width = `${radius * 200}%`;
-      if (typeof shape.label === "string" && shape.label) {
-        mark.append(h("span", { class: "annotation-label", text: shape.label.slice(0, 80) }));
-      }
-      this.el.overlay.append(mark);
-    }
-    this.el.summary.textContent = annotations.length
-      ? tn("screen.annotations", annotations.length) : "";
-  }
-
-  /** Show the trainer's pointer at (x, y), fractions of the screen. */
-  showPointer(x, y) {
-    if (!this._pointer) {
-      this._pointer = h("div", { class: "pointer" });
-      this.el.overlay.append(this._pointer);
-    }
-    this._pointer.style.left = `${clamp01(x) * 100}%`;
-    this._pointer.style.top = `${clamp01(y) * 100}%`;
-    this._pointer.hidden = false;
-    clearTimeout(this._pointerTimer);
-    this._pointerTimer = setTimeout(() => this.hidePointer(), POINTER_LINGER_MS);
-  }
-
-  hidePointer() {
-    if (this._pointer) this._pointer.hidden = true;
-  }
-
-  /**
-   * Where a mouse or touch event lies on the screen, as fractions 0..1.
-   * @param {MouseEvent} event
-   */
-  fractionOf(event) {
-    const box = this.el.root.getBoundingClientRect();
-    return {
-      x: round3(clamp01((event.clientX - box.left) / box.width)),
-      y: round3(clamp01((event.clientY - box.top) / box.height)),
-    };
-  }
-}
-
-function clamp01(value) {
-  return Math.min(1, Math.max(0, value));
-}
-
-function round3(value) {
-  return Math.round(value * 1000) / 1000;
-}
 
 /**
  * The chat: a log of messages (appended, not redrawn, so screen readers announce
@@ -130,29 +19,32 @@ function round3(value) {
 export class ChatPanel {
   /**
    * @param {{list: HTMLElement, form: HTMLFormElement, input: HTMLInputElement,
-   *   empty: HTMLElement}} elements
-   * @param {{viewerRole: string, send: (text: string) => Promise<void>}} options
+   *   empty: HTMLElement, privateBox?: HTMLInputElement | null}} elements
+   * @param {{viewerRole: string, send: (text: string, toTrainers: boolean) => Promise<void>,
+   *   remove?: (offset: number) => void}} options `remove`: the trainer may remove messages
    */
   constructor(elements, options) {
     this.el = elements;
     this.viewerRole = options.viewerRole;
+    this.remove = options.remove || null;
     this._rendered = [];
     this.el.form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const text = this.el.input.value.trim();
       if (!text) return;
       this.el.input.value = "";
+      const toTrainers = Boolean(this.el.privateBox && this.el.privateBox.checked);
       try {
-        await options.send(text);
+        await options.send(text, toTrainers);
       } catch {
         this.el.input.value = text; // keep what the user typed; the error is shown elsewhere
       }
     });
   }
 
-  /** @param {{offset: number, by: object, text: string, at: number}[]} messages */
+  /** @param {{offset: number, by: object, text: string, at: number, removed?: boolean}[]} messages */
   render(messages, me) {
-    const keys = messages.map((m) => m.offset);
+    const keys = messages.map((m) => `${m.offset}:${m.removed ? 1 : 0}`);
     const prefixSame = this._rendered.length <= keys.length
       && this._rendered.every((key, index) => keys[index] === key);
     if (!prefixSame) {
@@ -161,7 +53,7 @@ export class ChatPanel {
     }
     for (const message of messages.slice(this._rendered.length)) {
       this.el.list.append(this._item(message, me));
-      this._rendered.push(message.offset);
+      this._rendered.push(`${message.offset}:${message.removed ? 1 : 0}`);
     }
     this.el.empty.hidden = messages.length > 0;
     this.el.list.scrollTop = this.el.list.scrollHeight;
@@ -175,13 +67,27 @@ export class ChatPanel {
   }
 
   _item(message, me) {
+    if (message.removed) {
+      return h("li", { class: "chat-item removed", dataset: { offset: String(message.offset) } },
+        h("span", { class: "chat-text", text: t("chat.removed") }));
+    }
     const own = me && message.by && message.by.pid === me.pid;
     const name = personName(message.by, this.viewerRole) + (own ? ` (${t("common.you")})` : "");
-    return h("li", { class: own ? "chat-item own" : "chat-item" },
+    const classes = ["chat-item", own ? "own" : "", message.to ? "private" : ""].filter(Boolean);
+    const item = h("li", { class: classes.join(" "), dataset: { offset: String(message.offset) } },
       h("span", { class: "chat-meta" },
         h("strong", { text: name }), " ",
-        h("time", { text: formatTime(message.at || 0) })),
+        h("time", { text: formatTime(message.at || 0) }),
+        message.to ? h("span", { class: "badge badge-private", text: t("chat.private_badge") }) : null),
       h("span", { class: "chat-text", text: message.text }));
+    if (this.remove && typeof message.offset === "number") {
+      item.append(h("button", {
+        type: "button", class: "button button-small chat-remove",
+        "aria-label": t("chat.remove_from", { name }),
+        onclick: () => this.remove(message.offset),
+      }, t("chat.remove")));
+    }
+    return item;
   }
 }
 
@@ -249,7 +155,11 @@ export function setupReactions(buttons, feed, send) {
  * @param {string[]} options
  * @param {number[]} counts
  */
-export function renderTally(list, options, counts) {
+export function renderTally(list, options, counts, hidden = false) {
+  if (hidden) {
+    list.replaceChildren(h("li", { class: "muted", text: t("poll.results_hidden") }));
+    return;
+  }
   const total = counts.reduce((sum, n) => sum + n, 0);
   list.replaceChildren(...options.map((option, index) => {
     const count = counts[index] || 0;
@@ -272,17 +182,19 @@ export function renderTally(list, options, counts) {
  * @param {{display_name?: string}} me
  * @param {"student" | "trainer"} viewerRole
  * @param {(event: object) => Promise<unknown>} publish
+ * @param {{removeChat?: (offset: number) => void}} [extra]
  */
-export function lessonPanels(client, session, me, viewerRole, publish) {
-  const stage = new Stage({
-    root: $("stage"), title: $("screen-title"), body: $("screen-body"),
-    position: $("screen-position"), overlay: $("overlay"),
-    summary: $("annotation-summary"),
-  });
+export function lessonPanels(client, session, me, viewerRole, publish, extra = {}) {
+  const stage = new Stage(stageElements());
+  const privateBox = /** @type {HTMLInputElement | null} */ (document.getElementById("chat-private"));
   const chat = new ChatPanel(
     { list: $("chat-list"), form: $("chat-form"), input: $("chat-input"),
-      empty: $("chat-empty") },
-    { viewerRole, send: (text) => publish({ kind: "chat", text }) },
+      empty: $("chat-empty"), privateBox },
+    {
+      viewerRole,
+      send: (text, toTrainers) => publish({ kind: "chat", text, ...(toTrainers ? { to: "trainers" } : {}) }),
+      remove: extra.removeChat,
+    },
   );
   const reactions = setupReactions($("reaction-buttons"), $("reaction-feed"),
     (emoji) => publish({ kind: "reaction", emoji }));
@@ -291,4 +203,25 @@ export function lessonPanels(client, session, me, viewerRole, publish) {
     stage: $("video-stage"),
   }, me.display_name || "");
   return { stage, chat, reactions, video };
+}
+
+/**
+ * The lesson timer both pages show: minutes and seconds left, ticking locally
+ * from the server's `ends_at`.
+ * @param {HTMLElement} element
+ * @param {() => {seconds: number, ends_at: number} | null} timer
+ */
+export function bindTimer(element, timer) {
+  const tick = () => {
+    const running = timer();
+    element.hidden = !running;
+    if (!running) return;
+    const left = Math.max(0, Math.round(running.ends_at - Date.now() / 1000));
+    const text = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    element.textContent = left > 0 ? t("timer.left", { time: text }) : t("timer.done");
+    element.dataset.left = String(left);
+  };
+  tick();
+  setInterval(tick, 1000);
+  return tick;
 }

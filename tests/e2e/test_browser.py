@@ -94,7 +94,7 @@ async def test_students_follow_the_trainer_obey_the_lock_and_see_display_names_o
     # Unlocked, a student may look ahead, and is offered the way back.
     await sam.page.get_by_role("button", name="Volgende").click()
     await expect(heading(sam.page)).to_have_text("Een voorbeeld")
-    back = sam.page.get_by_role("button", name="Naar het scherm van de trainer")
+    back = sam.page.get_by_role("button", name="Volg de trainer")
     await expect(back).to_be_visible()
 
     # The trainer locks: everyone is pulled to the trainer's screen and stays there.
@@ -110,7 +110,7 @@ async def test_students_follow_the_trainer_obey_the_lock_and_see_display_names_o
         await expect(heading(student.page)).to_have_text("Een voorbeeld")
 
     # The trainer's pointer and marks appear on the students' screens.
-    await trainer.page.get_by_role("button", name="Markeren door te klikken").click()
+    await trainer.page.get_by_role("radio", name="Cirkel").check()
     await trainer.page.locator("#stage").click(position={"x": 200, "y": 150})
     await expect(sam.page.get_by_text("1 markering op dit scherm.")).to_be_attached()
     await expect(sam.page.locator(".annotation")).to_have_count(1)
@@ -161,8 +161,8 @@ async def test_students_follow_the_trainer_obey_the_lock_and_see_display_names_o
     await expect(queue.get_by_role("listitem")).to_have_count(1)
     await expect(queue.get_by_role("listitem").first).to_contain_text("Noor de Vries")
     await expect(sam.page.get_by_text("Je hand is opgestoken.")).to_be_hidden()
-    await expect(sam.page.get_by_role("button", name="Hand opsteken")).to_have_attribute(
-        "aria-pressed", "false")
+    # The button says again what pressing it does: raise the hand.
+    await expect(sam.page.get_by_role("button", name="Hand opsteken")).to_be_visible()
     no_errors(trainer, sam, noor)
 
 
@@ -213,10 +213,17 @@ async def test_poll_round_trip_with_live_tallies_and_individual_answers(
     await trainer_poll.get_by_role("button", name="Peiling sluiten").click()
     for student in (sam, noor):
         poll = student.page.get_by_role("region", name="Peiling")
-        await expect(poll).to_contain_text("Uitslag van “Is het model duidelijk?”")
+        await expect(poll).to_contain_text("Is het model duidelijk?")
+        await expect(poll).to_contain_text("Deze peiling is gesloten.")
+        # One results heading, not the question turned into a second one.
+        await expect(poll.get_by_text(re.compile("Uitslag"))).to_have_count(1)
         await expect(poll.get_by_role("button", name="Ja")).to_have_count(0)
         await expect(poll.get_by_role("list", name="Uitslag").get_by_role("listitem")).to_have_text(
             [re.compile("Ja.*0 stemmen"), re.compile("Nee.*2 stemmen")])
+    # The trainer keeps the final results in view until starting the next poll.
+    final = trainer_poll.get_by_role("list", name="Uitslag")
+    await expect(final.get_by_role("listitem")).to_have_count(2)
+    await trainer_poll.get_by_role("button", name="Nieuwe peiling").click()
     await expect(trainer_poll.get_by_role("button", name="Peiling openen")).to_be_visible()
     no_errors(trainer, sam, noor)
 
@@ -414,6 +421,10 @@ async def test_student_page_reconnects_after_a_restart_and_shows_what_it_missed(
         await node_a.start()
         await expect(status).to_have_text(
             "Verbinding hersteld. 2 gemiste gebeurtenissen opgehaald.", timeout=20_000)
+        # Unlocked, the replayed navigation is offered, not forced.
+        prompt = sam.page.get_by_text("De trainer is bij scherm 4: “Een voorbeeld”.")
+        await expect(prompt).to_be_visible()
+        await sam.page.get_by_role("button", name="Volg de trainer").click()
         await expect(heading(sam.page)).to_have_text("Een voorbeeld")
         chat = sam.page.get_by_role("log")
         await expect(chat).to_contain_text("Welkom terug! Dit heb je gemist.")
@@ -616,8 +627,7 @@ async def test_accessible_basics_and_a_phone_layout(
         " + getComputedStyle(document.activeElement).outlineWidth")
     assert outline.startswith("solid") and not outline.endswith(" 0px"), outline
     await page.keyboard.press("Space")
-    await expect(page.get_by_role("button", name="Hand opsteken")).to_have_attribute(
-        "aria-pressed", "true")
+    await expect(page.get_by_role("button", name="Hand omlaag doen")).to_be_focused()
     # The poll answers by keyboard too.
     await page.get_by_role("group", name="Klaar?").get_by_role("button", name="Ja").focus()
     await page.keyboard.press("Enter")
