@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint typecheck redis chromium haproxy sentinel redis-cluster clean
+.PHONY: run test install lint typecheck redis chromium browser-test-deps haproxy sentinel redis-cluster clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ redis:
 chromium:
 	@sh scripts/ensure-chromium.sh
 
+# axe-core (WCAG checks inside the browser tests), at the version package-lock.json pins.
+browser-test-deps: tests/e2e/node_modules/.package-lock.json
+
+tests/e2e/node_modules/.package-lock.json: tests/e2e/package.json tests/e2e/package-lock.json
+	cd tests/e2e && npm ci --no-audit --no-fund --silent
+
 haproxy:
 	@sh scripts/ensure-haproxy.sh
 
@@ -40,7 +46,7 @@ sentinel:
 redis-cluster:
 	@sh scripts/ensure-redis-cluster.sh
 
-test: install redis chromium haproxy sentinel redis-cluster lint typecheck
+test: install redis chromium browser-test-deps haproxy sentinel redis-cluster lint typecheck
 	$(BIN)/pytest
 
 clean:

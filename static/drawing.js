@@ -226,7 +226,7 @@ export class MarkTools {
  * @returns {number[][]}
  */
 export function simplify(points) {
-  let tolerance = 0.001;
+  let tolerance = 0.0025; // a quarter of a percent: 2 px on a wide screen
   let result = rdp(points, tolerance);
   while (result.length > MAX_POINTS) {
     tolerance *= 2;

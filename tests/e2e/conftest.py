@@ -201,3 +201,28 @@ async def put_roster(server: RunningServer, session: str = "s1",
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         answer = await http.put(f"/api/v1/sessions/{session}", json=roster, headers=ACME_API)
         assert answer.status_code == 200, answer.text
+
+
+AXE = REPO / "tests" / "e2e" / "node_modules" / "axe-core" / "axe.min.js"
+"""axe-core from npm (``make browser-test-deps``), at the version package-lock.json pins."""
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+async def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """What axe-core finds against WCAG 2.1 A and AA on the page as it is now.
+
+    The script is evaluated through the DevTools protocol, not added as a
+    ``<script>``: the pages' policy allows no inline script, and must not be
+    loosened for a test.
+    """
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `make browser-test-deps` (npm ci in tests/e2e)")
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate(AXE.read_text(encoding="utf-8"))
+    result: list[dict[str, Any]] = await page.evaluate(
+        """(tags) => axe.run(document, {runOnly: {type: "tag", values: tags}}).then((r) =>
+            r.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+              nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" "))})))""",
+        WCAG_AA,
+    )
+    return result
