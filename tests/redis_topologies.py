@@ -273,6 +273,26 @@ class ClusterSet:
                 return next(n for n in self.nodes if n.port == port)
         raise LookupError(slot)
 
+    def lowest_slot(self, primary: Server) -> int:
+        """The first slot ``primary`` serves: the one ``--cluster reshard`` moves first."""
+        ranges = primary.client().execute_command("CLUSTER", "SLOTS")
+        return min(int(start) for start, _, owner, *_ in ranges if int(owner[1]) == primary.port)
+
+    def reshard(self, source: Server, target: Server, slots: int = 1) -> None:
+        """Move the first ``slots`` slots of ``source`` to ``target`` with redis-cli.
+
+        The operator's own tool, as a live cluster would be rebalanced: it marks each
+        slot migrating/importing, moves its keys with MIGRATE and hands the slot over.
+        """
+        subprocess.run(
+            [binary("redis-cli"), "--cluster", "reshard", f"127.0.0.1:{source.port}",
+             "--cluster-from", source.client().execute_command("CLUSTER", "MYID"),
+             "--cluster-to", target.client().execute_command("CLUSTER", "MYID"),
+             "--cluster-slots", str(slots), "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )
+        self.wait_healthy()
+
     def wait_healthy(self, timeout: float = 30) -> None:
         """Every live node says ok, agrees on the slots, and every replica is in sync."""
         def healthy() -> bool:
