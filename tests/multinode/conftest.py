@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from auth.tenants import Tenant
 from auth.tokens import issue_token
+from tests.backends.conftest import drop_prefix
 from tests.client import Client
 
 REDIS_URL = os.environ.get("CLASSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -141,23 +141,20 @@ async def member(node: NodeProcess, sub: str, role: str, session: str = "s1",
     return client
 
 
-async def drop_prefix(url: str, prefix: str) -> None:
-    client = aioredis.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+TOPOLOGIES = pytest.mark.parametrize("cluster", ["redis", "sentinel", "cluster"], indirect=True)
+"""Run a test's nodes on one Redis, on a Sentinel set and on a Redis Cluster."""
 
 
 @pytest.fixture
-async def cluster() -> AsyncIterator[Cluster]:
-    """Nodes on the machine's Redis, under a key prefix of their own."""
-    made = Cluster(REDIS_URL, f"test-{uuid.uuid4().hex[:12]}")
+async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
+    """Nodes under a key prefix of their own, on the machine's Redis unless the test is
+    parametrised with :data:`TOPOLOGIES` (then also a Sentinel set and a Redis Cluster)."""
+    topology = getattr(request, "param", "redis")
+    url = REDIS_URL if topology == "redis" else request.getfixturevalue(f"{topology}_set").url
+    made = Cluster(url, f"test-{uuid.uuid4().hex[:12]}")
     yield made
     made.stop_all()
-    await drop_prefix(REDIS_URL, made.prefix)
+    await drop_prefix(url, made.prefix)
 
 
 @dataclass

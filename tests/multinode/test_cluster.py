@@ -7,7 +7,7 @@ import asyncio
 import httpx
 
 from tests.client import Client
-from tests.multinode.conftest import METRICS_AUTH, Cluster, RedisServer, member, token
+from tests.multinode.conftest import METRICS_AUTH, TOPOLOGIES, Cluster, RedisServer, member, token
 
 
 async def collect_events(client: Client, count: int, timeout: float = 15) -> list[dict]:
@@ -19,6 +19,7 @@ async def collect_events(client: Client, count: int, timeout: float = 15) -> lis
     return events
 
 
+@TOPOLOGIES
 async def test_concurrent_publishers_on_three_nodes_everyone_gets_all_in_order(
     cluster: Cluster,
 ) -> None:
@@ -48,6 +49,7 @@ async def test_concurrent_publishers_on_three_nodes_everyone_gets_all_in_order(
         await client.close()
 
 
+@TOPOLOGIES
 async def test_state_and_presence_are_shared_across_nodes(cluster: Cluster) -> None:
     one, two = await cluster.start(2)
     trainer = await member(one, "t1", "trainer", name="Tessa Trainer")
@@ -71,6 +73,7 @@ async def test_state_and_presence_are_shared_across_nodes(cluster: Cluster) -> N
     await trainer.close()
 
 
+@TOPOLOGIES
 async def test_idempotent_publish_across_nodes(cluster: Cluster) -> None:
     one, two = await cluster.start(2)
     a = await member(one, "u1", "student", name="Sam")

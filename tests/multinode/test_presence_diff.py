@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from tests.client import Client
-from tests.multinode.conftest import TENANTS, Cluster, member, token
+from tests.multinode.conftest import TENANTS, TOPOLOGIES, Cluster, member, token
 
 WINDOW = "0.4"
 
@@ -20,6 +20,7 @@ async def diff_member(url: str, sub: str, role: str, **profile: str) -> Client:
     return client
 
 
+@TOPOLOGIES
 async def test_joins_and_leaves_on_one_node_reach_the_other_as_one_diff(
     cluster: Cluster,
 ) -> None:

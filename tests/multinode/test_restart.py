@@ -7,9 +7,10 @@ import signal
 import time
 
 from tests.client import Client
-from tests.multinode.conftest import Cluster, member, token
+from tests.multinode.conftest import TOPOLOGIES, Cluster, member, token
 
 
+@TOPOLOGIES
 async def test_sigterm_under_load_every_client_reconnects_and_recovers(
     cluster: Cluster,
 ) -> None:
