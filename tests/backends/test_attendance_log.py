@@ -49,7 +49,11 @@ async def test_a_log_is_capped(records: Records) -> None:
 async def test_ending_sets_the_retention_which_a_late_departure_keeps(records: Records) -> None:
     log, store = records.attendance, records.store
     await log.arrived("acme", "s1", "u1", "student", 100.0)
-    assert (await store.ttl("attendance:acme:s1:u1") or 0) > LIVE_TTL - 60
+    # The first arrival already bounds all three keys (the last-seen hash included).
+    for key in ("attendance:acme:s1:u1", "attendance-users:acme:s1", "attendance-seen:acme:s1"):
+        assert (await store.ttl(key) or 0) > LIVE_TTL - 60, key
+    await records.joined("acme", "u1", "s1")
+    assert (await store.ttl("user-sessions:acme:u1") or 0) > 60
     assert await records.mark_ended("acme", "s1", 3600.0)
     await log.departed("acme", "s1", "u1", 200.0)  # the end closed their connection
     for key in ("attendance:acme:s1:u1", "attendance-users:acme:s1", "attendance-seen:acme:s1"):

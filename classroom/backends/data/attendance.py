@@ -38,8 +38,8 @@ class AttendanceLog:
 
     async def arrived(self, tenant: str, session: str, sub: str, role: str, at: float) -> None:
         """The user's first connection joined."""
-        await self._append(tenant, session, sub, {"k": ARRIVED, "t": at, "role": role})
         await self.store.hset(self._seen(tenant, session), sub, at)
+        await self._append(tenant, session, sub, {"k": ARRIVED, "t": at, "role": role})
 
     async def departed(self, tenant: str, session: str, sub: str, at: float) -> None:
         """The user's last connection left (or its presence expired, at ``at``)."""
@@ -102,10 +102,6 @@ class AttendanceLog:
         key = self._log(tenant, session, sub)
         await self.store.push(key, entry, self.max_log)
         await self.store.sadd(self._users(tenant, session), sub)
-        for written in (key, self._users(tenant, session), self._seen(tenant, session)):
-            await self._expire_unless_retained(written)
-
-    async def _expire_unless_retained(self, key: str) -> None:
         # A departure right after the end must not undo the retention the end set.
-        if await self.store.ttl(key) is None:
-            await self.store.expire(key, LIVE_TTL)
+        await self.store.expire_unless_set(
+            [key, self._users(tenant, session), self._seen(tenant, session)], LIVE_TTL)

@@ -184,8 +184,7 @@ class Records:
     async def joined(self, tenant: str, sub: str, session: str) -> None:
         """Index a session a user took part in (kept as long as a profile)."""
         key = f"user-sessions:{tenant}:{sub}"
-        await self.store.sadd(key, session)
-        await self.store.expire(key, PROFILE_TTL)
+        await self.store.sadd(key, session, ttl=PROFILE_TTL)
 
     async def profile(self, tenant: str, sub: str) -> dict[str, Any] | None:
         """The user's profile as last seen on a connection."""

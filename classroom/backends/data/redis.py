@@ -59,9 +59,15 @@ class RedisDataStore:
         """Remove a hash field."""
         await self._run(self._redis.hdel(self._key(key), field))
 
-    async def sadd(self, key: str, member: str) -> None:
-        """Add to a set."""
-        await self._run(self._redis.sadd(self._key(key), member))
+    async def sadd(self, key: str, member: str, ttl: float | None = None) -> None:
+        """Add to a set (and set its expiry in the same round trip)."""
+        if ttl is None:
+            await self._run(self._redis.sadd(self._key(key), member))
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(self._key(key), member)
+            pipe.pexpire(self._key(key), max(1, int(ttl * 1000)))
+            await self._run(pipe.execute())
 
     async def smembers(self, key: str) -> builtins.set[str]:
         """Members of a set."""
@@ -100,6 +106,17 @@ class RedisDataStore:
         """Seconds until expiry."""
         millis = await self._run(self._redis.pttl(self._key(key)))
         return None if millis < 0 else millis / 1000
+
+    async def expire_unless_set(self, keys: list[str], ttl: float) -> None:
+        """``PEXPIRE ... NX`` for each key, in one pipeline (not a transaction: the keys
+        may live on different cluster shards)."""
+        if not keys:
+            return
+        millis = max(1, int(ttl * 1000))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.pexpire(self._key(key), millis, nx=True)
+            await self._run(pipe.execute())
 
     async def close(self) -> None:
         """Close the connection pool."""

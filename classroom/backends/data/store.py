@@ -51,8 +51,8 @@ class DataStore(Protocol):
         """Remove one field of a hash."""
         ...
 
-    async def sadd(self, key: str, member: str) -> None:
-        """Add a member to the set ``key``."""
+    async def sadd(self, key: str, member: str, ttl: float | None = None) -> None:
+        """Add a member to the set ``key``; with ``ttl``, the set expires that long after."""
         ...
 
     async def smembers(self, key: str) -> builtins.set[str]:
@@ -81,6 +81,14 @@ class DataStore(Protocol):
 
     async def ttl(self, key: str) -> float | None:
         """Seconds until ``key`` expires; None when it has no expiry or does not exist."""
+        ...
+
+    async def expire_unless_set(self, keys: list[str], ttl: float) -> None:
+        """Let each existing key of ``keys`` expire in ``ttl`` unless it already expires.
+
+        One round trip for all of them: a join writes several keys that must not
+        outlive the session, nor lose a retention an ended session gave them.
+        """
         ...
 
     async def close(self) -> None:
@@ -169,9 +177,11 @@ class MemoryDataStore:
             if not self._values[key]:
                 await self.delete(key)
 
-    async def sadd(self, key: str, member: str) -> None:
+    async def sadd(self, key: str, member: str, ttl: float | None = None) -> None:
         """Add to a set."""
         self._container(key, set).add(member)
+        if ttl is not None:
+            await self.expire(key, ttl)
 
     async def smembers(self, key: str) -> builtins.set[str]:
         """Members of a set."""
@@ -212,6 +222,12 @@ class MemoryDataStore:
         if not self._live(key) or key not in self._expiry:
             return None
         return self._expiry[key] - self._clock()
+
+    async def expire_unless_set(self, keys: list[str], ttl: float) -> None:
+        """Set an expiry on each existing key that has none."""
+        for key in keys:
+            if self._live(key) and key not in self._expiry:
+                self._expiry[key] = self._clock() + ttl
 
     async def close(self) -> None:
         """Nothing to release."""
