@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint typecheck redis chromium browser-test-deps haproxy sentinel redis-cluster clean
+.PHONY: run test install lint typecheck redis chromium browser-test-deps js-test client-types haproxy sentinel redis-cluster clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,21 @@ sentinel:
 redis-cluster:
 	@sh scripts/ensure-redis-cluster.sh
 
-test: install redis chromium browser-test-deps haproxy sentinel redis-cluster lint typecheck
+test: install redis chromium browser-test-deps haproxy sentinel redis-cluster lint typecheck js-test
 	$(BIN)/pytest
+
+# The npm client (clients/js) under Node against a real server: its types match the
+# server's AsyncAPI document, and it connects, recovers after a restart and refreshes.
+js-test: install redis clients/js/node_modules/.package-lock.json
+	cd clients/js && npm test
+
+clients/js/node_modules/.package-lock.json: clients/js/package.json clients/js/package-lock.json
+	cd clients/js && npm ci --no-audit --no-fund --silent
+
+# After a change to the wire: regenerate the npm client's AsyncAPI copy and its types.
+client-types: install clients/js/node_modules/.package-lock.json
+	$(BIN)/classroom asyncapi > clients/js/asyncapi.json
+	cd clients/js && npm run types
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import sys
 
 from auth.tenants import TenantConfigError
@@ -79,6 +80,13 @@ def serve(host: str, port: int) -> int:
     return 0
 
 
+def asyncapi_json() -> str:
+    """The AsyncAPI document, as ``/asyncapi.json`` serves it, in a stable, readable form."""
+    from classroom.protocol.asyncapi import build_asyncapi
+
+    return json.dumps(build_asyncapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = argparse.ArgumentParser(prog="classroom", description=__doc__)
@@ -86,9 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="run a classroom server node")
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8000)
+    commands.add_parser(
+        "asyncapi", help="print the AsyncAPI document of /ws (the npm client's types)")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args.host, args.port)
+    if args.command == "asyncapi":
+        sys.stdout.write(asyncapi_json())
+        return 0
     return 2  # pragma: no cover - argparse enforces the choices
 
 

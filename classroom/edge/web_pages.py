@@ -138,6 +138,14 @@ def web_routes(static_dir: Path | None = None) -> list[BaseRoute]:
         Route(path, SecurityHeaders(_PageApp(directory / filename)), name=f"page-{filename}")
         for path, filename in PAGES.items()
     ]
+    # The npm package's sources, beside static/: static/classroom.js re-exports them.
+    client_dir = directory.parent / "clients" / "js" / "src"
+    if client_dir.is_dir():
+        routes.append(Mount(
+            "/static/client",
+            app=SecurityHeaders(StaticFiles(directory=client_dir)),
+            name="static-client",
+        ))
     routes.append(Mount(
         "/static",
         app=SecurityHeaders(StaticFiles(directory=directory)),
