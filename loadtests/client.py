@@ -18,10 +18,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import msgpack
-import orjson
 from websockets.exceptions import InvalidHandshake
 
+from classroom.client.wire import Encoding, decode, encode_bytes, subprotocol
 from loadtests.plan import User, WorkerPlan
 from loadtests.stats import Tally
 from loadtests.wire import WireClosedError, WireConnection, connect
@@ -152,6 +151,7 @@ class SimUser:
         self.on_poll_open: Callable[[str], None] | None = None
         self._ws: WireConnection | None = None
         self._msgpack = plan.scenario.encoding == "msgpack"
+        self._encoding: Encoding = "msgpack" if self._msgpack else "json"
         self._diffs = plan.scenario.presence == "diff"
         self._ids = itertools.count(1)
         self._pending: dict[int, str] = {}
@@ -171,7 +171,7 @@ class SimUser:
             sock = await _small_window_socket(self.plan.url) if self.user.slow else None
             ws = await connect(
                 self.plan.url, self._on_message, on_close=self._ended, sock=sock,
-                subprotocols=[f"classroom.v1.{self.plan.scenario.encoding}"],
+                subprotocols=[subprotocol(self._encoding)],
                 open_timeout=REPLY_TIMEOUT,
             )
         except (OSError, InvalidHandshake, TimeoutError) as exc:
@@ -222,9 +222,9 @@ class SimUser:
         self._pending[command_id] = kind
         try:
             if self._msgpack:
-                ws.send_binary(msgpack.packb(frame, use_bin_type=True))
+                ws.send_binary(encode_bytes(frame, "msgpack"))
             else:
-                ws.send_text(orjson.dumps(frame))
+                ws.send_text(encode_bytes(frame, "json"))
         except WireClosedError:
             self._pending.pop(command_id, None)
             self.rec.tally.counts["skipped_offline"] += 1
@@ -268,11 +268,7 @@ class SimUser:
         """Decode and handle one frame, called from the connection's read itself."""
         now = time.time()
         try:
-            if self._msgpack and not text:
-                frame = msgpack.unpackb(data, raw=False)
-            else:
-                frame = orjson.loads(data)
-            self._on_frame(frame, now)
+            self._on_frame(decode(data, "json" if text else self._encoding), now)
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the reading
             self.rec.error("client_bug", repr(exc)[:120], "read")
 

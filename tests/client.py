@@ -1,4 +1,9 @@
-"""A small test client of the wire protocol, on the real ``websockets`` library."""
+"""A small test client of the wire protocol, on the real ``websockets`` library.
+
+It reads frames on demand (a test asks for the next reply or push), unlike
+:class:`classroom.client.ClassroomClient`, which reads in the background and
+reconnects; both encode and decode through :mod:`classroom.client.wire`.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,11 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-import msgpack
-import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from classroom.client.wire import Encoding, encode, subprotocol
+from classroom.client.wire import decode as decode_frame
 from classroom.protocol.codec import FrameError, decode
 from tests.wire_contract import LEDGER
 
@@ -31,6 +36,7 @@ class Client:
     def __init__(self, ws: ClientConnection, encoding: str) -> None:
         self.ws = ws
         self.encoding = encoding
+        self._wire: Encoding = "msgpack" if encoding == "msgpack" else "json"
         self.inbox: list[Frame] = []
         self.received: list[Frame] = []
         self._ids = itertools.count(1)
@@ -38,7 +44,7 @@ class Client:
 
     @classmethod
     async def open(cls, url: str, encoding: str = "json", **kwargs: Any) -> Client:
-        subprotocols = [f"classroom.v1.{encoding}"] if encoding else None
+        subprotocols = [subprotocol(encoding)] if encoding else None  # type: ignore[arg-type]
         # Unbounded by default: a test client that leaves pushes unread must still be
         # able to complete the closing handshake (the slow-client test sets its own).
         kwargs.setdefault("max_queue", None)
@@ -46,10 +52,7 @@ class Client:
         return cls(ws, encoding or "json")
 
     async def send_frame(self, frame: Frame) -> None:
-        if self.encoding == "msgpack":
-            await self.send_raw(msgpack.packb(frame, use_bin_type=True))
-        else:
-            await self.send_raw(orjson.dumps(frame).decode())
+        await self.send_raw(encode(frame, self._wire))
 
     async def send_raw(self, data: str | bytes) -> None:
         """Send ``data``; if the server can decode it, the contract checks it as a command."""
@@ -62,10 +65,9 @@ class Client:
         data = await asyncio.wait_for(self.ws.recv(), timeout)
         if isinstance(data, bytes):
             assert self.encoding == "msgpack", "binary frame on a JSON connection"
-            frame = msgpack.unpackb(data, raw=False)
         else:
             assert self.encoding == "json", "text frame on a MessagePack connection"
-            frame = orjson.loads(data)
+        frame = decode_frame(data, self._wire)
         known = len(LEDGER.problems)
         LEDGER.received(frame, self.encoding, self._verdicts)
         if len(LEDGER.problems) > known:  # fail here, where the frame arrived (and shrink)

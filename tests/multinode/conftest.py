@@ -63,15 +63,17 @@ class Cluster:
     env: dict[str, str] = field(default_factory=dict)
     nodes: list[NodeProcess] = field(default_factory=list)
 
-    async def start(self, count: int = 1, env: dict[str, str] | None = None) -> list[NodeProcess]:
-        """Start ``count`` nodes; ``env`` overrides the cluster's environment for these."""
-        started = [self._spawn(env or {}) for _ in range(count)]
+    async def start(self, count: int = 1, env: dict[str, str] | None = None,
+                    port: int | None = None) -> list[NodeProcess]:
+        """Start ``count`` nodes; ``env`` overrides the cluster's environment for these;
+        ``port`` starts one node on that port (a node restarted where its clients were)."""
+        started = [self._spawn(env or {}, port) for _ in range(count)]
         await asyncio.gather(*(self._wait(node) for node in started))
         self.nodes.extend(started)
         return started
 
-    def _spawn(self, env: dict[str, str]) -> NodeProcess:
-        port = free_port()
+    def _spawn(self, env: dict[str, str], port: int | None = None) -> NodeProcess:
+        port = port or free_port()
         environment = {k: v for k, v in os.environ.items()
                        if not k.startswith(("CLASSROOM_", "REDIS_URL"))}
         environment.update({
@@ -108,6 +110,11 @@ class Cluster:
             await writer.wait_closed()
             return
         raise AssertionError("node did not start")
+
+    async def terminate(self, node: NodeProcess) -> None:
+        """SIGTERM: the node sends its clients 1012 (come back) and drains."""
+        node.proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(node.proc.wait, 15)
 
     def kill(self, node: NodeProcess) -> None:
         """``kill -9``: no drain, no goodbye."""
