@@ -43,6 +43,8 @@ RULES: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     "classroom.edge": (("classroom.domain", "classroom.protocol", "classroom.backends",
                         "classroom.sessions", "classroom.integrations", "classroom.handlers",
                         "classroom.edge", *LEAVES, "auth", "presence"), frozenset()),
+    # A client of the wire, for other programs: it knows nothing of the server inside.
+    "classroom.client": (("classroom.client",), PURE - {"asyncio", "websockets"}),
     "classroom.config": (("classroom.config", "auth"), WEB),
     "classroom.metrics": (("classroom.metrics", "auth"), WEB),
     "classroom.logs": (("classroom.logs", "auth"), WEB),
