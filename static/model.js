@@ -184,7 +184,6 @@ export class SessionModel {
           counts: event.options.map(() => 0),
           answers: [],
           hidden: Boolean(event.hide_results),
-          hide_results: Boolean(event.hide_results),
         };
         break;
       case "poll.answer":

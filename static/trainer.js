@@ -361,7 +361,8 @@ function run({ client, me, session, token }) {
     $("poll-question").textContent = open ? poll.question : t("poll.final", { question: poll.question });
     // Trainers always see the counts; say when students do not.
     renderTally($("poll-tally"), poll.options, poll.counts);
-    const hiddenFromStudents = Boolean(poll.hide_results) && !poll.revealed;
+    // `hidden` (from the server, or set by poll.open) means: students do not see them.
+    const hiddenFromStudents = Boolean(poll.hidden);
     $("poll-reveal").hidden = !hiddenFromStudents;
     const answers = poll.answers || [];
     $("poll-answers").replaceChildren(...(answers.length ? answers.map((answer) =>
