@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint typecheck redis chromium browser-test-deps js-test client-types haproxy sentinel redis-cluster clean
+.PHONY: run test install lint typecheck redis chromium browser-test-deps js-test client-types image-test haproxy sentinel redis-cluster clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,14 @@ redis-cluster:
 
 test: install redis chromium browser-test-deps haproxy sentinel redis-cluster lint typecheck js-test
 	$(BIN)/pytest
+	@if [ "$(CLASSROOM_IMAGE_TEST)" = "1" ]; then $(MAKE) image-test; fi
+
+# The container image built (on a base made with debootstrap: no registry is reachable
+# here) and run: /readyz, the pages, a WebSocket session. Slow the first time (~2 min),
+# so `make test` runs it only with CLASSROOM_IMAGE_TEST=1.
+image-test: install redis
+	@sh scripts/ensure-podman.sh
+	CLASSROOM_IMAGE_TEST=1 $(BIN)/pytest -p no:randomly tests/deploy
 
 # The npm client (clients/js) under Node against a real server: its types match the
 # server's AsyncAPI document, and it connects, recovers after a restart and refreshes.

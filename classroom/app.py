@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -272,7 +273,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *debug_routes,
             *classroom.api.routes(),
             asyncapi_route(),
-            *web_routes(),
+            *web_routes(Path(classroom.settings.static_dir)
+                        if classroom.settings.static_dir else None),
         ],
         lifespan=lifespan,
         middleware=[

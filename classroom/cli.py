@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 
 from auth.tenants import TenantConfigError
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="run a classroom server node")
     serve_parser.add_argument("--host", default="127.0.0.1")
-    serve_parser.add_argument("--port", type=int, default=8000)
+    # $PORT, as platforms and the container image set it; 8000 otherwise.
+    serve_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
     commands.add_parser(
         "asyncapi", help="print the AsyncAPI document of /ws (the npm client's types)")
     args = parser.parse_args(argv)

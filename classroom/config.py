@@ -106,6 +106,9 @@ class Settings(BaseSettings):
         default=60.0, ge=0, validation_alias="CLASSROOM_REFRESH_BEFORE"
     )
     drain_timeout: float = Field(default=10.0, ge=0, validation_alias="CLASSROOM_DRAIN_TIMEOUT")
+    static_dir: str | None = Field(default=None, validation_alias="CLASSROOM_STATIC_DIR")
+    """Where the web client's files are when the package is installed without the
+    repository around it (the container image); the repository's ``static/`` otherwise."""
     history_limit_max: int = Field(
         default=1000, ge=1, validation_alias="CLASSROOM_HISTORY_LIMIT_MAX"
     )
