@@ -233,3 +233,32 @@ async def test_the_pages_pass_axe_at_wcag_aa_and_announce_hands_and_chat(
     caption = await dashboards[0].page.locator("caption").bounding_box()
     assert caption is not None and caption["width"] > 0.8 * (PHONE[0] - 40), caption
     no_errors(trainer, sam, noor, small_trainer, wide_student, *dashboards)
+
+
+async def test_marking_with_the_keyboard_alone(
+    web_server: RunningServer, open_page: OpenPage,
+) -> None:
+    trainer, sam, noor = await lesson(web_server, open_page)
+    await trainer.page.get_by_role("button", name="Ga naar Welkom").click()
+    await expect(heading(noor.page)).to_have_text("Welkom")
+    page = noor.page
+    # Tab to the tool choice, pick the circle with the arrow keys (radio buttons).
+    for _ in range(60):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.name") == "mark-tool":
+            break
+    else:
+        raise AssertionError("the marking tools cannot be reached with Tab")
+    await page.keyboard.press("ArrowRight")
+    await expect(page.get_by_role("radio", name="Cirkel")).to_be_checked()
+    # The stage takes focus now (it comes before the tools), and Enter marks its centre.
+    for _ in range(10):
+        await page.keyboard.press("Shift+Tab")
+        if await page.evaluate("document.activeElement.id") == "stage":
+            break
+    else:
+        raise AssertionError("the stage cannot be reached with the keyboard")
+    await page.keyboard.press("Enter")
+    await expect(trainer.page.locator("#overlay .annotation")).to_have_count(1)
+    await expect(page.get_by_text("1 markering op dit scherm.")).to_be_attached()
+    no_errors(trainer, sam, noor)
