@@ -18,6 +18,7 @@ from classroom.protocol.wire_objects import (
     CohortRow,
     Participant,
     Profile,
+    ScreenView,
     StateSnapshot,
     WireObject,
 )
@@ -62,6 +63,8 @@ class JoinedPush(WireObject):
     epoch: str
     offset: int = Field(ge=0)
     state: StateSnapshot
+    screens: list[ScreenView] | None = Field(
+        description="the course's screens from the roster, in order; null when it names none")
     participants: list[Participant]
     recovered: bool
     me: Participant
@@ -136,6 +139,8 @@ class CohortReply(_Reply):
     type: Literal["cohort"]
     session: SessionId
     trainer_screen: str | None
+    screens: list[ScreenView] | None = Field(
+        description="the course's screens from the roster, in order; null when it names none")
     students: list[CohortRow]
 
 

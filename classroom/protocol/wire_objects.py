@@ -92,6 +92,15 @@ class StateSnapshot(WireObject):
     annotations: list[AnnotationView]
 
 
+class ScreenView(WireObject):
+    """A screen of the course from the roster: its id, and the title and page when given."""
+
+    id: str = Field(min_length=1, max_length=200)
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    url: str | None = Field(default=None, max_length=2000,
+                            description="a page to show in a frame (on the tenant's frame_origins)")
+
+
 class CohortRow(WireObject):
     """One student's row of the ``cohort`` table."""
 

@@ -87,6 +87,7 @@ class Joins:
         if await call(self.records.token_revoked(identity)):  # erased since it connected
             raise RequestRefused("unauthorized", "token refused")
         refuse_if_ended(await call(self.records.status(identity.tenant, session)))
+        screens = await call(self.records.roster_screens(identity.tenant, session))
         if identity.role == "trainer":
             await call(self.records.mark_live(identity.tenant, session))
         await call(self.records.joined(identity.tenant, identity.sub, session))
@@ -128,6 +129,7 @@ class Joins:
             "epoch": epoch,
             "offset": snapshot_offset,
             "state": state,
+            "screens": screens,
             "participants": participants,
             "recovered": recovered,
             "me": render_participant(participant.to_record(), view, participant.pid),

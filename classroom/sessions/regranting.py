@@ -96,6 +96,9 @@ class Regrants:
         """The session as the new view sees it, at the offset the member has been sent."""
         view, pid = membership.view, membership.pid
         participants, present = await self.views.listing(membership.channel, view, pid)
+        channel = membership.channel
+        records = self.joins.records
+        screens = await self.call(records.roster_screens(channel.tenant, channel.session))
         # No await from here: the state and its offset match what fan-out has queued.
         runtime = self.streams.runtime(membership.channel.name)
         body = {
@@ -104,6 +107,7 @@ class Regrants:
             "epoch": runtime.epoch,
             "offset": runtime.state.offset,
             "state": render_state(runtime.state.snapshot(), view, pid),
+            "screens": screens,
             "participants": participants,
             "recovered": True,
             "me": render_participant(membership.participant.to_record(), view, pid),

@@ -218,7 +218,7 @@ def test_the_ledger_names_the_frame_type_of_a_mismatch() -> None:
     ledger.received({"type": "joined", "id": 7, "session": "s1", "epoch": "e", "offset": 0,
                      "state": {"screen": None, "locked": False, "poll": None, "hands": [],
                                "annotations": []},
-                     "participants": [], "recovered": False,
+                     "screens": None, "participants": [], "recovered": False,
                      "me": {"pid": PID, "role": "student"}}, "json", pending)
     ledger.sent({"type": "ping", "id": 8}, pending)
     ledger.received({"type": "error", "code": "bad_request", "message": "unknown command type",
