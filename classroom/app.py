@@ -272,7 +272,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *debug_routes,
             *classroom.api.routes(),
             asyncapi_route(),
-            *web_routes(),
+            *web_routes(tenants=classroom.tenants),
         ],
         lifespan=lifespan,
         middleware=[
