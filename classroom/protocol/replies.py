@@ -108,9 +108,15 @@ class PresenceReply(_Reply):
 
 HistoryEvent = (DELIVERED["screen.navigate"] | DELIVERED["screen.lock"]
                 | DELIVERED["annotation.add"] | DELIVERED["annotation.remove"]
+                | DELIVERED["annotation.clear"]
                 | DELIVERED["hand.raise"] | DELIVERED["hand.lower"] | DELIVERED["chat"]
+                | DELIVERED["chat.withheld"] | DELIVERED["chat.removed"]
+                | DELIVERED["chat.remove"]
                 | DELIVERED["poll.open"] | DELIVERED["poll.answer"] | DELIVERED["poll.close"]
-                | DELIVERED["poll.tally"] | DELIVERED["session.ended"] | DELIVERED["erased"]
+                | DELIVERED["poll.tally"] | DELIVERED["poll.reveal"]
+                | DELIVERED["session.options"] | DELIVERED["timer.start"]
+                | DELIVERED["timer.stop"]
+                | DELIVERED["session.ended"] | DELIVERED["erased"]
                 | HISTORY_ONLY["progress"])
 """What a stored event may look like in ``history``: every stored kind, as delivered."""
 

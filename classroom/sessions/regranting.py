@@ -12,6 +12,7 @@ body, so the client re-renders the state as its new role may see it.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,7 +107,9 @@ class Regrants:
             "session": membership.session,
             "epoch": runtime.epoch,
             "offset": runtime.state.offset,
-            "state": render_state(runtime.state.snapshot(), view, pid),
+            "state": render_state(runtime.state.snapshot(), view, pid,
+                                  defaults=self.joins.options_for(channel.tenant),
+                                  now=time.time()),
             "screens": screens,
             "participants": participants,
             "recovered": True,
