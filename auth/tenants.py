@@ -7,11 +7,8 @@ repeat a secret or an API key: they end up in terminals and log collectors.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import re
@@ -21,9 +18,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from auth.urls import WEBHOOK_SECRET_PREFIX as WEBHOOK_SECRET_PREFIX  # re-exported
+from auth.urls import check_frame_origin, check_webhook_secret, check_webhook_url
 
 log = logging.getLogger("classroom.tenants")
 
@@ -34,9 +33,8 @@ MIN_SECRET_BYTES = 32
 # A server API key shorter than this is accepted with a warning: use a long random key.
 MIN_API_KEY_CHARS = 32
 _SHOWN_ID_CHARS = 40
-# Standard Webhooks: "whsec_" and the base64 of 24 to 64 random bytes.
-WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
-WEBHOOK_SECRET_BYTES = (24, 64)
+MAX_FRAME_ORIGINS = 50
+"""Origins a tenant may list in ``frame_origins``: every page's CSP header carries them."""
 
 
 class TenantConfigError(ValueError):
@@ -70,6 +68,14 @@ class Tenant:
     presence_counts_only_above: int | None = None
     """When set, students in a session with more users present than this see only themselves
     and the count: names of a crowd are noise to them and quadratic to send."""
+    frame_origins: tuple[str, ...] = ()
+    """Origins (normalised) whose pages the web client may show in a frame: a roster's
+    screen ``url`` must be on one, and the pages' ``frame-src`` lists exactly these."""
+    student_marks: bool = True
+    """Whether students may mark screens in a session the trainer has not set it for."""
+    student_pointers: bool = False
+    """Whether students' pointers reach the room in a session the trainer has not set it
+    for: off by default, since thirty moving dots distract more than they help."""
 
     def __post_init__(self) -> None:
         """Refuse a tenant that could never verify a token or would accept any API key."""
@@ -93,6 +99,8 @@ class Tenant:
                 check_webhook_url(self.webhook_url)
             if self.webhook_secret is not None:
                 check_webhook_secret(self.webhook_secret)
+            if any(check_frame_origin(o) != o for o in self.frame_origins):
+                raise ValueError("frame_origins must be normalised origins")
         except ValueError as exc:
             raise TenantConfigError(f"tenant {self.id!r}: {exc}") from None
 
@@ -102,46 +110,6 @@ class Tenant:
             f"Tenant(id={self.id!r}, secrets=<{len(self.secrets)} hidden>, "
             f"api_key=<hidden>, display_name={self.display_name!r})"
         )
-
-
-def check_webhook_url(url: str) -> str:
-    """``url`` if webhooks may go there: https, or http to loopback only (a test receiver).
-
-    Plain http elsewhere would carry personal data and the signature in clear text; a
-    user or password in the URL would end up wherever URLs are logged. Messages never
-    quote the URL.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("webhook_url must be an https:// URL")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("webhook_url must not hold a user or password")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ValueError("webhook_url must be https (http only to a loopback address)")
-    return url
-
-
-def check_webhook_secret(secret: str) -> str:
-    """``secret`` if it is a Standard Webhooks secret; messages never quote it."""
-    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
-        raise ValueError(f"webhook_secret must start with {WEBHOOK_SECRET_PREFIX!r}")
-    try:
-        key = base64.b64decode(secret[len(WEBHOOK_SECRET_PREFIX):], validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("webhook_secret must be whsec_ followed by base64") from None
-    low, high = WEBHOOK_SECRET_BYTES
-    if not low <= len(key) <= high:
-        raise ValueError(f"webhook_secret must hold {low} to {high} bytes")
-    return secret
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _key_digest(key: str) -> bytes:
@@ -218,6 +186,16 @@ class _TenantModel(BaseModel):
     webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
     webhook_secret: str | None = Field(default=None, min_length=1, max_length=200)
     presence_counts_only_above: int | None = Field(default=None, ge=0, le=1_000_000)
+    frame_origins: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=list, max_length=MAX_FRAME_ORIGINS)
+    student_marks: bool = True
+    student_pointers: bool = False
+
+    @field_validator("frame_origins")
+    @classmethod
+    def _frame_origins(cls, value: list[str]) -> list[str]:
+        origins = [check_frame_origin(origin) for origin in value]
+        return list(dict.fromkeys(origins))  # once each, in the order given
 
     @field_validator("webhook_url")
     @classmethod
@@ -358,6 +336,9 @@ def _build(document: Any, where: str) -> TenantRegistry:
                 webhook_url=model.webhook_url,
                 webhook_secret=model.webhook_secret,
                 presence_counts_only_above=model.presence_counts_only_above,
+                frame_origins=tuple(model.frame_origins),
+                student_marks=model.student_marks,
+                student_pointers=model.student_pointers,
             )
         )
     return TenantRegistry(tenants)

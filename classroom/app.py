@@ -274,7 +274,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *classroom.api.routes(),
             asyncapi_route(),
             *web_routes(Path(classroom.settings.static_dir)
-                        if classroom.settings.static_dir else None),
+                        if classroom.settings.static_dir else None,
+                        tenants=classroom.tenants),
         ],
         lifespan=lifespan,
         middleware=[

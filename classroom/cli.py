@@ -41,8 +41,9 @@ def demo_banner(settings: Settings, host: str, port: int) -> str:
         )
         tokens.append((role, sub, token))
         page = DEMO_PAGES[role]
+        # ``tenant`` gives the page its tenant's frame-src (the demo tenant frames nothing).
         lines.append(f"    {role:<8} http://{shown_host}:{port}/{page}?session={DEMO_SESSION}"
-                     f"#token={token}")
+                     f"&tenant={tenant.id}#token={token}")
     lines.append("  connection tokens (valid 12 h; send as "
                  "{\"type\": \"connect\", \"token\": ...}):")
     lines += [f"    {role:<8} {sub:<15} {token}" for role, sub, token in tokens]

@@ -100,6 +100,8 @@ class Actor:
         if s.chat_per_second > 0:
             self._spawn(_poisson(s.chat_per_second / members, rng, self._chat))
         if user.role == "trainer":
+            if s.student_pointer_per_second > 0 and s.students:
+                self._spawn(self._let_students_point())
             if s.navigate_every > 0:
                 self._spawn(_every(s.navigate_every, rng, self._navigate))
             if s.trainer_pointer_hz > 0:
@@ -114,7 +116,8 @@ class Actor:
                 self._spawn(self._steady(self.clock))
             return
         if s.student_pointer_per_second > 0 and s.students:
-            self._spawn(_poisson(s.student_pointer_per_second / s.students, rng, self._pointer))
+            self._spawn(_poisson(s.student_pointer_per_second / s.students, rng,
+                                 self._student_pointer))
         if s.progress_every > 0:
             self._spawn(_every(s.progress_every, rng, self._progress))
         if s.poll_every > 0 and s.poll_answer_fraction > 0:
@@ -137,7 +140,17 @@ class Actor:
         await self._publish({"kind": "pointer", "x": round(self.rng.random(), 4),
                              "y": round(self.rng.random(), 4), "screen": stamp("p")})
 
+    async def _student_pointer(self) -> None:
+        """Point while the trainer lets students point (a session option, off by default)."""
+        if self.sim.pointers_on:
+            await self._pointer()
+
     # -- trainer --------------------------------------------------------------------
+
+    async def _let_students_point(self) -> None:
+        """Switch student pointers on for the session (protocol section 7, session options)."""
+        await self.sim.request("publish", session=self.session,
+                               event={"kind": "session.options", "student_pointers": True})
 
     async def _navigate(self) -> None:
         await self._publish({"kind": "screen.navigate", "screen": stamp(f"slide-{self._next()}")})

@@ -71,6 +71,7 @@ class RawUser:
         self.online = False
         self.lost = asyncio.Event()
         self.poll: str | None = None
+        self.pointers_on = True  # a bare broadcast has no session options: students point
         self.on_poll_open: Callable[[str], None] | None = None
         self._ws: WireConnection | None = None
         self._closing = False

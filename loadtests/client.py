@@ -145,6 +145,8 @@ class SimUser:
         self.epoch: str | None = None
         self.last = 0  # offset of the last stored frame processed
         self.poll: str | None = None  # the open poll, as far as this user has seen
+        # Whether students may point in the session (off until a trainer switches it on).
+        self.pointers_on = False
         self.online = False  # connected (and joined, when the run joins)
         self.live = False  # past the ``joined`` reply: frames are live, not replayed
         self.lost = asyncio.Event()  # the current connection ended, for whatever reason
@@ -343,8 +345,10 @@ class SimUser:
             else:
                 counts["not_recovered"] += 1
         self.epoch, self.last, self.live = epoch, offset, True
-        poll = (frame.get("state") or {}).get("poll")
+        state = frame.get("state") or {}
+        poll = state.get("poll")
         self.poll = poll.get("poll") if isinstance(poll, dict) else None
+        self.pointers_on = bool((state.get("options") or {}).get("student_pointers"))
 
     def _on_event(self, frame: Frame, now: float) -> None:
         if "offset" in frame:
@@ -363,6 +367,8 @@ class SimUser:
                 self.on_poll_open(self.poll)
         elif kind == "poll.close" and self.poll == event.get("poll"):
             self.poll = None
+        elif kind == "session.options" and "student_pointers" in event:
+            self.pointers_on = bool(event["student_pointers"])
 
     def _on_presence(self, kind: str, frame: Frame) -> None:
         """Count presence frames and the joins and leaves they tell of: their ratio is the

@@ -34,6 +34,7 @@ class UserConnection(Protocol):
     online: bool  # connected (and joined, when the run joins)
     lost: asyncio.Event  # set when the current connection ended, for whatever reason
     poll: str | None  # the open poll, as far as this user has seen
+    pointers_on: bool  # whether students may point in the session now (a session option)
     on_poll_open: Callable[[str], None] | None
 
     async def open(self) -> bool:

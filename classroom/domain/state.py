@@ -15,27 +15,20 @@ import copy
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
-
-import orjson
+from typing import Any
 
 from classroom.domain.erasure import anonymous_participant
-from classroom.domain.limits import (
-    ANNOTATION_BYTES_PER_SCREEN,
-    ANNOTATION_BYTES_PER_SESSION,
-    ANNOTATIONS_PER_PERSON_PER_SCREEN,
-    ANNOTATIONS_PER_SCREEN,
-    ANNOTATIONS_PER_SESSION,
-    POLL_IDS_REMEMBERED,
-    SHAPE_MAX_BYTES,
-    SHAPE_MAX_DEPTH,
-    SHAPE_MAX_POINTS,
-)
-
-_K = TypeVar("_K")
+from classroom.domain.limits import POLL_IDS_REMEMBERED
+from classroom.domain.marks import Mark, MarkIndex
+from classroom.domain.options import OPTION_NAMES
+from classroom.domain.polls import ClosedPoll, OpenPoll
+from classroom.domain.shapes import shape_depth_refusal as shape_depth_refusal  # re-exported
+from classroom.domain.shapes import shape_refusal, shape_size
 
 SNAPSHOT_VERSION = 1
-"""Version of :meth:`SessionState.to_document`; a node ignores a snapshot of another one."""
+"""Version of :meth:`SessionState.to_document`; a node ignores a snapshot of another one.
+Fields added since (options, timer, the last poll, a poll's hidden results) are read
+with defaults, so a snapshot written before them restores as it was."""
 
 
 def _pid_of(record: Any) -> str | None:
@@ -47,106 +40,27 @@ def _pid_of(record: Any) -> str | None:
     return None
 
 
-def shape_size(shape: Any) -> int | None:
-    """Bytes of ``shape`` as compact JSON; None when it is not a JSON object."""
-    if not isinstance(shape, dict):
-        return None
-    try:
-        return len(orjson.dumps(shape))
-    except (orjson.JSONEncodeError, TypeError):
-        return None
-
-
-def shape_depth_refusal(shape: Any) -> str | None:
-    """Why ``shape`` nests too deep (``SHAPE_MAX_DEPTH``, the shape itself at level 1), or None.
-
-    Walks without recursion and stops at the first container past the bound.
-    """
-    stack: list[tuple[Any, int]] = [(shape, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > SHAPE_MAX_DEPTH:
-            return f"shape is nested more than {SHAPE_MAX_DEPTH} levels deep"
-        children = value.values() if isinstance(value, dict) else value
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return None
-
-
-def shape_refusal(shape: Any) -> str | None:
-    """Why a shape may not be kept (not JSON, too deep, too large, too many points), or None."""
-    if isinstance(shape, dict):
-        refusal = shape_depth_refusal(shape)
-        if refusal is not None:
-            return refusal
-    size = shape_size(shape)
-    if size is None:
-        return "shape must be a JSON object"
-    if size > SHAPE_MAX_BYTES:
-        return f"shape is larger than {SHAPE_MAX_BYTES} bytes of JSON"
-    points = shape.get("points")
-    if isinstance(points, list) and len(points) > SHAPE_MAX_POINTS:
-        return f"shape has more than {SHAPE_MAX_POINTS} points"
-    return None
-
-
-class _Mark(NamedTuple):
-    """What the bounds count of one kept annotation: its author, screen and JSON size."""
-
-    pid: str
-    screen: str
-    size: int
-
-
-@dataclass
-class OpenPoll:
-    """The poll in progress: its definition and each student's latest answer."""
-
-    poll: str
-    question: str
-    options: list[str]
-    answers: dict[str, int] = field(default_factory=dict)
-    answerers: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def tally(self) -> list[int]:
-        """Votes per option, counting each student's latest answer once."""
-        counts = [0] * len(self.options)
-        for option in self.answers.values():
-            if 0 <= option < len(counts):
-                counts[option] += 1
-        return counts
-
-    def tally_after(self, pid: str, option: int) -> list[int]:
-        """The tally as it would be once ``pid`` answered ``option`` (no mutation)."""
-        counts = self.tally()
-        previous = self.answers.get(pid)
-        if previous is not None and 0 <= previous < len(counts):
-            counts[previous] -= 1
-        counts[option] += 1
-        return counts
-
-
 @dataclass
 class SessionState:
-    """Snapshot of one session (screen, lock, poll, hands, annotations) at ``offset``."""
+    """Snapshot of one session (screen, lock, polls, hands, marks, options, timer) at ``offset``."""
 
     offset: int = 0
     screen: str | None = None
     locked: bool = False
     poll: OpenPoll | None = None
+    last_poll: ClosedPoll | None = None
     hands: list[dict[str, Any]] = field(default_factory=list)
     annotations: dict[str, dict[str, Any]] = field(default_factory=dict)
     used_polls: set[str] = field(default_factory=set)
     """The last ``POLL_IDS_REMEMBERED`` poll ids opened; an older one may be reused."""
+    options: dict[str, bool] = field(default_factory=dict)
+    """The session options a trainer set; the tenant's defaults stand for the others."""
+    timer: dict[str, Any] | None = None
+    """The latest ``timer.start`` (``seconds``, ``ends_at``) unless stopped since; it may have
+    run out (whether it runs depends on the clock, which the reducer never reads)."""
     # What the bounds of classroom.domain.limits count, kept with every change to
-    # ``annotations`` and ``used_polls``. A mark is counted for the author it was
-    # added by, also after erasure anonymised it.
-    _marks: dict[str, _Mark] = field(default_factory=dict, repr=False, init=False)
-    _marks_by_person: dict[tuple[str, str], int] = field(
-        default_factory=dict, repr=False, init=False
-    )
-    _marks_by_screen: dict[str, int] = field(default_factory=dict, repr=False, init=False)
-    _bytes_by_screen: dict[str, int] = field(default_factory=dict, repr=False, init=False)
-    _bytes: int = field(default=0, repr=False, init=False)
+    # ``annotations`` and ``used_polls``.
+    _index: MarkIndex = field(default_factory=MarkIndex, repr=False, init=False)
     _poll_order: deque[str] = field(default_factory=deque, repr=False, init=False)
 
     # -- queries used by classroom.domain.events -----------------------------------------
@@ -164,22 +78,20 @@ class SessionState:
 
     def annotation_refusal(self, pid: str, screen: str, size: int) -> str | None:
         """Why ``pid`` may not add a mark of ``size`` bytes on ``screen`` now; None if they may."""
-        if self._marks_by_person.get((pid, screen), 0) >= ANNOTATIONS_PER_PERSON_PER_SCREEN:
-            return (f"you already have {ANNOTATIONS_PER_PERSON_PER_SCREEN} annotations "
-                    "on this screen; remove one first")
-        if self._marks_by_screen.get(screen, 0) >= ANNOTATIONS_PER_SCREEN:
-            return (f"this screen already has {ANNOTATIONS_PER_SCREEN} annotations; "
-                    "remove one first")
-        if len(self._marks) >= ANNOTATIONS_PER_SESSION:
-            return (f"this session already has {ANNOTATIONS_PER_SESSION} annotations; "
-                    "remove one first")
-        if self._bytes_by_screen.get(screen, 0) + size > ANNOTATION_BYTES_PER_SCREEN:
-            return (f"the annotations on this screen would pass {ANNOTATION_BYTES_PER_SCREEN} "
-                    "bytes of JSON; remove one first")
-        if self._bytes + size > ANNOTATION_BYTES_PER_SESSION:
-            return (f"the annotations of this session would pass {ANNOTATION_BYTES_PER_SESSION} "
-                    "bytes of JSON; remove one first")
-        return None
+        return self._index.refusal(pid, screen, size)
+
+    def annotation_ids(self, *, author: str | None, screen: str | None) -> list[str]:
+        """The ids of the kept marks by ``author`` (a pid) on ``screen`` (None: any), in order."""
+        return [annotation_id for annotation_id, annotation in self.annotations.items()
+                if (author is None or annotation["by"].get("pid") == author)
+                and (screen is None or annotation["screen"] == screen)]
+
+    def running_timer(self, now: float) -> dict[str, Any] | None:
+        """The timer if it still runs at ``now``."""
+        timer = self.timer
+        if timer is None or not timer["ends_at"] > now:
+            return None
+        return dict(timer)
 
     # -- the reducer -------------------------------------------------------------
 
@@ -211,7 +123,7 @@ class SessionState:
         size = shape_size(shape)
         if not isinstance(screen, str) or size is None or shape_refusal(shape) is not None:
             return
-        if self.annotation_refusal(pid, screen, size) is not None:
+        if self._index.refusal(pid, screen, size) is not None:
             return  # a racing publish filled the room first: the later one is not kept
         self.annotations[annotation_id] = {
             "annotation_id": annotation_id,
@@ -220,22 +132,22 @@ class SessionState:
             "by": dict(by) if isinstance(by, Mapping) else {},
             "at": record.get("at"),
         }
-        self._marks[annotation_id] = _Mark(pid, screen, size)
-        _bump(self._marks_by_person, (pid, screen), 1)
-        _bump(self._marks_by_screen, screen, 1)
-        _bump(self._bytes_by_screen, screen, size)
-        self._bytes += size
+        self._index.add(annotation_id, Mark(pid, screen, size))
 
     def _annotation_remove(self, record: Mapping[str, Any]) -> None:
-        annotation_id = record.get("annotation_id")
-        if not isinstance(annotation_id, str) or annotation_id not in self.annotations:
-            return
-        del self.annotations[annotation_id]
-        mark = self._marks.pop(annotation_id)
-        _bump(self._marks_by_person, (mark.pid, mark.screen), -1)
-        _bump(self._marks_by_screen, mark.screen, -1)
-        _bump(self._bytes_by_screen, mark.screen, -mark.size)
-        self._bytes -= mark.size
+        self._forget_mark(record.get("annotation_id"))
+
+    def _annotation_clear(self, record: Mapping[str, Any]) -> None:
+        # Exactly the marks the publish checked: one added meanwhile (a racing publish
+        # on another node) stays, the same way on every node.
+        removed = record.get("removed")
+        for annotation_id in removed if isinstance(removed, list) else []:
+            self._forget_mark(annotation_id)
+
+    def _forget_mark(self, annotation_id: Any) -> None:
+        if isinstance(annotation_id, str) and annotation_id in self.annotations:
+            del self.annotations[annotation_id]
+            self._index.remove(annotation_id)
 
     def _hand_raise(self, record: Mapping[str, Any]) -> None:
         by = record.get("by")
@@ -258,7 +170,8 @@ class SessionState:
             while len(self._poll_order) > POLL_IDS_REMEMBERED:
                 self.used_polls.discard(self._poll_order.popleft())
         # A later open wins over one still open: clients follow the events the same way.
-        self.poll = OpenPoll(poll_id, str(record.get("question", "")), [str(o) for o in options])
+        self.poll = OpenPoll(poll_id, str(record.get("question", "")), [str(o) for o in options],
+                             hide_results=record.get("hide_results") is True)
 
     def _poll_answer(self, record: Mapping[str, Any]) -> None:
         poll = self.poll
@@ -275,7 +188,29 @@ class SessionState:
 
     def _poll_close(self, record: Mapping[str, Any]) -> None:
         if self.poll is not None and record.get("poll") == self.poll.poll:
+            self.last_poll = self.poll.closed()
             self.poll = None
+
+    def _poll_reveal(self, record: Mapping[str, Any]) -> None:
+        poll_id = record.get("poll")
+        for poll in (self.poll, self.last_poll):
+            if poll is not None and poll.poll == poll_id:
+                poll.revealed = True
+                return
+
+    def _options(self, record: Mapping[str, Any]) -> None:
+        for name in OPTION_NAMES:
+            value = record.get(name)
+            if isinstance(value, bool):
+                self.options[name] = value
+
+    def _timer_start(self, record: Mapping[str, Any]) -> None:
+        seconds, ends_at = record.get("seconds"), record.get("ends_at")
+        if isinstance(seconds, int) and isinstance(ends_at, int | float):
+            self.timer = {"seconds": seconds, "ends_at": float(ends_at)}
+
+    def _timer_stop(self, record: Mapping[str, Any]) -> None:
+        self.timer = None
 
     # -- output ------------------------------------------------------------------
 
@@ -288,11 +223,13 @@ class SessionState:
                 "question": self.poll.question,
                 "options": list(self.poll.options),
                 "counts": self.poll.tally(),
+                "hidden": self.poll.hidden,
                 "answers": [
                     {"participant": dict(self.poll.answerers[pid]), "option": option}
                     for pid, option in self.poll.answers.items()
                 ],
             }
+        last = self.last_poll
         return {
             "screen": self.screen,
             "locked": self.locked,
@@ -303,6 +240,12 @@ class SessionState:
                 for annotation in self.annotations.values()
                 if annotation["screen"] == self.screen
             ],
+            "options": dict(self.options),
+            "timer": dict(self.timer) if self.timer is not None else None,
+            "last_poll": None if last is None else {
+                "poll": last.poll, "question": last.question, "options": list(last.options),
+                "counts": list(last.counts), "hidden": last.hidden,
+            },
         }
 
     def to_document(self) -> dict[str, Any]:
@@ -318,7 +261,8 @@ class SessionState:
         if self.poll is not None:
             poll = [self.poll.poll, self.poll.question, list(self.poll.options),
                     [[pid, option, self.poll.answerers[pid]]
-                     for pid, option in self.poll.answers.items()]]
+                     for pid, option in self.poll.answers.items()],
+                    self.poll.hide_results, self.poll.revealed]
         return {
             "v": SNAPSHOT_VERSION,
             "screen": self.screen,
@@ -326,9 +270,12 @@ class SessionState:
             "poll": poll,
             "hands": [dict(hand) for hand in self.hands],
             # Each mark with the pid its bounds count it for (kept after erasure).
-            "marks": [[annotation, self._marks[annotation_id].pid]
+            "marks": [[annotation, self._index.marks[annotation_id].pid]
                       for annotation_id, annotation in self.annotations.items()],
             "polls": list(self._poll_order),
+            "last_poll": self.last_poll.to_document() if self.last_poll is not None else None,
+            "options": dict(self.options),
+            "timer": dict(self.timer) if self.timer is not None else None,
         }
 
     @classmethod
@@ -339,24 +286,26 @@ class SessionState:
         state = cls(offset=offset, screen=document["screen"], locked=bool(document["locked"]))
         poll = document["poll"]
         if poll is not None:
-            poll_id, question, options, answers = poll
+            poll_id, question, options, answers, *flags = poll
             state.poll = OpenPoll(poll_id, question, list(options))
+            if flags:
+                state.poll.hide_results, state.poll.revealed = bool(flags[0]), bool(flags[1])
             for pid, option, who in answers:
                 state.poll.answers[pid] = option
                 state.poll.answerers[pid] = dict(who)
         state.hands = [dict(hand) for hand in document["hands"]]
         for annotation, pid in document["marks"]:
             annotation_id, screen = annotation["annotation_id"], annotation["screen"]
-            size = shape_size(annotation["shape"]) or 0
             state.annotations[annotation_id] = dict(annotation)
-            state._marks[annotation_id] = _Mark(pid, screen, size)
-            _bump(state._marks_by_person, (pid, screen), 1)
-            _bump(state._marks_by_screen, screen, 1)
-            _bump(state._bytes_by_screen, screen, size)
-            state._bytes += size
+            state._index.add(annotation_id, Mark(pid, screen, shape_size(annotation["shape"]) or 0))
         for poll_id in document["polls"]:
             state._poll_order.append(poll_id)
             state.used_polls.add(poll_id)
+        last_poll = document.get("last_poll")
+        state.last_poll = ClosedPoll.from_document(last_poll) if last_poll is not None else None
+        state.options = {name: bool(value) for name, value in document.get("options", {}).items()}
+        timer = document.get("timer")
+        state.timer = dict(timer) if timer is not None else None
         return state
 
     def erase_user(self, sub: str) -> None:
@@ -372,23 +321,19 @@ class SessionState:
                 annotation["by"] = anonymous_participant(annotation["by"])
 
 
-def _bump(counts: dict[_K, int], key: _K, delta: int) -> None:
-    """Add ``delta`` to a count, forgetting it at zero so the index stays as small as the state."""
-    value = counts.get(key, 0) + delta
-    if value:
-        counts[key] = value
-    else:
-        counts.pop(key, None)
-
-
 _HANDLERS: dict[str, Callable[[SessionState, Mapping[str, Any]], None]] = {
     "screen.navigate": SessionState._navigate,
     "screen.lock": SessionState._lock,
     "annotation.add": SessionState._annotation_add,
     "annotation.remove": SessionState._annotation_remove,
+    "annotation.clear": SessionState._annotation_clear,
     "hand.raise": SessionState._hand_raise,
     "hand.lower": SessionState._hand_lower,
     "poll.open": SessionState._poll_open,
     "poll.answer": SessionState._poll_answer,
     "poll.close": SessionState._poll_close,
+    "poll.reveal": SessionState._poll_reveal,
+    "session.options": SessionState._options,
+    "timer.start": SessionState._timer_start,
+    "timer.stop": SessionState._timer_stop,
 }

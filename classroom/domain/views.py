@@ -8,10 +8,12 @@ many views.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from auth.identity import PROFILE_FIELDS, Role
+from classroom.domain.options import DEFAULT_OPTIONS, OptionDefaults, effective_options
 
 View = Literal["trainer", "student", "observer"]
 
@@ -64,6 +66,19 @@ def _render_optional(value: Any, view: View, self_pid: str | None) -> Any:
     return None
 
 
+def _withheld(record: Mapping[str, Any], view: View, self_pid: str | None) -> bool:
+    """Whether ``view`` gets only a placeholder of a chat message for the trainers.
+
+    Trainers read it, and so does its author (``self_pid`` is set only for the
+    recipients an event is about); everyone else gets the placeholder at the same
+    offset, so nobody's offsets have a gap.
+    """
+    if record.get("to") != "trainers" or view == "trainer":
+        return False
+    by = record.get("by")
+    return self_pid is None or not isinstance(by, Mapping) or by.get("pid") != self_pid
+
+
 def render_event(
     record: Mapping[str, Any], view: View, self_pid: str | None
 ) -> dict[str, Any] | None:
@@ -71,16 +86,23 @@ def render_event(
     kind = record.get("kind")
     if kind == "progress":
         return None
+    if kind == "chat" and record.get("removed"):  # a trainer removed it: nothing of it is left
+        return {"kind": "chat", "removed": True, "at": record.get("at")}
+    if kind == "chat" and _withheld(record, view, self_pid):
+        return {"kind": "chat", "to": "trainers", "withheld": True, "at": record.get("at")}
     if kind == "poll.answer" and view != "trainer":
-        return {
-            "kind": "poll.tally",
-            "poll": record.get("poll"),
-            "counts": list(record.get("counts") or []),
-            "at": record.get("at"),
-        }
+        tally: dict[str, Any] = {"kind": "poll.tally", "poll": record.get("poll")}
+        if record.get("hidden"):
+            tally["hidden"] = True
+        else:
+            tally["counts"] = list(record.get("counts") or [])
+        tally["at"] = record.get("at")
+        return tally
     event = dict(record)
+    if kind == "poll.close" and view != "trainer" and record.get("hidden"):
+        del event["counts"]  # students vote without seeing the others' votes
     for key in ("by", "participant"):
-        if key in event:
+        if key in event and not isinstance(event[key], str):  # a bare pid stays as it is
             event[key] = _render_optional(event[key], view, self_pid)
     return event
 
@@ -102,19 +124,29 @@ def render_progress(
     }
 
 
+def _render_poll(raw: Mapping[str, Any], view: View) -> dict[str, Any]:
+    """A poll's definition, with its counts unless they are hidden from ``view``."""
+    poll = {"poll": raw["poll"], "question": raw["question"], "options": list(raw["options"])}
+    if view == "trainer" or not raw.get("hidden"):
+        poll["counts"] = list(raw["counts"])
+    if raw.get("hidden"):
+        poll["hidden"] = True
+    return poll
+
+
 def render_state(
-    snapshot: Mapping[str, Any], view: View, self_pid: str | None
+    snapshot: Mapping[str, Any], view: View, self_pid: str | None, *,
+    defaults: OptionDefaults = DEFAULT_OPTIONS, now: float | None = None,
 ) -> dict[str, Any]:
-    """The ``state`` of a ``joined`` reply; only trainers see who answered what."""
+    """The ``state`` of a ``joined`` reply; only trainers see who answered what.
+
+    ``defaults`` are the tenant's session options (for those the trainer has not set);
+    ``now`` decides whether the lesson timer still runs (default: the clock).
+    """
     poll: dict[str, Any] | None = None
     raw_poll = snapshot.get("poll")
     if raw_poll is not None:
-        poll = {
-            "poll": raw_poll["poll"],
-            "question": raw_poll["question"],
-            "options": list(raw_poll["options"]),
-            "counts": list(raw_poll["counts"]),
-        }
+        poll = _render_poll(raw_poll, view)
         if view == "trainer":
             poll["answers"] = [
                 {
@@ -123,6 +155,9 @@ def render_state(
                 }
                 for answer in raw_poll.get("answers", [])
             ]
+    last_poll = snapshot.get("last_poll")
+    timer = snapshot.get("timer")
+    now = time.time() if now is None else now
     return {
         "screen": snapshot.get("screen"),
         "locked": bool(snapshot.get("locked")),
@@ -132,6 +167,10 @@ def render_state(
             {**annotation, "by": _render_optional(annotation.get("by"), view, self_pid)}
             for annotation in snapshot.get("annotations", [])
         ],
+        "options": effective_options(snapshot.get("options") or {}, defaults),
+        "timer": ({"seconds": timer["seconds"], "ends_at": timer["ends_at"]}
+                  if timer is not None and timer["ends_at"] > now else None),
+        "last_poll": _render_poll(last_poll, view) if last_poll is not None else None,
     }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
 import time
@@ -206,13 +207,20 @@ class Connection:
         """Whether the connection is closing: nothing more will be written to it."""
         return self._close_request is not None or self._send_queue.closed
 
-    async def send_replay(self, payloads: Iterable[Payload]) -> bool:
-        """Queue a join's replay within the send bound, at the pace the client reads it."""
-        return await send_paced(
+    async def send_replay(
+        self, payloads: Iterable[Payload], then: dict[str, Any] | None = None
+    ) -> bool:
+        """Queue a join's replay, then ``then``, within the send bound, at the client's pace."""
+        if then is not None:
+            payloads = itertools.chain(payloads, (encode(then, self.encoding),))
+        sent = await send_paced(
             payloads, self._send_queue, self._queue,
             closing=lambda: self.closing, too_slow=self._too_slow,
             stall_timeout=self._settings.replay_stall_timeout,
         )
+        if sent and then is not None:
+            self._metrics.frames_out.labels(str(then.get("type", ""))).inc()
+        return sent
 
     def replay_allowance(self) -> int:
         """Stored events this connection may be sent from history now."""

@@ -26,11 +26,15 @@ class Peer(Recipient, Protocol):
     def send(self, frame: dict[str, Any]) -> None:
         """Encode and queue one frame for this client; never blocks."""
 
-    async def send_replay(self, payloads: Iterable[Payload]) -> bool:
+    async def send_replay(
+        self, payloads: Iterable[Payload], then: dict[str, Any] | None = None
+    ) -> bool:
         """Queue a join's replay, waiting for room in the send bound before each frame.
 
-        Yields to the event loop as it goes; a client that makes no room in time is
-        closed as too slow (4008). False when the connection is closing.
+        ``then`` (the join's reply) follows the replay the same way, so a replay that
+        filled the bound does not make its reply overflow it. Yields to the event loop
+        as it goes; a client that makes no room in time is closed as too slow (4008).
+        False when the connection is closing.
         """
 
     def replay_allowance(self) -> int:

@@ -166,13 +166,17 @@ async def join(services: Services, peer: Peer, identity: Identity, command: Join
         await joins.leave(outcome.membership)
         return None
     peer.memberships[command.session] = outcome.membership
-    if outcome.replay:
-        peer.spend_replay(len(outcome.replay))
-        if not await peer.send_replay(replay_frames(outcome.membership, outcome.replay)):
-            return None  # too slow for its replay: closing, and every membership goes with it
     reply = outcome.reply
     reply["id"] = command.id
-    peer.send(reply)
+    if outcome.replay:
+        peer.spend_replay(len(outcome.replay))
+        # The reply is paced with the replay: a replay that filled the send bound must
+        # not make the ``joined`` that follows it look like a client too slow.
+        if not await peer.send_replay(replay_frames(outcome.membership, outcome.replay),
+                                      then=reply):
+            return None  # too slow for its replay: closing, and every membership goes with it
+    else:
+        peer.send(reply)
     outcome.membership.go_live(outcome.live_after)
     return None
 

@@ -8,14 +8,16 @@ every published event with, so a payload field cannot change in one place only:
 - ``DELIVERED``: the ``event`` of an ``event`` push (and of a ``history`` entry), one
   model per kind as members receive it: the payload plus ``by`` and ``at`` and the
   derived fields (section 7), and the kinds no client publishes (``poll.tally``,
-  ``session.ended``, an erased user's tombstone, an old stream's ``progress`` record).
+  ``session.ended``, an erased user's tombstone, an old stream's ``progress`` record), and
+  the two stand-ins of a ``chat`` message (``chat.withheld``: a question to the trainers
+  as everyone else gets it; ``chat.removed``: a message a trainer removed).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from classroom.domain.events import RULES, Score, Screen
 from classroom.protocol.wire_objects import Participant, WireObject
@@ -53,11 +55,18 @@ PUBLISHABLE: dict[str, type[BaseModel]] = {
 }
 """The ``event`` of a ``publish`` command, by kind."""
 
+_HIDDEN = (Literal[True] | None, Field(
+    default=None, description="students are not shown the counts (the poll hides its results)"))
 _DERIVED: dict[str, dict[str, Any]] = {
     # Fields the server adds to (or replaces in) a kind's payload; see section 7.
     "hand.lower": {"participant": (Participant, ...)},
-    "poll.answer": {"counts": (list[int], ...)},
-    "poll.close": {"counts": (list[int], ...)},
+    "annotation.clear": {"removed": (list[str], Field(description="the marks it removed"))},
+    "poll.answer": {"counts": (list[int], ...), "hidden": _HIDDEN},
+    "poll.close": {"counts": (list[int] | None, Field(
+        default=None, description="the final tally; left out for students while hidden")),
+                   "hidden": _HIDDEN},
+    "poll.reveal": {"counts": (list[int], ...)},
+    "timer.start": {"ends_at": (float, Field(description="at + seconds"))},
 }
 
 
@@ -72,11 +81,31 @@ def _delivered(kind: str) -> type[BaseModel]:
 
 
 class PollTallyEvent(WireObject):
-    """What everyone but trainers gets for a ``poll.answer``: counts, never who answered."""
+    """What everyone but trainers gets for a ``poll.answer``: counts (or ``hidden``), never who
+    answered."""
 
     kind: Literal["poll.tally"]
     poll: str
-    counts: list[int]
+    counts: list[int] | None = Field(default=None, description="left out while hidden")
+    hidden: Literal[True] | None = Field(
+        default=None, description="the poll hides its results from students")
+    at: float
+
+
+class WithheldChatEvent(WireObject):
+    """A chat message to the trainers, as everyone but the trainers and its author gets it."""
+
+    kind: Literal["chat"]
+    to: Literal["trainers"]
+    withheld: Literal[True]
+    at: float
+
+
+class RemovedChatEvent(WireObject):
+    """A chat message a trainer removed, in history and replays: nothing of it is left."""
+
+    kind: Literal["chat"]
+    removed: Literal[True]
     at: float
 
 
@@ -111,6 +140,8 @@ class ProgressRecordEvent(WireObject):
 DELIVERED: dict[str, type[BaseModel]] = {
     **{kind: _delivered(kind) for kind in sorted(RULES) if kind != "progress"},
     "poll.tally": PollTallyEvent,
+    "chat.withheld": WithheldChatEvent,
+    "chat.removed": RemovedChatEvent,
     "session.ended": SessionEndedEvent,
     "erased": ErasedEvent,
 }

@@ -18,6 +18,7 @@ from classroom.protocol.wire_objects import (
     CohortRow,
     Participant,
     Profile,
+    ScreenView,
     StateSnapshot,
     WireObject,
 )
@@ -62,6 +63,8 @@ class JoinedPush(WireObject):
     epoch: str
     offset: int = Field(ge=0)
     state: StateSnapshot
+    screens: list[ScreenView] | None = Field(
+        description="the course's screens from the roster, in order; null when it names none")
     participants: list[Participant]
     recovered: bool
     me: Participant
@@ -105,9 +108,15 @@ class PresenceReply(_Reply):
 
 HistoryEvent = (DELIVERED["screen.navigate"] | DELIVERED["screen.lock"]
                 | DELIVERED["annotation.add"] | DELIVERED["annotation.remove"]
+                | DELIVERED["annotation.clear"]
                 | DELIVERED["hand.raise"] | DELIVERED["hand.lower"] | DELIVERED["chat"]
+                | DELIVERED["chat.withheld"] | DELIVERED["chat.removed"]
+                | DELIVERED["chat.remove"]
                 | DELIVERED["poll.open"] | DELIVERED["poll.answer"] | DELIVERED["poll.close"]
-                | DELIVERED["poll.tally"] | DELIVERED["session.ended"] | DELIVERED["erased"]
+                | DELIVERED["poll.tally"] | DELIVERED["poll.reveal"]
+                | DELIVERED["session.options"] | DELIVERED["timer.start"]
+                | DELIVERED["timer.stop"]
+                | DELIVERED["session.ended"] | DELIVERED["erased"]
                 | HISTORY_ONLY["progress"])
 """What a stored event may look like in ``history``: every stored kind, as delivered."""
 
@@ -136,6 +145,8 @@ class CohortReply(_Reply):
     type: Literal["cohort"]
     session: SessionId
     trainer_screen: str | None
+    screens: list[ScreenView] | None = Field(
+        description="the course's screens from the roster, in order; null when it names none")
     students: list[CohortRow]
 
 

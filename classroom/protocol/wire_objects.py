@@ -10,12 +10,13 @@ sending must be described here first. An optional field is left out, never ``nul
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from auth.identity import Role
 from classroom.domain.events import Score, Screen
+from classroom.domain.payloads import Shape
 
 WireRole = Role | Literal["server", "erased"]
 """A participant's role: a token's role, or ``server`` / ``erased`` for the pids naming no one."""
@@ -68,8 +69,36 @@ class PollView(WireObject):
     poll: str
     question: str
     options: list[str]
-    counts: list[int]
+    counts: list[int] | None = Field(default=None,
+                                     description="left out for students while hidden")
+    hidden: Literal[True] | None = Field(
+        default=None, description="the poll hides its results from students (not revealed)")
     answers: list[PollAnswerView] | None = None
+
+
+class LastPollView(WireObject):
+    """The most recently closed poll in ``state``: its result, as the recipient may see it."""
+
+    poll: str
+    question: str
+    options: list[str]
+    counts: list[int] | None = Field(default=None,
+                                     description="left out for students while hidden")
+    hidden: Literal[True] | None = None
+
+
+class OptionsView(WireObject):
+    """What students may do in this session: the trainer's choice, else the tenant's default."""
+
+    student_marks: bool
+    student_pointers: bool
+
+
+class TimerView(WireObject):
+    """The lesson timer while it runs."""
+
+    seconds: int = Field(ge=1)
+    ends_at: float = Field(description="Unix seconds, server time")
 
 
 class AnnotationView(WireObject):
@@ -77,7 +106,7 @@ class AnnotationView(WireObject):
 
     annotation_id: str
     screen: str
-    shape: dict[str, Any]
+    shape: Shape
     by: Participant
     at: float
 
@@ -90,6 +119,18 @@ class StateSnapshot(WireObject):
     poll: PollView | None
     hands: list[Participant]
     annotations: list[AnnotationView]
+    options: OptionsView
+    timer: TimerView | None
+    last_poll: LastPollView | None
+
+
+class ScreenView(WireObject):
+    """A screen of the course from the roster: its id, and the title and page when given."""
+
+    id: str = Field(min_length=1, max_length=200)
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    url: str | None = Field(default=None, max_length=2000,
+                            description="a page to show in a frame (on the tenant's frame_origins)")
 
 
 class CohortRow(WireObject):

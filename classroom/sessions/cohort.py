@@ -13,6 +13,7 @@ from auth.tenants import Tenant
 from classroom.backends.data.records import Records
 from classroom.domain.channel import Channel
 from classroom.domain.cohort import cohort_rows, roster_participant
+from classroom.domain.screens import screen_ids, screen_objects
 from classroom.sessions.streams import SessionStreams
 from presence.store import PresenceStore
 
@@ -44,7 +45,8 @@ class CohortTables:
         rows = cohort_rows(
             roster_students=list(roster.get("students", [])), progress=progress,
             online=online, hands=hands, trainer_screen=state.screen,
-            screens=roster.get("screens"), idle_after=self.idle_after,
+            screens=screen_ids(roster.get("screens")), idle_after=self.idle_after,
             make_participant=participant,
         )
-        return {"session": session, "trainer_screen": state.screen, "students": rows}
+        return {"session": session, "trainer_screen": state.screen,
+                "screens": screen_objects(roster.get("screens")), "students": rows}

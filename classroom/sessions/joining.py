@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from auth.identity import Identity
 from classroom.backends.broker import Broker, BrokerUnavailable, Publication, StreamPosition
 from classroom.backends.data.records import Records
 from classroom.domain.lifecycle import refuse_if_ended
+from classroom.domain.options import OptionDefaults
 from classroom.domain.participants import Participant
 from classroom.domain.refusals import RequestRefused
 from classroom.domain.views import render_participant, render_state, view_for_role
@@ -87,6 +89,7 @@ class Joins:
         if await call(self.records.token_revoked(identity)):  # erased since it connected
             raise RequestRefused("unauthorized", "token refused")
         refuse_if_ended(await call(self.records.status(identity.tenant, session)))
+        screens = await call(self.records.roster_screens(identity.tenant, session))
         if identity.role == "trainer":
             await call(self.records.mark_live(identity.tenant, session))
         await call(self.records.joined(identity.tenant, identity.sub, session))
@@ -108,7 +111,8 @@ class Joins:
             runtime = self.streams.runtime(name)
             snapshot_offset = runtime.state.offset
             epoch = runtime.epoch
-            state = render_state(runtime.state.snapshot(), view, participant.pid)
+            state = render_state(runtime.state.snapshot(), view, participant.pid,
+                                 defaults=self.options_for(identity.tenant), now=time.time())
             replay: list[Publication] = []
             recovered = False
             missed = snapshot_offset - since.offset if since is not None else -1
@@ -128,6 +132,7 @@ class Joins:
             "epoch": epoch,
             "offset": snapshot_offset,
             "state": state,
+            "screens": screens,
             "participants": participants,
             "recovered": recovered,
             "me": render_participant(participant.to_record(), view, participant.pid),
@@ -152,6 +157,10 @@ class Joins:
         if subscribing is not None:
             await asyncio.shield(subscribing)
         await self.streams.sync(name)
+
+    def options_for(self, tenant: str) -> OptionDefaults:
+        """The tenant's session options, for a session whose trainer set none."""
+        return OptionDefaults.of(self.access.tenants.get(tenant))
 
     def _subscribed(self, name: str, task: asyncio.Future[None]) -> None:
         if self._subscribing.get(name) is task:

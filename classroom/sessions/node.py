@@ -26,6 +26,7 @@ from classroom.backends.broker import Broker, Publication
 from classroom.backends.data.records import Records
 from classroom.backends.data.store import MemoryDataStore
 from classroom.domain.channel import Channel
+from classroom.domain.options import OptionDefaults
 from classroom.metrics import Metrics
 from classroom.sessions.access import SessionAccess
 from classroom.sessions.attendance import Attendance
@@ -113,6 +114,7 @@ class Node:
         self.publisher = Publisher(
             hub=self.hub, broker=broker, streams=self.streams, records=self.records,
             lifecycle=self.lifecycle, call=call, publish_timeout=publish_timeout,
+            options_for=self.options_for,
         )
         self.cohorts = CohortTables(records=self.records, presence=presence,
                                     streams=self.streams, secret=secret, idle_after=idle_after)
@@ -146,6 +148,10 @@ class Node:
         """The tenant's ``presence_counts_only_above`` for a session's channel, if any."""
         tenant = self.tenants.get(Channel.parse(channel).tenant)
         return tenant.presence_counts_only_above if tenant is not None else None
+
+    def options_for(self, channel: Channel) -> OptionDefaults:
+        """The session options of a channel's tenant, for a session whose trainer set none."""
+        return OptionDefaults.of(self.tenants.get(channel.tenant))
 
     def _receive(self, channel: str, pub: Publication) -> None:
         """The broker handler: control commands to the control feed, the rest to the streams."""

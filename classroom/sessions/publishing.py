@@ -8,6 +8,7 @@ validates against a state that includes it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +21,11 @@ from classroom.domain.events import (
     is_stored,
     validate_event,
 )
+from classroom.domain.options import DEFAULT_OPTIONS, OptionDefaults
 from classroom.domain.participants import Participant
 from classroom.domain.refusals import RequestRefused
 from classroom.sessions.backend_calls import BackendCalls
+from classroom.sessions.chat_removal import removable_chat, remove_chat
 from classroom.sessions.hub import Hub, Membership
 from classroom.sessions.lifecycle import Lifecycle
 from classroom.sessions.messages import event_message
@@ -40,6 +43,8 @@ class Publisher:
     lifecycle: Lifecycle
     call: BackendCalls
     publish_timeout: float
+    options_for: Callable[[Channel], OptionDefaults] = lambda channel: DEFAULT_OPTIONS
+    """The tenant's session options of a channel (what students may publish by default)."""
 
     async def publish(
         self, membership: Membership, event: dict[str, Any], client_msg_id: str | None
@@ -89,6 +94,10 @@ class Publisher:
         same event again answers the first publish's position (its state checks are
         not run again, as the state may have moved on since); another event under a
         used id is refused. Ephemeral kinds are never deduplicated.
+
+        ``chat.remove`` reads the message from the stream before it is published and
+        rewrites it to a tombstone after (:mod:`classroom.sessions.chat_removal`); a
+        retry rewrites it again, in case the first attempt failed in between.
         """
         name = channel.name
         runtime = self.streams.runtime(name)
@@ -106,9 +115,16 @@ class Publisher:
                 earlier = await self.call(self.broker.recall(name, key))
                 if earlier is not None:
                     _same_event(earlier.fingerprint, fingerprint)
+                    if kind == "chat.remove":
+                        await self._remove_again(name, runtime.epoch, valid["message"])
                     retry = {**valid, "by": shown_as or actor.to_record(), "at": time.time()}
                     return (earlier.position if stored else None), retry
-            record = complete_event(valid, actor, runtime.state, now=time.time())
+            record = complete_event(valid, actor, runtime.state, now=time.time(),
+                                    defaults=self.options_for(channel))
+            tombstone = None
+            if kind == "chat.remove":
+                tombstone = await self.call(
+                    removable_chat(self.broker, name, runtime.epoch, record["message"]))
             if shown_as is not None:
                 record["by"] = shown_as
             result = await self.call(
@@ -119,12 +135,26 @@ class Publisher:
             )
             if result.duplicate:  # a publish on another node won the race for the key
                 _same_event(result.fingerprint, fingerprint)
+            if tombstone is not None:
+                await self.call(remove_chat(self.broker, name, result.position.epoch,
+                                            record["message"], tombstone))
             if stored and self.hub.count(name):
                 # Hold the session's lock until this node applied the event, so the
                 # next command validates against a state that includes it. (A node
                 # with no member here is not subscribed; it catches up on next use.)
                 await self.streams.wait_applied(name, result.position, self.publish_timeout)
         return (result.position if stored else None), record
+
+
+    async def _remove_again(self, name: str, epoch: str, offset: int) -> None:
+        """Finish a removal whose retry this is: rewrite the message unless it is gone."""
+        try:
+            tombstone = await self.call(removable_chat(self.broker, name, epoch, offset))
+        except RequestRefused as refused:
+            if refused.code == "bad_request":
+                return  # removed already (or never there): nothing left to do
+            raise
+        await self.call(remove_chat(self.broker, name, epoch, offset, tombstone))
 
 
 def _same_event(remembered: str | None, fingerprint: str | None) -> None:

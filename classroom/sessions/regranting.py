@@ -12,6 +12,7 @@ body, so the client re-renders the state as its new role may see it.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +97,9 @@ class Regrants:
         """The session as the new view sees it, at the offset the member has been sent."""
         view, pid = membership.view, membership.pid
         participants, present = await self.views.listing(membership.channel, view, pid)
+        channel = membership.channel
+        records = self.joins.records
+        screens = await self.call(records.roster_screens(channel.tenant, channel.session))
         # No await from here: the state and its offset match what fan-out has queued.
         runtime = self.streams.runtime(membership.channel.name)
         body = {
@@ -103,7 +107,10 @@ class Regrants:
             "session": membership.session,
             "epoch": runtime.epoch,
             "offset": runtime.state.offset,
-            "state": render_state(runtime.state.snapshot(), view, pid),
+            "state": render_state(runtime.state.snapshot(), view, pid,
+                                  defaults=self.joins.options_for(channel.tenant),
+                                  now=time.time()),
+            "screens": screens,
             "participants": participants,
             "recovered": True,
             "me": render_participant(membership.participant.to_record(), view, pid),

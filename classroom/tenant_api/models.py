@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictStr,
+    Tag,
+    field_validator,
+    model_serializer,
+)
+
+from auth.urls import page_origin
+from classroom.domain.screens import duplicate_screen
 
 Sub = Annotated[StrictStr, Field(min_length=1, max_length=256)]
 Text = Annotated[StrictStr, Field(max_length=500)]
+ScreenId = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
 
 class _Body(BaseModel):
@@ -28,6 +42,52 @@ class RosterStudent(_Body):
     )
 
 
+class RosterScreen(_Body):
+    """A screen of the course with what the web client shows of it: a title, a page."""
+
+    id: ScreenId
+    title: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = None
+    url: Annotated[StrictStr, Field(max_length=2000)] | None = Field(
+        default=None,
+        description="The page the web client shows in a frame: https (http only on 127.0.0.1 "
+                    "or localhost), on one of the tenant's frame_origins.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _page(cls, value: str | None) -> str | None:
+        if value is not None:
+            page_origin(value)
+        return value
+
+
+def _screen_form(value: Any) -> str:
+    """Which form a roster's screen takes, so an error names that form's rule only."""
+    return "id" if isinstance(value, str) else "object"
+
+
+Screen = Annotated[
+    Annotated[ScreenId, Tag("id")] | Annotated[RosterScreen, Tag("object")],
+    Discriminator(_screen_form),
+]
+"""A roster's screen: its id alone, or an object with its id, title and page."""
+
+
+class ScreenView(BaseModel):
+    """A screen of the course, as clients get it (the roster's form normalised); a title or
+    page the roster does not give is left out, as on the WebSocket."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    title: str | None = None
+    url: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        return {key: value for key, value in dumped.items() if value is not None}
+
+
 class Roster(_Body):
     """Who a session is for: its trainers and its cohort (``PUT /sessions/{sid}``)."""
 
@@ -35,14 +95,23 @@ class Roster(_Body):
     course: Text | None = None
     trainers: list[Sub] = Field(default_factory=list, max_length=100)
     students: list[RosterStudent] = Field(default_factory=list, max_length=5000)
-    screens: list[Annotated[StrictStr, Field(min_length=1, max_length=200)]] | None = Field(
+    screens: list[Screen] | None = Field(
         default=None, max_length=2000,
-        description="Screens in course order; lets progress say how far behind a student is.",
+        description="Screens in course order (ids, or objects with a title and a page); lets "
+                    "progress say how far behind a student is, and the web client show them.",
     )
     min_attendance_percent: Annotated[float, Field(ge=0, le=100)] | None = Field(
         default=None, strict=True,
         description="Share of the lesson a participant must attend to meet the threshold.",
     )
+
+    @field_validator("screens")
+    @classmethod
+    def _unique_screens(cls, value: list[Any] | None) -> list[Any] | None:
+        index = duplicate_screen(value or [])
+        if index is not None:
+            raise ValueError(f"screen {index} has the id of an earlier screen; ids are unique")
+        return value
 
 
 class SessionInfo(BaseModel):
@@ -103,6 +172,8 @@ class CohortProgress(BaseModel):
 
     session: str
     trainer_screen: str | None = None
+    screens: list[ScreenView] | None = Field(
+        default=None, description="the roster's screens as objects; null when it names none")
     students: list[ProgressRow]
 
 

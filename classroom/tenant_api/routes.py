@@ -19,6 +19,7 @@ from classroom.backends.data.store import DataUnavailable
 from classroom.domain.addresses import address_key
 from classroom.domain.channel import is_session_id
 from classroom.domain.refusals import RequestRefused
+from classroom.domain.screens import origin_refusal
 from classroom.protocol.commands import describe
 from classroom.sessions.backend_calls import UNREACHABLE
 from classroom.tenant_api import models as m
@@ -33,6 +34,10 @@ STATUS_OF = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_fou
 MAX_BODY = 4 * 1024 * 1024
 
 Handler = Callable[[Request, Tenant], Awaitable[Any]]
+
+
+class Unprocessable(Exception):  # noqa: N818 - reads as the HTTP answer it becomes
+    """A body that matches the schema but breaks a rule of the tenant: 422 ``invalid``."""
 
 
 def problem(status: int, error: str, message: str) -> JSONResponse:
@@ -158,6 +163,8 @@ class ServerApi:
             return problem(STATUS_OF.get(exc.code, 400), exc.code, exc.message)
         except ValidationError as exc:
             return problem(422, "invalid", describe(exc, skip=0))
+        except Unprocessable as exc:
+            return problem(422, "invalid", str(exc))
         except UNREACHABLE:
             return problem(503, "unavailable", "storage is unreachable; retry later")
         if isinstance(result, Response):
@@ -171,6 +178,9 @@ class ServerApi:
 
     async def _put_roster(self, request: Request, tenant: Tenant) -> Any:
         roster = await self._body(request, m.Roster)
+        refusal = origin_refusal(roster.model_dump(mode="json")["screens"], tenant.frame_origins)
+        if refusal is not None:
+            raise Unprocessable(refusal)
         body = await self.backoffice.set_roster(
             tenant, request.path_params["sid"], roster.model_dump(mode="json", exclude_none=True)
         )

@@ -53,6 +53,7 @@ class SocketIOUser:
         self.online = False
         self.lost = asyncio.Event()
         self.poll: str | None = None
+        self.pointers_on = True  # the reference server has no session options: students point
         self.on_poll_open: Callable[[str], None] | None = None
         self._client: Any = None
         self._http: aiohttp.ClientSession | None = None  # ours, so it is always closed

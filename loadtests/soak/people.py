@@ -22,7 +22,7 @@ from loadtests.client import Frame, Recorder, SimUser, stamp
 from loadtests.plan import User, WorkerPlan
 
 POLL_OPTIONS = ["yes", "no", "maybe"]
-STROKE_POINTS = 60  # points per annotation stroke (the server allows 1000)
+STROKE_POINTS = 60  # points per annotation stroke (the server allows 500 in a stroke)
 REACTIONS = ("👍", "👏", "❓", "🎉")
 
 
@@ -136,7 +136,7 @@ def _stroke(rng: random.Random) -> dict[str, Any]:
     x, y = rng.random(), rng.random()
     points = [[round(min(1.0, x + i * 0.003), 4), round(min(1.0, y + rng.uniform(0, 0.01)), 4)]
               for i in range(STROKE_POINTS)]
-    return {"type": "stroke", "color": "#c00", "width": 2, "points": points}
+    return {"type": "stroke", "color": "red", "width": 2, "points": points}
 
 
 async def pointer_acts(user: SoakUser, rng: random.Random, hz: float, until: float) -> None:

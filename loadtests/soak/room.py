@@ -79,6 +79,9 @@ class Room:
             if not await _open(trainer):
                 self.rec.tally.counts["sessions_not_started"] += 1
                 return
+            # Students point too, which the session allows only once the trainer says so.
+            await trainer.publish({"kind": "session.options", "student_pointers": True},
+                                  wait=True)
             until = time.time() + config.session_seconds
             for student in students:
                 await asyncio.sleep(rng.uniform(0.0, 0.15))

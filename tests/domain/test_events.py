@@ -73,6 +73,33 @@ def with_annotation(author: Participant, annotation_id: str = "a1") -> SessionSt
     return state
 
 
+def with_options(**options: bool) -> SessionState:
+    """A session whose trainer set these options (``student_pointers=True`` lets students point)."""
+    state = SessionState()
+    apply(state, {"kind": "session.options", **options}, TRAINER)
+    return state
+
+
+def with_chat(author: Participant = STUDENT) -> SessionState:
+    state = SessionState()
+    apply(state, {"kind": "chat", "text": "hello"}, author)
+    return state
+
+
+def with_closed_poll(hide_results: bool = True) -> SessionState:
+    state = SessionState()
+    apply(state, {"kind": "poll.open", "poll": "q1", "question": "Which?", "options": ["a", "b"],
+                  "hide_results": hide_results}, TRAINER)
+    apply(state, {"kind": "poll.close", "poll": "q1"}, TRAINER)
+    return state
+
+
+def with_timer(seconds: int = 60) -> SessionState:
+    state = SessionState()
+    apply(state, {"kind": "timer.start", "seconds": seconds}, TRAINER)
+    return state
+
+
 def reject(raw: Any, actor: Participant, state: SessionState | None = None) -> RequestRefused:
     with pytest.raises(RequestRefused) as info:
         prepare_event(raw, actor, state or SessionState(), now=NOW)
@@ -86,7 +113,8 @@ Scenario = Callable[[Participant], tuple[dict[str, Any], SessionState]]
 SCENARIOS: dict[str, Scenario] = {
     "screen.navigate": lambda a: ({"kind": "screen.navigate", "screen": "intro-3"}, SessionState()),
     "screen.lock": lambda a: ({"kind": "screen.lock", "locked": True}, SessionState()),
-    "pointer": lambda a: ({"kind": "pointer", "x": 0.5, "y": 0.25}, SessionState()),
+    "pointer": lambda a: ({"kind": "pointer", "x": 0.5, "y": 0.25},
+                          with_options(student_pointers=True)),
     "reaction": lambda a: ({"kind": "reaction", "emoji": "👍"}, SessionState()),
     "annotation.add": lambda a: (
         {"kind": "annotation.add", "annotation_id": "a9", "screen": "s1", "shape": {}},
@@ -96,6 +124,10 @@ SCENARIOS: dict[str, Scenario] = {
         {"kind": "annotation.remove", "annotation_id": "a1"},
         with_annotation(a if a.role in ("trainer", "student") else STUDENT),
     ),
+    "annotation.clear": lambda a: (
+        {"kind": "annotation.clear"},
+        with_annotation(a if a.role in ("trainer", "student") else STUDENT),
+    ),
     "hand.raise": lambda a: ({"kind": "hand.raise"}, SessionState()),
     "hand.lower": lambda a: (
         ({"kind": "hand.lower", "participant": STUDENT.pid}, with_hand(STUDENT))
@@ -103,6 +135,12 @@ SCENARIOS: dict[str, Scenario] = {
         else ({"kind": "hand.lower"}, with_hand(STUDENT))
     ),
     "chat": lambda a: ({"kind": "chat", "text": "hello"}, SessionState()),
+    "chat.remove": lambda a: ({"kind": "chat.remove", "message": 1}, with_chat()),
+    "poll.reveal": lambda a: ({"kind": "poll.reveal", "poll": "q1"}, with_closed_poll()),
+    "session.options": lambda a: ({"kind": "session.options", "student_marks": False},
+                                  SessionState()),
+    "timer.start": lambda a: ({"kind": "timer.start", "seconds": 300}, SessionState()),
+    "timer.stop": lambda a: ({"kind": "timer.stop"}, with_timer()),
     "poll.open": lambda a: (
         {"kind": "poll.open", "poll": "q1", "question": "?", "options": ["a", "b"]},
         SessionState(),
@@ -119,12 +157,18 @@ ALLOWED: dict[str, set[str]] = {
     "reaction": {"trainer", "student"},
     "annotation.add": {"trainer", "student"},
     "annotation.remove": {"trainer", "student"},
+    "annotation.clear": {"trainer", "student"},
     "hand.raise": {"student"},
     "hand.lower": {"trainer", "student"},
     "chat": {"trainer", "student"},
+    "chat.remove": {"trainer"},
     "poll.open": {"trainer"},
     "poll.answer": {"student"},
     "poll.close": {"trainer"},
+    "poll.reveal": {"trainer"},
+    "session.options": {"trainer"},
+    "timer.start": {"trainer"},
+    "timer.stop": {"trainer"},
     "progress": {"student"},
 }
 
@@ -254,6 +298,45 @@ BOUNDS: list[tuple[str, str, Any, bool]] = [
     ("chat", "text", "\n\t \u3000", False),
     ("chat", "text", 42, False),
     ("chat", "text", ["hi"], False),
+    ("chat", "to", "trainers", True),
+    ("chat", "to", "students", False),
+    ("chat", "to", "Trainers", False),
+    ("chat", "to", ["trainers"], False),
+    ("chat", "to", None, False),
+    ("chat.remove", "message", 1, True),
+    ("chat.remove", "message", 0, False),
+    ("chat.remove", "message", -1, False),
+    ("chat.remove", "message", 2**53 + 1, False),
+    ("chat.remove", "message", 1.0, False),
+    ("chat.remove", "message", "1", False),
+    ("chat.remove", "message", True, False),
+    ("annotation.clear", "participant", "p-trainer", True),
+    ("annotation.clear", "participant", "", False),
+    ("annotation.clear", "participant", "p" * 65, False),
+    ("annotation.clear", "participant", 3, False),
+    ("annotation.clear", "screen", "s1", True),
+    ("annotation.clear", "screen", "", False),
+    ("annotation.clear", "screen", S201, False),
+    ("annotation.clear", "screen", None, False),
+    ("poll.open", "hide_results", True, True),
+    ("poll.open", "hide_results", False, True),
+    ("poll.open", "hide_results", 1, False),
+    ("poll.open", "hide_results", "yes", False),
+    ("poll.open", "hide_results", None, False),
+    ("poll.reveal", "poll", "", False),
+    ("poll.reveal", "poll", "p" * 65, False),
+    ("session.options", "student_marks", True, True),
+    ("session.options", "student_marks", 0, False),
+    ("session.options", "student_pointers", True, True),
+    ("session.options", "student_pointers", "on", False),
+    ("session.options", "student_pointers", None, False),
+    ("timer.start", "seconds", 1, True),
+    ("timer.start", "seconds", 14400, True),
+    ("timer.start", "seconds", 0, False),
+    ("timer.start", "seconds", 14401, False),
+    ("timer.start", "seconds", 60.0, False),
+    ("timer.start", "seconds", "60", False),
+    ("timer.start", "seconds", True, False),
     ("poll.open", "poll", "p", True),
     ("poll.open", "poll", "p" * 64, True),
     ("poll.open", "poll", "", False),
@@ -331,7 +414,8 @@ def test_payload_bounds(kind: str, field: str, value: Any, accepted: bool) -> No
      ("annotation.add", "screen"), ("annotation.add", "shape"),
      ("annotation.remove", "annotation_id"), ("chat", "text"), ("poll.open", "poll"),
      ("poll.open", "question"), ("poll.open", "options"), ("poll.answer", "poll"),
-     ("poll.answer", "option"), ("poll.close", "poll"), ("progress", "screen")],
+     ("poll.answer", "option"), ("poll.close", "poll"), ("progress", "screen"),
+     ("chat.remove", "message"), ("poll.reveal", "poll"), ("timer.start", "seconds")],
 )
 def test_missing_required_field_is_bad_request(kind: str, field: str) -> None:
     actor = TRAINER if "trainer" in ALLOWED[kind] else STUDENT
@@ -353,7 +437,8 @@ def test_record_has_payload_kind_by_and_at_only() -> None:
 
 
 def test_optional_fields_are_left_out_when_absent() -> None:
-    pointer = prepare_event({"kind": "pointer", "x": 0, "y": 1}, STUDENT, SessionState(), now=NOW)
+    pointer = prepare_event({"kind": "pointer", "x": 0, "y": 1}, STUDENT,
+                            with_options(student_pointers=True), now=NOW)
     assert "screen" not in pointer
     progress = prepare_event({"kind": "progress", "screen": "s"}, STUDENT, SessionState(), now=NOW)
     assert set(progress) == {"kind", "screen", "by", "at"}

@@ -51,6 +51,7 @@ def test_initial_state() -> None:
     assert state.offset == 0
     assert state.snapshot() == {
         "screen": None, "locked": False, "poll": None, "hands": [], "annotations": [],
+        "options": {}, "timer": None, "last_poll": None,
     }
     assert tally(state) == []
     assert not state.hand_raised("p-a")
@@ -107,7 +108,7 @@ def test_poll_lifecycle_with_changed_answers() -> None:
     s.publish(TRAINER, kind="poll.open", poll="q1", question="Best?", options=["x", "y", "z"])
     snap = s.state.snapshot()["poll"]
     assert snap == {"poll": "q1", "question": "Best?", "options": ["x", "y", "z"],
-                    "counts": [0, 0, 0], "answers": []}
+                    "counts": [0, 0, 0], "hidden": False, "answers": []}
     s.publish(ALICE, kind="poll.answer", poll="q1", option=0)
     s.publish(BOB, kind="poll.answer", poll="q1", option=1)
     s.publish(ALICE, kind="poll.answer", poll="q1", option=1)
@@ -138,7 +139,7 @@ def test_chat_progress_and_unknown_kinds_only_bump_the_offset() -> None:
 
 def test_ephemeral_events_are_not_applied() -> None:
     s = Stream()
-    s.publish(ALICE, kind="pointer", x=0.1, y=0.2)
+    s.publish(TRAINER, kind="pointer", x=0.1, y=0.2)
     s.publish(ALICE, kind="reaction", emoji="🎉")
     assert s.state.offset == 0
 

@@ -21,10 +21,14 @@ def busy_state() -> SessionState:
     records: list[dict[str, Any]] = [
         {"kind": "screen.navigate", "screen": "s-2", "by": TRAINER},
         {"kind": "screen.lock", "locked": True, "by": TRAINER},
-        {"kind": "poll.open", "poll": "q1", "question": "?", "options": ["a", "b"], "by": TRAINER},
+        {"kind": "poll.open", "poll": "q1", "question": "?", "options": ["a", "b"],
+         "hide_results": True, "by": TRAINER},
         {"kind": "poll.close", "poll": "q1", "by": TRAINER},
         {"kind": "poll.open", "poll": "q2", "question": "!", "options": ["x", "y", "z"],
-         "by": TRAINER},
+         "hide_results": True, "by": TRAINER},
+        {"kind": "poll.reveal", "poll": "q2", "by": TRAINER},
+        {"kind": "session.options", "student_marks": False, "by": TRAINER},
+        {"kind": "timer.start", "seconds": 90, "ends_at": 1090.5, "by": TRAINER},
     ]
     for n, student in reversed(list(enumerate(STUDENTS))):
         records.append({"kind": "poll.answer", "poll": "q2", "option": n % 3, "by": student})
@@ -69,6 +73,25 @@ def test_equal_histories_give_byte_equal_documents() -> None:
     assert packed(busy_state()) == packed(busy_state())
     assert packed(SessionState()) == packed(SessionState.from_document(
         SessionState().to_document(), 0))
+
+
+def test_the_lessons_state_survives_a_restore() -> None:
+    state = busy_state()
+    restored = SessionState.from_document(state.to_document(), state.offset)
+    assert restored.options == {"student_marks": False}
+    assert restored.timer == {"seconds": 90, "ends_at": 1090.5}
+    assert restored.last_poll is not None and restored.last_poll.hidden
+    assert restored.poll is not None and restored.poll.hide_results and restored.poll.revealed
+
+
+def test_a_document_written_before_the_lessons_fields_restores_as_it_was() -> None:
+    document = busy_state().to_document()
+    older = {key: value for key, value in document.items()
+             if key not in ("last_poll", "options", "timer")}
+    older["poll"] = document["poll"][:4]  # no hide_results, no revealed
+    restored = SessionState.from_document(older, 7)
+    assert restored.options == {} and restored.timer is None and restored.last_poll is None
+    assert restored.poll is not None and not restored.poll.hidden
 
 
 def test_a_document_of_another_version_is_refused() -> None:

@@ -201,11 +201,19 @@ def session() -> tuple[SessionState, list[dict[str, Any]]]:
         (TRAINER, {"kind": "annotation.remove", "annotation_id": "a3"}),
         (ALICE, {"kind": "chat", "text": "question"}),
         (TRAINER, {"kind": "chat", "text": "answer"}),
+        (TRAINER, {"kind": "session.options", "student_pointers": True}),
         (BOB, {"kind": "pointer", "x": 0.5, "y": 0.5, "screen": "s1"}),
+        (ALICE, {"kind": "chat", "text": "a question for the trainer", "to": "trainers"}),
+        (ALICE, {"kind": "annotation.add", "annotation_id": "a4", "screen": "s2",
+                 "shape": {"type": "circle", "x": 0.5, "y": 0.5, "r": 0.1, "color": "red"}}),
+        (TRAINER, {"kind": "annotation.clear", "participant": "p-alice", "screen": "s2"}),
+        (TRAINER, {"kind": "timer.start", "seconds": 600}),
         (TRAINER, {"kind": "reaction", "emoji": "👏"}),
-        (TRAINER, {"kind": "poll.open", "poll": "q0", "question": "?", "options": ["a", "b"]}),
+        (TRAINER, {"kind": "poll.open", "poll": "q0", "question": "?", "options": ["a", "b"],
+                   "hide_results": True}),
         (BOB, {"kind": "poll.answer", "poll": "q0", "option": 0}),
         (TRAINER, {"kind": "poll.close", "poll": "q0"}),
+        (TRAINER, {"kind": "poll.reveal", "poll": "q0"}),
         (TRAINER, {"kind": "poll.open", "poll": "q1", "question": "Q", "options": ["x", "y"]}),
         (ALICE, {"kind": "poll.answer", "poll": "q1", "option": 0}),
         (BOB, {"kind": "poll.answer", "poll": "q1", "option": 1}),
@@ -233,6 +241,10 @@ def test_render_state_for_trainers_has_answers() -> None:
         "answers": [{"participant": ALICE.to_record(), "option": 1},
                     {"participant": BOB.to_record(), "option": 1}],
     }
+    assert shown["last_poll"] == {"poll": "q0", "question": "?", "options": ["a", "b"],
+                                  "counts": [1, 0]}
+    assert shown["options"] == {"student_marks": True, "student_pointers": True}
+    assert shown["timer"] is None  # the script's clock is 1970: the timer ran out long ago
     assert shown["hands"] == [BOB.to_record()]
     assert [a["annotation_id"] for a in shown["annotations"]] == ["a1", "a2"]
     assert shown["annotations"][0]["by"] == ALICE.to_record()
@@ -246,6 +258,8 @@ def test_render_state_for_others_has_counts_only(view: View, me: str) -> None:
     shown = render_state(state.snapshot(), view, me)
     assert shown["poll"] == {"poll": "q1", "question": "Q", "options": ["x", "y"],
                              "counts": [0, 2]}
+    assert shown["last_poll"] == {"poll": "q0", "question": "?", "options": ["a", "b"],
+                                  "counts": [1, 0]}  # revealed
     bob = {"pid": "p-bob", "role": "student", "display_name": "Bob"}
     assert shown["hands"] == [bob if view == "student" else {"pid": "p-bob", "role": "student"}]
     assert shown["annotations"][0]["shape"] == {"type": "arrow"}
@@ -254,7 +268,8 @@ def test_render_state_for_others_has_counts_only(view: View, me: str) -> None:
 def test_render_state_without_poll() -> None:
     shown = render_state(SessionState().snapshot(), "student", None)
     assert shown == {"screen": None, "locked": False, "poll": None, "hands": [],
-                     "annotations": []}
+                     "annotations": [], "timer": None, "last_poll": None,
+                     "options": {"student_marks": True, "student_pointers": False}}
 
 
 def test_rendering_leaves_the_snapshot_alone() -> None:

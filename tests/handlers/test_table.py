@@ -86,8 +86,12 @@ class RecordingPeer:
     def send(self, frame: dict[str, Any]) -> None:
         self.sent.append(self._seen(encode(frame, self.encoding)))
 
-    async def send_replay(self, payloads: Iterable[Payload]) -> bool:
+    async def send_replay(
+        self, payloads: Iterable[Payload], then: dict[str, Any] | None = None
+    ) -> bool:
         self.replayed.extend(self._seen(p) for p in payloads)
+        if then is not None and not self.closing:
+            self.send(then)
         return not self.closing
 
     def replay_allowance(self) -> int:
@@ -267,7 +271,8 @@ async def test_join_answers_state_participants_and_position(connected: OpenClien
     assert joined["type"] == "joined" and joined["session"] == "s1"
     assert joined["offset"] == 0 and joined["epoch"] and joined["recovered"] is False
     assert joined["state"] == {"screen": None, "locked": False, "poll": None, "hands": [],
-                               "annotations": []}
+                               "annotations": [], "timer": None, "last_poll": None,
+                               "options": {"student_marks": True, "student_pointers": False}}
     assert joined["participants"] == [joined["me"]]
     assert joined["me"]["email"] == STUDENT_A["email"]  # a member sees all of itself
     assert set(client.peer.memberships) == {"s1"}

@@ -119,7 +119,8 @@ def test_the_document_names_every_command_reply_push_and_event_kind(
         replies = document["operations"][command]["reply"]["messages"]
         assert [r["$ref"].rsplit("/", 1)[1] for r in replies][1:] == ["error"]
     pushes = {name for name in messages if name.startswith("event.")}
-    shown = (ALL_KINDS - {"progress"}) | {"poll.tally", "session.ended", "erased"}
+    shown = (ALL_KINDS - {"progress"}) | {"poll.tally", "session.ended", "erased",
+                                          "chat.withheld", "chat.removed"}
     assert pushes == {f"event.{kind}" for kind in shown}
     for push in ("presence.join", "presence.leave", "progress", "disconnect", "error"):
         assert document["operations"][f"push.{push}"]["action"] == "send"
@@ -217,8 +218,10 @@ def test_the_ledger_names_the_frame_type_of_a_mismatch() -> None:
     ledger.sent({"type": "join", "id": 7, "session": "not a session id!"}, pending)
     ledger.received({"type": "joined", "id": 7, "session": "s1", "epoch": "e", "offset": 0,
                      "state": {"screen": None, "locked": False, "poll": None, "hands": [],
-                               "annotations": []},
-                     "participants": [], "recovered": False,
+                               "annotations": [],
+                               "options": {"student_marks": True, "student_pointers": False},
+                               "timer": None, "last_poll": None},
+                     "screens": None, "participants": [], "recovered": False,
                      "me": {"pid": PID, "role": "student"}}, "json", pending)
     ledger.sent({"type": "ping", "id": 8}, pending)
     ledger.received({"type": "error", "code": "bad_request", "message": "unknown command type",

@@ -79,6 +79,7 @@ async def test_demo_tokens_printed_at_start_work_and_sigterm_drains() -> None:
         pages = sorted(link.split("?")[0].rsplit("/", 1)[1] for link in links)
         assert pages == ["dashboard", "student", "student", "trainer"]
         assert all(f"#token={tokens['demo-trainer']}" in link for link in links[:1])
+        assert all("?session=demo-lesson&tenant=demo#token=" in link for link in links)
         async with httpx.AsyncClient() as http:
             page = await http.get(links[0].split("#")[0])
             assert page.status_code == 200 and "<html" in page.text.lower()

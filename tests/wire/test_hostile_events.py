@@ -179,8 +179,8 @@ async def test_a_chat_retry_with_another_text_is_refused_an_identical_one_stored
     assert [e["event"].get("text") for e in history["events"]] == ["hello"]
     assert history["offset"] == 1
     # Ephemeral kinds are never deduplicated, whatever id they carry.
-    pointer = await publish(student, {"kind": "pointer", "x": 0.5, "y": 0.5}, "m-1")
-    assert pointer["type"] == "published" and "offset" not in pointer
+    reaction = await publish(student, {"kind": "reaction", "emoji": "👍"}, "m-1")
+    assert reaction["type"] == "published" and "offset" not in reaction
     await student.close()
 
 

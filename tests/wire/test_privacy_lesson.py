@@ -65,6 +65,7 @@ async def test_scripted_lesson_leaks_nothing_beyond_the_role_table(
         return reply
 
     await publish(t1, kind="screen.navigate", screen="welcome")
+    await publish(t1, kind="session.options", student_pointers=True)
     await publish(t1, kind="screen.lock", locked=True)
     await publish(s1, kind="chat", text="good morning")
     await publish(s2, kind="hand.raise")

@@ -9,11 +9,12 @@ bound and a replay allowance.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from classroom.protocol.budgets import FANOUT_BUDGETS
 from tests.client import Client, small_receive_socket
-from tests.conftest import ServerFactory
+from tests.conftest import TENANTS, ServerFactory
 
 POINTER = {"kind": "pointer", "x": 0.5, "y": 0.5}
 
@@ -21,8 +22,9 @@ POINTER = {"kind": "pointer", "x": 0.5, "y": 0.5}
 async def test_a_student_pointer_flood_is_refused_past_the_budget_and_others_see_only_it(
     start_server: ServerFactory,
 ) -> None:
+    pointing = {**TENANTS, "acme": {**TENANTS["acme"], "student_pointers": True}}
     server = await start_server(rate_limit_per_second=1000, rate_limit_burst=1000,
-                                bad_frames_limit=1000)
+                                bad_frames_limit=1000, tenants_raw=json.dumps(pointing))
     student = await server.member("u1", "student")
     watcher = await server.member("u2", "student")
     burst = FANOUT_BUDGETS["pointer"].burst

@@ -20,7 +20,8 @@ async def test_join_reports_position_state_and_presence(server: RunningServer) -
     assert joined["offset"] == 0 and isinstance(joined["epoch"], str) and joined["epoch"]
     assert joined["recovered"] is False
     assert joined["state"] == {"screen": None, "locked": False, "poll": None, "hands": [],
-                               "annotations": []}
+                               "annotations": [], "timer": None, "last_poll": None,
+                               "options": {"student_marks": True, "student_pointers": False}}
     assert [p["role"] for p in joined["participants"]] == ["trainer"]
     await trainer.close()
 
@@ -237,7 +238,7 @@ async def test_state_snapshot_on_join(server: RunningServer) -> None:
         (trainer, {"kind": "screen.navigate", "screen": "s-1"}),
         (trainer, {"kind": "screen.lock", "locked": True}),
         (student, {"kind": "annotation.add", "annotation_id": "a1", "screen": "s-1",
-                   "shape": {"type": "circle", "r": 3}}),
+                   "shape": {"type": "circle", "x": 0.3, "y": 0.6, "r": 0.05}}),
         (trainer, {"kind": "annotation.add", "annotation_id": "a2", "screen": "other",
                    "shape": {"type": "line"}}),
         (student, {"kind": "hand.raise"}),

@@ -20,6 +20,7 @@ from auth.identity import PROFILE_FIELDS, Identity
 from classroom.backends.data.attendance import AttendanceLog
 from classroom.backends.data.store import DataStore
 from classroom.domain.lifecycle import is_ended
+from classroom.domain.screens import screen_objects
 
 log = logging.getLogger("classroom.backends.data.records")
 
@@ -33,8 +34,8 @@ MAX_COMPLETED = 2000
 """Screens one progress row lists as completed at most: the most a roster may name. When
 the roster names its screens, only those count, so a row holds at most that many."""
 SCREENS_CACHE_SECONDS = 10.0
-"""How long a roster's screens are reused for progress reports before the roster is read
-again (set on this node, they are fresh at once; set on another, within this long)."""
+"""How long a roster's screens are reused for progress reports and joins before the roster
+is read again (set on this node, they are fresh at once; set on another, within this long)."""
 SCREENS_CACHE_SIZE = 512
 """Sessions whose screens are cached (the least recently used go first)."""
 
@@ -52,10 +53,11 @@ class Records:
         self._progress_ttl = progress_ttl
         self.on_live: Callable[[str, str], Awaitable[None]] | None = None
         """Set by the app: runs when this node turned a scheduled session live (webhooks)."""
-        # A roster may hold 5,000 students: a progress report reads only its screens, cached.
-        self._screens: OrderedDict[tuple[str, str], tuple[float, frozenset[str] | None]] = (
-            OrderedDict()
-        )
+        # A roster may hold 5,000 students: a progress report or a join reads only its
+        # screens, cached (normalised to objects, as clients get them).
+        self._screens: OrderedDict[
+            tuple[str, str], tuple[float, tuple[dict[str, str], ...] | None]
+        ] = OrderedDict()
 
     # -- sessions -------------------------------------------------------------------
 
@@ -145,23 +147,32 @@ class Records:
         await self.store.sadd(f"user-sessions:{tenant}:{sub}", session)
         return row
 
-    async def _roster_screens(self, tenant: str, session: str) -> frozenset[str] | None:
-        """The screens the session's roster names (None: it names none), briefly cached."""
+    async def roster_screens(self, tenant: str, session: str) -> list[dict[str, str]] | None:
+        """The roster's screens as ``{"id", "title"?, "url"?}`` (None: it names none), cached.
+
+        Every join carries them, so a room of 500 joining at once reads the roster
+        (which may hold 5,000 students) once per node, not 500 times.
+        """
         key = (tenant, session)
         now = time.monotonic()
         cached = self._screens.get(key)
         if cached is not None and cached[0] > now:
             self._screens.move_to_end(key)
-            return cached[1]
-        roster = await self.roster(tenant, session)
-        listed = roster.get("screens") if roster is not None else None
-        screens = frozenset(s for s in listed if isinstance(s, str)) if isinstance(
-            listed, list) else None
-        self._screens[key] = (now + SCREENS_CACHE_SECONDS, screens or None)
-        self._screens.move_to_end(key)
-        while len(self._screens) > SCREENS_CACHE_SIZE:
-            self._screens.popitem(last=False)
-        return screens or None
+            screens = cached[1]
+        else:
+            roster = await self.roster(tenant, session)
+            listed = screen_objects(roster.get("screens") if roster is not None else None)
+            screens = tuple(listed) if listed else None
+            self._screens[key] = (now + SCREENS_CACHE_SECONDS, screens)
+            self._screens.move_to_end(key)
+            while len(self._screens) > SCREENS_CACHE_SIZE:
+                self._screens.popitem(last=False)
+        return None if screens is None else [dict(screen) for screen in screens]
+
+    async def _roster_screens(self, tenant: str, session: str) -> frozenset[str] | None:
+        """The ids of the screens the session's roster names (None: it names none)."""
+        screens = await self.roster_screens(tenant, session)
+        return None if screens is None else frozenset(screen["id"] for screen in screens)
 
     async def progress(self, tenant: str, session: str) -> dict[str, dict[str, Any]]:
         """Every stored progress row of a session, by sub."""

@@ -13,7 +13,7 @@ import base64
 import hashlib
 import hmac
 
-from auth.tenants import WEBHOOK_SECRET_PREFIX, check_webhook_secret
+from auth.urls import WEBHOOK_SECRET_PREFIX, check_webhook_secret
 
 
 def secret_key(secret: str) -> bytes:

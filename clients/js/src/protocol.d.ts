@@ -6,11 +6,17 @@
 export interface ClassroomProtocol {
   AnnotationAddEvent?: AnnotationAddEvent;
   AnnotationAddPush?: AnnotationAddPush;
+  AnnotationClearEvent?: AnnotationClearEvent;
+  AnnotationClearPush?: AnnotationClearPush;
   AnnotationRemoveEvent?: AnnotationRemoveEvent;
   AnnotationRemovePush?: AnnotationRemovePush;
   AnnotationView?: AnnotationView;
   ChatEvent?: ChatEvent;
   ChatPush?: ChatPush;
+  ChatRemoveEvent?: ChatRemoveEvent;
+  ChatRemovePush?: ChatRemovePush;
+  ChatRemovedPush?: ChatRemovedPush;
+  ChatWithheldPush?: ChatWithheldPush;
   CohortQuery?: CohortQuery;
   CohortReply?: CohortReply;
   CohortRow?: CohortRow;
@@ -30,8 +36,10 @@ export interface ClassroomProtocol {
   Join?: Join;
   Joined?: Joined;
   JoinedPush?: JoinedPush;
+  LastPollView?: LastPollView;
   Leave?: Leave;
   Left?: Left;
+  OptionsView?: OptionsView;
   Participant?: Participant;
   Ping?: Ping;
   PointerEvent?: PointerEvent;
@@ -43,6 +51,8 @@ export interface ClassroomProtocol {
   PollClosePush?: PollClosePush;
   PollOpenEvent?: PollOpenEvent;
   PollOpenPush?: PollOpenPush;
+  PollRevealEvent?: PollRevealEvent;
+  PollRevealPush?: PollRevealPush;
   PollTallyEvent?: PollTallyEvent;
   PollTallyPush?: PollTallyPush;
   PollView?: PollView;
@@ -61,33 +71,49 @@ export interface ClassroomProtocol {
   ProgressRow?: ProgressRow;
   Publish?: Publish;
   PublishAnnotationAdd?: PublishAnnotationAdd;
+  PublishAnnotationClear?: PublishAnnotationClear;
   PublishAnnotationRemove?: PublishAnnotationRemove;
   PublishChat?: PublishChat;
+  PublishChatRemove?: PublishChatRemove;
   PublishHandLower?: PublishHandLower;
   PublishHandRaise?: PublishHandRaise;
   PublishPointer?: PublishPointer;
   PublishPollAnswer?: PublishPollAnswer;
   PublishPollClose?: PublishPollClose;
   PublishPollOpen?: PublishPollOpen;
+  PublishPollReveal?: PublishPollReveal;
   PublishProgress?: PublishProgress;
   PublishReaction?: PublishReaction;
   PublishScreenLock?: PublishScreenLock;
   PublishScreenNavigate?: PublishScreenNavigate;
   PublishSessionEnd?: PublishSessionEnd;
+  PublishSessionOptions?: PublishSessionOptions;
+  PublishTimerStart?: PublishTimerStart;
+  PublishTimerStop?: PublishTimerStop;
   Published?: Published;
   ReactionEvent?: ReactionEvent;
   ReactionPush?: ReactionPush;
   Refresh?: Refresh;
   Refreshed?: Refreshed;
+  RemovedChatEvent?: RemovedChatEvent;
   ScreenLockEvent?: ScreenLockEvent;
   ScreenLockPush?: ScreenLockPush;
   ScreenNavigateEvent?: ScreenNavigateEvent;
   ScreenNavigatePush?: ScreenNavigatePush;
+  ScreenView?: ScreenView;
   SessionEndedEvent?: SessionEndedEvent;
   SessionEndedPush?: SessionEndedPush;
+  SessionOptionsEvent?: SessionOptionsEvent;
+  SessionOptionsPush?: SessionOptionsPush;
   StateSnapshot?: StateSnapshot;
+  TimerStartEvent?: TimerStartEvent;
+  TimerStartPush?: TimerStartPush;
+  TimerStopEvent?: TimerStopEvent;
+  TimerStopPush?: TimerStopPush;
+  TimerView?: TimerView;
   Video?: Video;
   VideoReply?: VideoReply;
+  WithheldChatEvent?: WithheldChatEvent;
 }
 /**
  * A ``annotation.add`` event as members receive it: payload, ``by``, ``at``.
@@ -101,9 +127,35 @@ export interface AnnotationAddEvent {
   by: Participant;
   kind: "annotation.add";
   screen: string;
-  shape: {
-    [k: string]: unknown;
-  };
+  /**
+   * An annotation's shape; coordinates are fractions (0..1) of the screen's 16:10 logical canvas.
+   */
+  shape:
+    | {
+        color?: ("red" | "blue" | "green" | "orange" | "purple" | "black") | null;
+        r: number;
+        type: "circle";
+        x: number;
+        y: number;
+      }
+    | {
+        color?: ("red" | "blue" | "green" | "orange" | "purple" | "black") | null;
+        /**
+         * @minItems 2
+         * @maxItems 500
+         */
+        points: [[unknown, unknown], [unknown, unknown], ...[unknown, unknown][]];
+        type: "stroke";
+        width?: number | null;
+      }
+    | {
+        color?: ("red" | "blue" | "green" | "orange" | "purple" | "black") | null;
+        text: string;
+        type: "text";
+        x: number;
+        y: number;
+      }
+    | {};
 }
 /**
  * A participant object, rendered for the recipient (protocol section 9).
@@ -133,6 +185,36 @@ export interface Participant {
 export interface AnnotationAddPush {
   epoch?: string;
   event: AnnotationAddEvent;
+  offset?: number;
+  session: string;
+  type: "event";
+}
+/**
+ * A ``annotation.clear`` event as members receive it: payload, ``by``, ``at``.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "AnnotationClearEvent".
+ */
+export interface AnnotationClearEvent {
+  at: number;
+  by: Participant;
+  kind: "annotation.clear";
+  participant?: string;
+  /**
+   * the marks it removed
+   */
+  removed: string[];
+  screen?: string;
+}
+/**
+ * An ``event`` push of a ``annotation.clear`` event.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "AnnotationClearPush".
+ */
+export interface AnnotationClearPush {
+  epoch?: string;
+  event: AnnotationClearEvent;
   offset?: number;
   session: string;
   type: "event";
@@ -173,9 +255,35 @@ export interface AnnotationView {
   at: number;
   by: Participant;
   screen: string;
-  shape: {
-    [k: string]: unknown;
-  };
+  /**
+   * An annotation's shape; coordinates are fractions (0..1) of the screen's 16:10 logical canvas.
+   */
+  shape:
+    | {
+        color?: ("red" | "blue" | "green" | "orange" | "purple" | "black") | null;
+        r: number;
+        type: "circle";
+        x: number;
+        y: number;
+      }
+    | {
+        color?: ("red" | "blue" | "green" | "orange" | "purple" | "black") | null;
+        /**
+         * @minItems 2
+         * @maxItems 500
+         */
+        points: [[unknown, unknown], [unknown, unknown], ...[unknown, unknown][]];
+        type: "stroke";
+        width?: number | null;
+      }
+    | {
+        color?: ("red" | "blue" | "green" | "orange" | "purple" | "black") | null;
+        text: string;
+        type: "text";
+        x: number;
+        y: number;
+      }
+    | {};
 }
 /**
  * A ``chat`` event as members receive it: payload, ``by``, ``at``.
@@ -188,6 +296,7 @@ export interface ChatEvent {
   by: Participant;
   kind: "chat";
   text: string;
+  to?: "trainers";
 }
 /**
  * An ``event`` push of a ``chat`` event.
@@ -201,6 +310,80 @@ export interface ChatPush {
   offset?: number;
   session: string;
   type: "event";
+}
+/**
+ * A ``chat.remove`` event as members receive it: payload, ``by``, ``at``.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "ChatRemoveEvent".
+ */
+export interface ChatRemoveEvent {
+  at: number;
+  by: Participant;
+  kind: "chat.remove";
+  message: number;
+}
+/**
+ * An ``event`` push of a ``chat.remove`` event.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "ChatRemovePush".
+ */
+export interface ChatRemovePush {
+  epoch?: string;
+  event: ChatRemoveEvent;
+  offset?: number;
+  session: string;
+  type: "event";
+}
+/**
+ * An ``event`` push of a ``chat.removed`` event.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "ChatRemovedPush".
+ */
+export interface ChatRemovedPush {
+  epoch?: string;
+  event: RemovedChatEvent;
+  offset?: number;
+  session: string;
+  type: "event";
+}
+/**
+ * A chat message a trainer removed, in history and replays: nothing of it is left.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "RemovedChatEvent".
+ */
+export interface RemovedChatEvent {
+  at: number;
+  kind: "chat";
+  removed: true;
+}
+/**
+ * An ``event`` push of a ``chat.withheld`` event.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "ChatWithheldPush".
+ */
+export interface ChatWithheldPush {
+  epoch?: string;
+  event: WithheldChatEvent;
+  offset?: number;
+  session: string;
+  type: "event";
+}
+/**
+ * A chat message to the trainers, as everyone but the trainers and its author gets it.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "WithheldChatEvent".
+ */
+export interface WithheldChatEvent {
+  at: number;
+  kind: "chat";
+  to: "trainers";
+  withheld: true;
 }
 /**
  * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
@@ -219,10 +402,27 @@ export interface CohortQuery {
  */
 export interface CohortReply {
   id: number;
+  /**
+   * the course's screens from the roster, in order; null when it names none
+   */
+  screens: ScreenView[] | null;
   session: string;
   students: CohortRow[];
   trainer_screen: string | null;
   type: "cohort";
+}
+/**
+ * A screen of the course from the roster: its id, and the title and page when given.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "ScreenView".
+ */
+export interface ScreenView {
+  id: string;
+  /**
+   * a page to show in a frame (on the tenant's frame_origins)
+   */
+  url?: string;
 }
 /**
  * One student's row of the ``cohort`` table.
@@ -479,13 +679,21 @@ export interface HistoryEntry {
     | ScreenLockEvent
     | AnnotationAddEvent
     | AnnotationRemoveEvent
+    | AnnotationClearEvent
     | HandRaiseEvent
     | HandLowerEvent
     | ChatEvent
+    | WithheldChatEvent
+    | RemovedChatEvent
+    | ChatRemoveEvent
     | PollOpenEvent
     | PollAnswerEvent
     | PollCloseEvent
     | PollTallyEvent
+    | PollRevealEvent
+    | SessionOptionsEvent
+    | TimerStartEvent
+    | TimerStopEvent
     | SessionEndedEvent
     | ErasedEvent
     | ProgressRecordEvent;
@@ -524,6 +732,7 @@ export interface ScreenLockEvent {
 export interface PollOpenEvent {
   at: number;
   by: Participant;
+  hide_results?: boolean;
   kind: "poll.open";
   /**
    * @minItems 2
@@ -552,6 +761,10 @@ export interface PollAnswerEvent {
   at: number;
   by: Participant;
   counts: number[];
+  /**
+   * students are not shown the counts (the poll hides its results)
+   */
+  hidden?: true;
   kind: "poll.answer";
   option: number;
   poll: string;
@@ -565,21 +778,89 @@ export interface PollAnswerEvent {
 export interface PollCloseEvent {
   at: number;
   by: Participant;
-  counts: number[];
+  /**
+   * the final tally; left out for students while hidden
+   */
+  counts?: number[];
+  /**
+   * students are not shown the counts (the poll hides its results)
+   */
+  hidden?: true;
   kind: "poll.close";
   poll: string;
 }
 /**
- * What everyone but trainers gets for a ``poll.answer``: counts, never who answered.
+ * What everyone but trainers gets for a ``poll.answer``: counts (or ``hidden``), never who
+ * answered.
  *
  * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
  * via the `definition` "PollTallyEvent".
  */
 export interface PollTallyEvent {
   at: number;
-  counts: number[];
+  /**
+   * left out while hidden
+   */
+  counts?: number[];
+  /**
+   * the poll hides its results from students
+   */
+  hidden?: true;
   kind: "poll.tally";
   poll: string;
+}
+/**
+ * A ``poll.reveal`` event as members receive it: payload, ``by``, ``at``.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "PollRevealEvent".
+ */
+export interface PollRevealEvent {
+  at: number;
+  by: Participant;
+  counts: number[];
+  kind: "poll.reveal";
+  poll: string;
+}
+/**
+ * A ``session.options`` event as members receive it: payload, ``by``, ``at``.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "SessionOptionsEvent".
+ */
+export interface SessionOptionsEvent {
+  at: number;
+  by: Participant;
+  kind: "session.options";
+  student_marks?: boolean;
+  student_pointers?: boolean;
+}
+/**
+ * A ``timer.start`` event as members receive it: payload, ``by``, ``at``.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "TimerStartEvent".
+ */
+export interface TimerStartEvent {
+  at: number;
+  by: Participant;
+  /**
+   * at + seconds
+   */
+  ends_at: number;
+  kind: "timer.start";
+  seconds: number;
+}
+/**
+ * A ``timer.stop`` event as members receive it: payload, ``by``, ``at``.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "TimerStopEvent".
+ */
+export interface TimerStopEvent {
+  at: number;
+  by: Participant;
+  kind: "timer.stop";
 }
 /**
  * The end of the session, by a trainer or by the server.
@@ -648,6 +929,10 @@ export interface Joined {
   offset: number;
   participants: Participant[];
   recovered: boolean;
+  /**
+   * the course's screens from the roster, in order; null when it names none
+   */
+  screens: ScreenView[] | null;
   session: string;
   state: StateSnapshot;
   type: "joined";
@@ -661,9 +946,38 @@ export interface Joined {
 export interface StateSnapshot {
   annotations: AnnotationView[];
   hands: Participant[];
+  last_poll: LastPollView | null;
   locked: boolean;
+  options: OptionsView;
   poll: PollView | null;
   screen: string | null;
+  timer: TimerView | null;
+}
+/**
+ * The most recently closed poll in ``state``: its result, as the recipient may see it.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "LastPollView".
+ */
+export interface LastPollView {
+  /**
+   * left out for students while hidden
+   */
+  counts?: number[];
+  hidden?: true;
+  options: string[];
+  poll: string;
+  question: string;
+}
+/**
+ * What students may do in this session: the trainer's choice, else the tenant's default.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "OptionsView".
+ */
+export interface OptionsView {
+  student_marks: boolean;
+  student_pointers: boolean;
 }
 /**
  * The open poll in ``state``; ``answers`` only for trainers.
@@ -673,7 +987,14 @@ export interface StateSnapshot {
  */
 export interface PollView {
   answers?: PollAnswerView[];
-  counts: number[];
+  /**
+   * left out for students while hidden
+   */
+  counts?: number[];
+  /**
+   * the poll hides its results from students (not revealed)
+   */
+  hidden?: true;
   options: string[];
   poll: string;
   question: string;
@@ -687,6 +1008,19 @@ export interface PollView {
 export interface PollAnswerView {
   option: number;
   participant: Participant;
+}
+/**
+ * The lesson timer while it runs.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "TimerView".
+ */
+export interface TimerView {
+  /**
+   * Unix seconds, server time
+   */
+  ends_at: number;
+  seconds: number;
 }
 /**
  * ``joined`` without ``id``: a refreshed token's new role sees the session anew.
@@ -704,6 +1038,10 @@ export interface JoinedPush {
   offset: number;
   participants: Participant[];
   recovered: boolean;
+  /**
+   * the course's screens from the roster, in order; null when it names none
+   */
+  screens: ScreenView[] | null;
   session: string;
   state: StateSnapshot;
   type: "joined";
@@ -798,6 +1136,19 @@ export interface PollClosePush {
 export interface PollOpenPush {
   epoch?: string;
   event: PollOpenEvent;
+  offset?: number;
+  session: string;
+  type: "event";
+}
+/**
+ * An ``event`` push of a ``poll.reveal`` event.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "PollRevealPush".
+ */
+export interface PollRevealPush {
+  epoch?: string;
+  event: PollRevealEvent;
   offset?: number;
   session: string;
   type: "event";
@@ -951,18 +1302,24 @@ export interface Publish {
    */
   event:
     | PublishAnnotationAdd
+    | PublishAnnotationClear
     | PublishAnnotationRemove
     | PublishChat
+    | PublishChatRemove
     | PublishHandLower
     | PublishHandRaise
     | PublishPointer
     | PublishPollAnswer
     | PublishPollClose
     | PublishPollOpen
+    | PublishPollReveal
     | PublishProgress
     | PublishReaction
     | PublishScreenLock
     | PublishScreenNavigate
+    | PublishSessionOptions
+    | PublishTimerStart
+    | PublishTimerStop
     | PublishSessionEnd;
   id: number;
   session: string;
@@ -978,9 +1335,46 @@ export interface PublishAnnotationAdd {
   annotation_id: string;
   kind: "annotation.add";
   screen: string;
-  shape: {
-    [k: string]: unknown;
-  };
+  /**
+   * An annotation's shape; coordinates are fractions (0..1) of the screen's 16:10 logical canvas.
+   */
+  shape:
+    | {
+        color?: ("red" | "blue" | "green" | "orange" | "purple" | "black") | null;
+        r: number;
+        type: "circle";
+        x: number;
+        y: number;
+      }
+    | {
+        color?: ("red" | "blue" | "green" | "orange" | "purple" | "black") | null;
+        /**
+         * @minItems 2
+         * @maxItems 500
+         */
+        points: [[unknown, unknown], [unknown, unknown], ...[unknown, unknown][]];
+        type: "stroke";
+        width?: number | null;
+      }
+    | {
+        color?: ("red" | "blue" | "green" | "orange" | "purple" | "black") | null;
+        text: string;
+        type: "text";
+        x: number;
+        y: number;
+      }
+    | {};
+}
+/**
+ * A published ``annotation.clear`` event: its kind and payload, nothing else.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "PublishAnnotationClear".
+ */
+export interface PublishAnnotationClear {
+  kind: "annotation.clear";
+  participant?: string;
+  screen?: string;
 }
 /**
  * A published ``annotation.remove`` event: its kind and payload, nothing else.
@@ -1001,6 +1395,17 @@ export interface PublishAnnotationRemove {
 export interface PublishChat {
   kind: "chat";
   text: string;
+  to?: "trainers";
+}
+/**
+ * A published ``chat.remove`` event: its kind and payload, nothing else.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "PublishChatRemove".
+ */
+export interface PublishChatRemove {
+  kind: "chat.remove";
+  message: number;
 }
 /**
  * A published ``hand.lower`` event: its kind and payload, nothing else.
@@ -1061,6 +1466,7 @@ export interface PublishPollClose {
  * via the `definition` "PublishPollOpen".
  */
 export interface PublishPollOpen {
+  hide_results?: boolean;
   kind: "poll.open";
   /**
    * @minItems 2
@@ -1078,6 +1484,16 @@ export interface PublishPollOpen {
     | [string, string, string, string, string, string, string, string, string, string];
   poll: string;
   question: string;
+}
+/**
+ * A published ``poll.reveal`` event: its kind and payload, nothing else.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "PublishPollReveal".
+ */
+export interface PublishPollReveal {
+  kind: "poll.reveal";
+  poll: string;
 }
 /**
  * A published ``progress`` event: its kind and payload, nothing else.
@@ -1120,6 +1536,36 @@ export interface PublishScreenLock {
 export interface PublishScreenNavigate {
   kind: "screen.navigate";
   screen: string;
+}
+/**
+ * A published ``session.options`` event: its kind and payload, nothing else.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "PublishSessionOptions".
+ */
+export interface PublishSessionOptions {
+  kind: "session.options";
+  student_marks?: boolean;
+  student_pointers?: boolean;
+}
+/**
+ * A published ``timer.start`` event: its kind and payload, nothing else.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "PublishTimerStart".
+ */
+export interface PublishTimerStart {
+  kind: "timer.start";
+  seconds: number;
+}
+/**
+ * A published ``timer.stop`` event: its kind and payload, nothing else.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "PublishTimerStop".
+ */
+export interface PublishTimerStop {
+  kind: "timer.stop";
 }
 /**
  * ``session.end``: ends the session (trainers only); other fields are ignored.
@@ -1227,6 +1673,45 @@ export interface ScreenNavigatePush {
 export interface SessionEndedPush {
   epoch?: string;
   event: SessionEndedEvent;
+  offset?: number;
+  session: string;
+  type: "event";
+}
+/**
+ * An ``event`` push of a ``session.options`` event.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "SessionOptionsPush".
+ */
+export interface SessionOptionsPush {
+  epoch?: string;
+  event: SessionOptionsEvent;
+  offset?: number;
+  session: string;
+  type: "event";
+}
+/**
+ * An ``event`` push of a ``timer.start`` event.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "TimerStartPush".
+ */
+export interface TimerStartPush {
+  epoch?: string;
+  event: TimerStartEvent;
+  offset?: number;
+  session: string;
+  type: "event";
+}
+/**
+ * An ``event`` push of a ``timer.stop`` event.
+ *
+ * This interface was referenced by `ClassroomProtocol`'s JSON-Schema
+ * via the `definition` "TimerStopPush".
+ */
+export interface TimerStopPush {
+  epoch?: string;
+  event: TimerStopEvent;
   offset?: number;
   session: string;
   type: "event";
