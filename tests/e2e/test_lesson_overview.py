@@ -43,22 +43,17 @@ def no_errors(*people: Person) -> None:
 @pytest.fixture
 async def content_site() -> AsyncIterator[str]:
     """The customer's own content server: another origin on loopback."""
-    app = Starlette(routes=[Route("/werkplaats", lambda request: HTMLResponse(CONTENT))])
-    running, task = await serve_app_plain(app)
-    yield running
-    task.cancel()
-
-
-async def serve_app_plain(app: Starlette) -> tuple[str, asyncio.Task[None]]:
     import uvicorn
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
+    app = Starlette(routes=[Route("/werkplaats", lambda request: HTMLResponse(CONTENT))])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0,
+                                           log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return f"http://127.0.0.1:{port}", task
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    await asyncio.wait_for(task, 10)
 
 
 @pytest.fixture
