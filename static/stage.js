@@ -5,7 +5,7 @@
  * Why a fixed canvas: marks must stay on the content they were put on, on a
  * 390 px phone as on a 1920 px console. The content is laid out once at a fixed
  * logical size (the built-in text at 640x400 CSS px, a customer's page in its
- * iframe at 1280x800) and then scaled to the width of the stage, so text wraps
+ * iframe at 960x600) and then scaled to the width of the stage, so text wraps
  * at the same words on every device. Pointer and mark coordinates are fractions
  * 0..1 of that 16:10 canvas (protocol section 7), so a mark on a word lands on
  * that word everywhere. The overlay is an SVG with a 1600x1000 viewBox over the
@@ -20,7 +20,7 @@ export const VIEW_W = 1600;
 export const VIEW_H = 1000;
 /** Logical sizes of the content the stage scales to its width. */
 const TEXT_CANVAS_W = 640;
-const FRAME_CANVAS_W = 1280;
+const FRAME_CANVAS_W = 960;
 /** How long a pointer stays visible after its last move. */
 const POINTER_LINGER_MS = 4000;
 
