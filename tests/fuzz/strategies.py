@@ -62,8 +62,9 @@ REPLY_OF = {"connect": "connected", "refresh": "refreshed", "join": "joined", "l
             "publish": "published", "presence": "presence", "history": "history",
             "cohort": "cohort", "video": "video", "ping": "pong"}
 EVENT_KINDS = ("screen.navigate", "screen.lock", "pointer", "reaction", "annotation.add",
-               "annotation.remove", "hand.raise", "hand.lower", "chat", "poll.open",
-               "poll.answer", "poll.close", "progress", "session.end")
+               "annotation.remove", "annotation.clear", "hand.raise", "hand.lower", "chat",
+               "chat.remove", "poll.open", "poll.answer", "poll.close", "poll.reveal",
+               "session.options", "timer.start", "timer.stop", "progress", "session.end")
 ROLES = ("trainer", "student", "planner", "content_manager")
 
 
@@ -250,13 +251,33 @@ def shapes(encoding: Encoding) -> Strategy:
                   | st.integers(1, 300)),
         st.builds(lambda d: {"type": "path", "d": nested(d - 1, lists=True)},
                   st.integers(1, 300)),
-        st.builds(lambda n: {"type": "text", "d": "x" * n}, st.integers(16360, 16400)),
+        st.builds(lambda n: {"type": "blob", "d": "x" * n}, st.integers(16360, 16400)),
+        known_shapes(encoding),
         st.builds(lambda n: {"type": "path", "points": [[0, 0]] * n},
                   st.sampled_from([0, 999, 1000, 1001])),
         st.builds(lambda f: {"type": "dot", "x": f}, floats()),
         st.builds(lambda i: {"type": "dot", "x": i}, ints(encoding)),
         st.dictionaries(keys(encoding), values(encoding), max_size=5),
         values(encoding),
+    )
+
+
+def known_shapes(encoding: Encoding) -> Strategy:
+    """Shapes of the kinds the pages draw (circle, stroke, text), at and past their bounds."""
+    unit = st.sampled_from([0, 1, 0.0, 1.0, 0.5, -0.001, 1.001]) | floats()
+    color = st.sampled_from(["red", "black", "Red", "#c00", ""]) | values(encoding)
+    extra = st.dictionaries(st.sampled_from(["color", "width", "fill", "z"]),
+                            color | st.sampled_from([1, 12, 0.5, 13]), max_size=2)
+    return st.one_of(
+        st.builds(lambda x, y, r, more: {"type": "circle", "x": x, "y": y, "r": r, **more},
+                  unit, unit, st.sampled_from([0.005, 0.5, 0.0049, 0.51, 1]) | floats(), extra),
+        st.builds(lambda n, p, more: {"type": "stroke", "points": [p] * n, **more},
+                  st.sampled_from([0, 1, 2, 500, 501]),
+                  st.lists(unit, min_size=1, max_size=3), extra),
+        st.builds(lambda x, y, text, more: {"type": "text", "x": x, "y": y, "text": text,
+                                            **more},
+                  unit, unit, st.sampled_from(["a", " ", "t" * 200, "t" * 201]) | st.text(),
+                  extra),
     )
 
 
@@ -293,6 +314,18 @@ def event_edges(encoding: Encoding) -> dict[str, Strategy]:
         "by": values(encoding),
         "at": numbers,
         "counts": values(encoding),
+        "to": st.one_of(st.sampled_from(["trainers", "Trainers", "students", "", None]),
+                        values(encoding)),
+        "message": st.one_of(st.sampled_from([0, 1, 2, 2**53, 2**53 + 1, -1, 1.0, "1", True]),
+                             ints(encoding)),
+        "hide_results": st.one_of(st.sampled_from([True, False, 0, 1, "true", None]),
+                                  values(encoding)),
+        "student_marks": st.one_of(st.sampled_from([True, False, 0, "off", None]),
+                                   values(encoding)),
+        "student_pointers": st.one_of(st.sampled_from([True, False, 1, "on", None]),
+                                      values(encoding)),
+        "seconds": st.one_of(st.sampled_from([0, 1, 14400, 14401, -1, 60.0, "60", True]),
+                             ints(encoding)),
     }
 
 
@@ -306,13 +339,19 @@ EVENT_TEMPLATES: dict[str, dict[str, Any]] = {
                        "screen": "intro",
                        "shape": {"type": "circle", "x": 0.4, "y": 0.4, "r": 0.05}},
     "annotation.remove": {"kind": "annotation.remove", "annotation_id": "w-a1"},
+    "annotation.clear": {"kind": "annotation.clear", "screen": "intro"},
     "hand.raise": {"kind": "hand.raise"},
     "hand.lower": {"kind": "hand.lower", "participant": WITNESS},
-    "chat": {"kind": "chat", "text": "hello"},
+    "chat": {"kind": "chat", "text": "hello", "to": "trainers"},
+    "chat.remove": {"kind": "chat.remove", "message": 1},
     "poll.open": {"kind": "poll.open", "poll": "q-" + UNIQUE, "question": "Ready?",
                   "options": ["yes", "no"]},
     "poll.answer": {"kind": "poll.answer", "poll": "q1", "option": 0},
     "poll.close": {"kind": "poll.close", "poll": "q1"},
+    "poll.reveal": {"kind": "poll.reveal", "poll": "q1"},
+    "session.options": {"kind": "session.options", "student_pointers": True},
+    "timer.start": {"kind": "timer.start", "seconds": 60},
+    "timer.stop": {"kind": "timer.stop"},
     "progress": {"kind": "progress", "screen": "intro", "completed": True, "score": 80},
     "session.end": {"kind": "session.end"},
 }

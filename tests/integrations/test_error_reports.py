@@ -364,7 +364,8 @@ async def test_error_inside_a_session_is_reported_without_the_lessons_personal_d
     assert (await student.connect(student_token))["type"] == "connected"
     assert (await student.request("join", session="s1"))["type"] == "joined"
 
-    def failing_prepare_event(raw: Any, actor: Any, state: Any, *, now: float) -> Any:
+    def failing_prepare_event(raw: Any, actor: Any, state: Any, *, now: float,
+                              **options: Any) -> Any:
         """A bug that puts the actor's profile and credentials into the exception."""
         raise RuntimeError(
             f"boom for {actor.email} / {actor.phone} / token {student_token} / {raw['text']}"
