@@ -156,6 +156,11 @@ async def trainer_acts(trainer: SoakUser, rng: random.Random, until: float) -> N
     annotations: list[str] = []
     locked = False
     step = 0
+    # A lesson opens with a word from the trainer, so even a short session has chat.
+    while not trainer.online and time.time() < until:
+        await asyncio.sleep(0.05)
+    if trainer.online:
+        await trainer.publish({"kind": "chat", "text": stamp("welcome")}, wait=True)
     while time.time() < until:
         await asyncio.sleep(rng.uniform(0.6, 1.0))
         if not trainer.online:
