@@ -64,7 +64,9 @@ class RedisDataStore:
         if ttl is None:
             await self._run(self._redis.sadd(self._key(key), member))
             return
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # Not a MULTI: on a cluster redis-py's asyncio transactions block the loop, and
+        # both commands go to the key's one shard in one round trip anyway.
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.sadd(self._key(key), member)
             pipe.pexpire(self._key(key), max(1, int(ttl * 1000)))
             await self._run(pipe.execute())
