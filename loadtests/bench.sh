@@ -118,12 +118,13 @@ fi
 # Issue 15, point 7: one 1,500-member room over 3 nodes on a Redis Cluster (started here:
 # 3 primaries + 3 replicas on loopback, tests/redis_topologies.py) against one node with
 # 500 on the same cluster and on the embedded broker, and the 3 nodes behind HAProxy;
-# each shape twice, interleaved. About 9 minutes, so only when named:
-# `loadtests/bench.sh scaleout` (SCALEOUT_RATE events/s, default 20). Writes
-# $OUT/scaleout.json and $OUT/scaleout.md.
+# each shape twice, interleaved; then the publish script alone. About 10 minutes (more
+# when it waits for a quiet machine, SCALEOUT_WAIT_QUIET seconds at most per run, default
+# 30), so only when named: `loadtests/bench.sh scaleout` (SCALEOUT_RATE events/s, default
+# 10). Writes $OUT/scaleout.json and $OUT/scaleout.md.
 if named scaleout; then
-  echo "== scaleout (3 nodes x 500 on a Redis Cluster vs 1 node x 500, ${SCALEOUT_RATE:-20} events/s)"
-  "$PY" -m loadtests scaleout --rate "${SCALEOUT_RATE:-20}" \
+  echo "== scaleout (3 nodes x 500 on a Redis Cluster vs 1 node x 500, ${SCALEOUT_RATE:-10} events/s)"
+  "$PY" -m loadtests scaleout --rate "${SCALEOUT_RATE:-10}" --wait-quiet "${SCALEOUT_WAIT_QUIET:-30}" \
     --json "$OUT/scaleout.json" --markdown "$OUT/scaleout.md" || echo "scaleout: see $OUT/scaleout.md"
 fi
 if named soak-memory; then

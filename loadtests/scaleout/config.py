@@ -16,7 +16,11 @@ class ScaleoutConfig:
     """Every parameter of one ``scaleout`` invocation; the report records it whole."""
 
     nodes: int = 3  # server processes in the ``cluster3`` shape
-    members: int = 1500  # members of the big session (one trainer, the rest students)
+    members: int = 1500  # members of each session (one trainer, the rest students)
+    # Sessions side by side, each with its own trainer publishing at ``rate``. With one
+    # session the single-node shapes get members / nodes of it; with several, each node's
+    # share of the sessions (rooms / nodes), whole.
+    rooms: int = 1
     rate: float = 10.0  # the trainer's chat messages per second
     connect_rate: float = 150.0  # new connections per second while the room fills
     settle: float = 12.0  # seconds after the planned ramp before the idle window (slack for
@@ -45,8 +49,12 @@ class ScaleoutConfig:
             problems.append("--nodes must be >= 2 (the single-node shapes are measured anyway)")
         if "haproxy3" in self.shapes and self.nodes != 3:
             problems.append("the haproxy3 shape needs --nodes 3 (deploy/haproxy.cfg names three)")
-        if self.members < self.nodes * 2 or self.members > 20000:
-            problems.append("--members must be within nodes * 2 .. 20000")
+        if self.rooms < 1 or self.members < 2 or self.rooms * self.members > 20000:
+            problems.append("--rooms >= 1, --members >= 2, rooms x members <= 20000")
+        if self.rooms == 1 and self.members < self.nodes * 2:
+            problems.append("one session needs --members >= nodes * 2")
+        if self.rooms > 1 and self.rooms < self.nodes:
+            problems.append("several sessions need --rooms >= --nodes")
         if not 0 < self.rate <= 500 or self.connect_rate <= 0:
             problems.append("--rate must be within (0, 500] and --connect-rate > 0")
         if self.settle < 1 or self.idle < 2 or self.measure < 5:
@@ -74,29 +82,38 @@ class ScaleoutConfig:
 
 @dataclass(frozen=True)
 class Shape:
-    """One topology: how many nodes, on which broker, with how many members in the room."""
+    """One topology: how many nodes, on which broker, how many sessions of how many."""
 
     name: str
     nodes: int
     members: int
     broker: str  # "cluster" or "memory"
     balancer: bool = False  # clients connect through HAProxy (leastconn), not round-robin
+    rooms: int = 1
+
+    @property
+    def clients(self) -> int:
+        """Connections of the run."""
+        return self.rooms * self.members
 
     @property
     def per_node(self) -> list[int]:
-        """Connections on each node when members are dealt round-robin (trainer first);
-        behind the balancer, what leastconn should come to (the run measures it)."""
-        return [len(range(n, self.members, self.nodes)) for n in range(self.nodes)]
+        """Connections on each node when users are dealt round-robin (a session's trainer
+        first); behind the balancer, what leastconn should come to (the run measures it)."""
+        return [len(range(n, self.clients, self.nodes)) for n in range(self.nodes)]
 
 
 def shape(name: str, config: ScaleoutConfig) -> Shape:
-    """The topology called ``name``: each node carries members / nodes connections."""
-    per_node = config.members // config.nodes
+    """The topology called ``name``: each node carries its share of the connections."""
     if name == "cluster3":
-        return Shape(name, config.nodes, config.members, "cluster")
+        return Shape(name, config.nodes, config.members, "cluster", rooms=config.rooms)
     if name == "haproxy3":
-        return Shape(name, config.nodes, config.members, "cluster", balancer=True)
-    return Shape(name, 1, per_node, "cluster" if name == "cluster1" else "memory")
+        return Shape(name, config.nodes, config.members, "cluster", balancer=True,
+                     rooms=config.rooms)
+    broker = "cluster" if name == "cluster1" else "memory"
+    if config.rooms == 1:
+        return Shape(name, 1, config.members // config.nodes, broker)
+    return Shape(name, 1, config.members, broker, rooms=config.rooms // config.nodes)
 
 
 @dataclass(frozen=True)
@@ -118,9 +135,9 @@ class Timeline:
     duration: int
 
     @classmethod
-    def of(cls, members: int, config: ScaleoutConfig) -> Timeline:
-        """The timeline of a run with ``members`` connections."""
-        ramp = math.ceil(members / config.connect_rate)
+    def of(cls, clients: int, config: ScaleoutConfig) -> Timeline:
+        """The timeline of a run with ``clients`` connections."""
+        ramp = math.ceil(clients / config.connect_rate)
         idle_from = ramp + math.ceil(config.settle)
         publish_from = idle_from + math.ceil(config.idle)
         measure_from = publish_from + 1

@@ -55,7 +55,7 @@ def _errors(run: Mapping[str, Any]) -> str:
 def runs_table(runs: list[Mapping[str, Any]]) -> list[str]:
     """One row per run: clients' view, each node's cost, Redis per publication."""
     lines = [
-        "| shape | run | nodes x connections | publications/s | deliveries/s (clients) "
+        "| shape | run | nodes x connections (sessions) | publications/s | deliveries/s (clients) "
         "| deliveries/s per node | server CPU % per node | server µs per delivery per node "
         "| latency ms p50 / p99 / max (end to end) | the same in quiet seconds (how many) "
         "| node publish-to-write p99 ms "
@@ -72,6 +72,7 @@ def runs_table(runs: list[Mapping[str, Any]]) -> list[str]:
         connections = " + ".join(str(node["connections"]) for node in run["node"])
         lines.append(
             f"| {run['shape']} | {run['repeat']} | {run['nodes']} x ({connections}) "
+            f"({run.get('rooms', 1)}) "
             f"| {_fmt(run['publications_per_s'], 2)} | {_fmt(run['deliveries_per_s'])} "
             f"| {_nodes(run, 'deliveries_per_s', 0)} | {_nodes(run, 'cpu_pct')} "
             f"| {_nodes(run, 'us_per_delivery', 2)} "
@@ -215,17 +216,18 @@ def render(document: Mapping[str, Any]) -> str:
     runs = document["runs"]
     first = runs[0]["timeline"] if runs else {}
     head = [
-        "# Scale-out: one big room over several nodes",
+        "# Scale-out: sessions spread over several nodes",
         "",
         f"`{document['command']}`, finished {document['finished_at']} after "
         f"{document['seconds']:g} s, on {machine['cpus']} cores, {machine['memory_gib']} GiB, "
         f"Python {machine['python']}, Redis {document.get('redis_version') or '?'}.",
         "",
-        f"A trainer publishes {config['rate']:g} chat messages/s into one room; "
-        f"`cluster3`: {config['nodes']} nodes on a Redis Cluster (3 primaries + 3 replicas), "
-        f"{config['members']} members dealt round-robin over the nodes; `cluster1`: one node "
-        "on the same cluster with its share; `memory1`: one node, embedded broker, the same "
-        "share; `haproxy3`: as `cluster3`, every client through HAProxy "
+        f"{config.get('rooms', 1)} session(s) of {config['members']} members, each with a "
+        f"trainer publishing {config['rate']:g} chat messages/s; `cluster3`: "
+        f"{config['nodes']} nodes on a Redis Cluster (3 primaries + 3 replicas), the members "
+        "dealt round-robin over the nodes; `cluster1`: one node on the same cluster with its "
+        "share; `memory1`: one node, embedded broker, the same share; `haproxy3`: as "
+        "`cluster3`, every client through HAProxy "
         f"(`deploy/haproxy.cfg`, leastconn). Measured over {config['measure']:g} s of "
         f"publishing (timeline of the first run: {first}); idle window {config['idle']:g} s "
         "before it. Nodes, clients and Redis share the cores. Per node: node 0 holds the "

@@ -370,6 +370,7 @@ def analyse(shape_: Shape, timeline: Timeline, report: Mapping[str, Any],
     span = last.at - first.at
     result: dict[str, Any] = {
         "shape": shape_.name, "nodes": shape_.nodes, "members": shape_.members,
+        "rooms": shape_.rooms,
         "broker": shape_.broker, "timeline": timeline.to_dict(),
         "online": report["connections"]["peak_online"], "target": report["connections"]["target"],
         "errors": report["errors"]["total"], "error_codes": report["errors"]["by_code"],
@@ -450,9 +451,10 @@ def measure(shape_: Shape, repeat: int, config: ScaleoutConfig, identity: Identi
             cluster: ClusterSet | None, progress: TextIO | None,
             reports: Path | None) -> dict[str, Any]:
     """Start the shape's nodes, run the room against them, stop them; the run's figures."""
-    timeline = Timeline.of(shape_.members, config)
+    timeline = Timeline.of(shape_.clients, config)
     scenario = build_scenario("steady", {
-        "students": shape_.members - 1, "duration": float(timeline.duration),
+        "rooms": shape_.rooms, "students": shape_.members - 1,
+        "duration": float(timeline.duration),
         "connect_rate": config.connect_rate, "steady_rate": config.rate,
         "steady_from": float(timeline.publish_from)})
     env = identity.environment()
@@ -472,7 +474,7 @@ def measure(shape_: Shape, repeat: int, config: ScaleoutConfig, identity: Identi
         others: dict[str, int] = {}
         if shape_.balancer:
             pid, port = stack.enter_context(
-                balancer([node.port for node in nodes], maxconn=4 * shape_.members + 100))
+                balancer([node.port for node in nodes], maxconn=4 * shape_.clients + 100))
             others["haproxy"] = pid
             targets = (f"ws://127.0.0.1:{port}/ws",)
         probe = Probe([(node.pid, url) for node, url in zip(nodes, urls, strict=True)],
@@ -541,7 +543,8 @@ def run_scaleout(config: ScaleoutConfig, command: str, progress: TextIO | None =
             for shape_ in shapes:
                 if progress is not None:
                     print(f"[scaleout] {shape_.name} run {repeat}: {shape_.nodes} node(s), "
-                          f"{shape_.members} members, {config.rate:g} events/s",
+                          f"{shape_.rooms} x {shape_.members} members, {config.rate:g} "
+                          "events/s per session",
                           file=progress, flush=True)
                 result = measure(shape_, repeat, config, identity, cluster,
                                  progress if verbose else None, reports)

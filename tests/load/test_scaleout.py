@@ -34,6 +34,10 @@ def test_shapes_give_each_node_the_same_share() -> None:
     assert shape("cluster1", config).per_node == [500]
     assert shape("memory1", config).broker == "memory"
     assert shape("haproxy3", config).balancer
+    rooms = ScaleoutConfig(rooms=201, members=31)
+    assert shape("cluster3", rooms).per_node == [2077, 2077, 2077]
+    single = shape("cluster1", rooms)
+    assert (single.rooms, single.members, single.per_node) == (67, 31, [2077])
 
 
 def test_the_timeline_leaves_the_ramp_and_the_first_second_of_publishing_out() -> None:
@@ -102,4 +106,4 @@ def test_analyse_divides_the_measured_window_by_what_happened_in_it() -> None:
                 "machine": {"cpus": 2, "memory_gib": 1.0, "python": "3.11"},
                 "config": config.to_dict(), "runs": [{**result, "repeat": 1}], "broker": []}
     text = render(document)
-    assert "| cluster1 | 1 | 1 x (2) |" in text
+    assert "| cluster1 | 1 | 1 x (2) (1) |" in text
