@@ -230,9 +230,11 @@ def _soak(args: argparse.Namespace, argv: list[str] | None) -> int:
 # flag -> (ScaleoutConfig field, type, help)
 SCALEOUT_FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "--nodes": ("nodes", int, "nodes sharing the big room (the cluster3 shape)"),
-    "--members": ("members", int, "members of the big room: one trainer, the rest students; "
-                  "the single-node shapes get members / nodes"),
-    "--rate": ("rate", float, "the trainer's chat messages per second"),
+    "--members": ("members", int, "members of each session: one trainer, the rest students; "
+                  "with one session the single-node shapes get members / nodes"),
+    "--rooms": ("rooms", int, "sessions side by side, each with a trainer publishing at "
+                "--rate; the single-node shapes get rooms / nodes of them"),
+    "--rate": ("rate", float, "each trainer's chat messages per second"),
     "--connect-rate": ("connect_rate", float, "new connections per second while filling"),
     "--settle": ("settle", float, "seconds after the last join before the idle window"),
     "--idle": ("idle", float, "seconds connected with nothing published (background cost)"),

@@ -25,7 +25,9 @@ class ScaleoutConfig:
     connect_rate: float = 150.0  # new connections per second while the room fills
     settle: float = 12.0  # seconds after the planned ramp before the idle window (slack for
     # a ramp slowed by a busy machine; the run checks that everyone was in by then)
-    idle: float = 8.0  # seconds everyone is connected and nothing is published
+    # Seconds everyone is connected and nothing is published: a multiple of the presence
+    # heart-beat (10 s), so the window holds as many beats as it lasts tens of seconds.
+    idle: float = 10.0
     measure: float = 30.0  # seconds of publishing that are measured
     repeats: int = 2  # every shape is measured this many times, interleaved
     # Before each run, this many clients per node join another session on the fresh nodes

@@ -88,15 +88,19 @@ def memory_table(runs: list[Mapping[str, Any]]) -> list[str]:
     """Idle cost per node: RSS per joined connection and CPU with nothing published."""
     lines = [
         "| shape | run | RSS MB before clients -> idle (per node) "
-        "| RSS KiB per joined idle connection (per node) | idle CPU % per node |",
-        "|---|---|---|---|---|",
+        "| RSS KiB per joined idle connection (per node) | idle CPU % per node "
+        "| CPU ms per join, node (Redis primaries µs) |",
+        "|---|---|---|---|---|---|",
     ]
     for run in runs:
+        redis_join = (run.get("redis") or {}).get("primaries_join_cpu_us_per_connection")
         rss = " / ".join(f"{_fmt(n.get('rss_mb_before_clients'))} -> {_fmt(n.get('rss_mb_idle'))}"
                          for n in run["node"])
         lines.append(f"| {run['shape']} | {run['repeat']} | {rss} "
                      f"| {_nodes(run, 'rss_kib_per_connection')} "
-                     f"| {_nodes(run, 'idle_cpu_pct', 2)} |")
+                     f"| {_nodes(run, 'idle_cpu_pct', 2)} "
+                     f"| {_nodes(run, 'join_cpu_ms_per_connection', 2)} "
+                     f"({_fmt(redis_join)}) |")
     return lines
 
 

@@ -169,6 +169,9 @@ def _node_figures(index: int, dealt: int, readings: Mapping[int, Reading],
                                        / (idle_b.at - idle_a.at), 2)
         start = base.nodes[index] if base is not None else None
         if start is not None and connections:
+            # Joining: from before the first connect to the start of the idle window.
+            result["join_cpu_ms_per_connection"] = round(
+                (ia.cpu_seconds - start.cpu_seconds) * 1000 / connections, 3)
             result["rss_mb_before_clients"] = round(start.rss_bytes / 2**20, 1)
             result["rss_mb_idle"] = round(ib.rss_bytes / 2**20, 1)
             result["rss_kib_per_connection"] = round(
@@ -177,8 +180,9 @@ def _node_figures(index: int, dealt: int, readings: Mapping[int, Reading],
 
 
 def _redis_figures(readings: Mapping[int, Reading], timeline: Timeline,
-                   primaries: set[int], publications: int) -> dict[str, Any]:
-    """Each Redis process over the measured window (per publication) and the idle one."""
+                   primaries: set[int], publications: int, joins: int) -> dict[str, Any]:
+    """Each Redis process over the measured window (per publication), the idle one, and
+    the joining before it (per connection that joined)."""
     first, last = readings[timeline.measure_from], readings[timeline.measure_to]
     idle_a, idle_b = readings[timeline.idle_from], readings[timeline.publish_from]
     seconds, idle_seconds = last.at - first.at, idle_b.at - idle_a.at
@@ -194,6 +198,9 @@ def _redis_figures(readings: Mapping[int, Reading], timeline: Timeline,
         idle_pct = (None if ia is None or ib is None
                     else 100 * (ib.cpu_seconds - ia.cpu_seconds) / idle_seconds)
         calls = {name: b.calls.get(name, 0) - a.calls.get(name, 0) for name in b.calls}
+        start = readings[0].redis.get(port) if 0 in readings else None
+        joining = (None if start is None or ia is None
+                   else _per((ia.cpu_seconds - start.cpu_seconds) * 1e6, joins))
 
         def net(after: int, before: int, idle_after: int | None, idle_before: int | None,
                 ) -> float | None:
@@ -210,6 +217,7 @@ def _redis_figures(readings: Mapping[int, Reading], timeline: Timeline,
             "role": "primary" if port in primaries else "replica",
             "cpu_pct": round(100 * cpu / seconds, 2),
             "idle_cpu_pct": _round(idle_pct, 2),
+            "join_cpu_us_per_connection": _round(joining),
             "cpu_us_per_publication": _round(_per(cpu * 1e6, publications)),
             "cpu_us_per_publication_net_of_idle": _round(_per(
                 (cpu - (idle_pct or 0.0) / 100 * seconds) * 1e6, publications)),
@@ -264,6 +272,7 @@ def _redis_figures(readings: Mapping[int, Reading], timeline: Timeline,
         "primaries_cpu_us_per_publication_net_of_idle":
             total("primary", "cpu_us_per_publication_net_of_idle"),
         "primaries_cpu_pct": total("primary", "cpu_pct"),
+        "primaries_join_cpu_us_per_connection": total("primary", "join_cpu_us_per_connection"),
         "primaries_idle_cpu_pct": total("primary", "idle_cpu_pct"),
         "replicas_cpu_pct": total("replica", "cpu_pct"),
     }
@@ -402,7 +411,8 @@ def analyse(shape_: Shape, timeline: Timeline, report: Mapping[str, Any],
         others_cpu = result["balancer"].get("cpu_pct", 0.0)
     redis_cpu = 0.0
     if shape_.broker == "cluster":
-        result["redis"] = _redis_figures(readings, timeline, primaries, publications)
+        result["redis"] = _redis_figures(readings, timeline, primaries, publications,
+                                         shape_.clients)
         redis_cpu = sum(p.get("cpu_pct", 0.0) for p in result["redis"]["processes"].values())
     busy = _delta(last.machine_busy, first.machine_busy)
     irq = _delta(last.machine_irq, first.machine_irq)
