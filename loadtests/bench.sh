@@ -4,6 +4,7 @@
 #   loadtests/bench.sh                 # every run below (about 10 minutes)
 #   loadtests/bench.sh classroom storm # only these
 #   loadtests/bench.sh soak            # the soak (about 13 minutes), only when named
+#   loadtests/bench.sh scaleout        # 3 nodes on a Redis Cluster (about 9 minutes), named
 # Reports land in $OUT (default loadtests/results): <run>.json, <run>.png, <run>.server.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -113,6 +114,18 @@ if named soak; then
   echo "== soak (2 nodes, Redis, ${SOAK_SECONDS:-600} s)"
   "$PY" -m loadtests soak --broker redis --nodes 2 --duration "${SOAK_SECONDS:-600}" \
     --json "$OUT/soak.json" --markdown "$OUT/soak.md" || echo "soak: FAIL, see $OUT/soak.md"
+fi
+# Issue 15, point 7: one 1,500-member room over 3 nodes on a Redis Cluster (started here:
+# 3 primaries + 3 replicas on loopback, tests/redis_topologies.py) against one node with
+# 500 on the same cluster and on the embedded broker, and the 3 nodes behind HAProxy;
+# each shape twice, interleaved; then the publish script alone. About 10 minutes (more
+# when it waits for a quiet machine, SCALEOUT_WAIT_QUIET seconds at most per run, default
+# 30), so only when named: `loadtests/bench.sh scaleout` (SCALEOUT_RATE events/s, default
+# 10). Writes $OUT/scaleout.json and $OUT/scaleout.md.
+if named scaleout; then
+  echo "== scaleout (3 nodes x 500 on a Redis Cluster vs 1 node x 500, ${SCALEOUT_RATE:-10} events/s)"
+  "$PY" -m loadtests scaleout --rate "${SCALEOUT_RATE:-10}" --wait-quiet "${SCALEOUT_WAIT_QUIET:-30}" \
+    --json "$OUT/scaleout.json" --markdown "$OUT/scaleout.md" || echo "scaleout: see $OUT/scaleout.md"
 fi
 if named soak-memory; then
   echo "== soak-memory (1 node, embedded broker, ${SOAK_MEMORY_SECONDS:-300} s)"

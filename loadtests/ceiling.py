@@ -81,8 +81,8 @@ class RawUser:
         """Open the WebSocket; there is no handshake beyond it."""
         began = time.time()
         try:
-            ws = await connect(self.plan.url, self._on_message, on_close=self._ended,
-                               open_timeout=REPLY_TIMEOUT)
+            ws = await connect(self.plan.url_for(self.user), self._on_message,
+                               on_close=self._ended, open_timeout=REPLY_TIMEOUT)
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             self.rec.error("connect_failed", type(exc).__name__, "open")
             return False

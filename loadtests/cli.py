@@ -1,13 +1,13 @@
-"""``python -m loadtests run|table|compare|ceiling|soak|serve-reference|serve-ceiling``.
+"""``python -m loadtests run|table|compare|ceiling|soak|scaleout|serve-reference|serve-ceiling``.
 
 ``run``: parse flags over a scenario preset, run, write reports. Flags left out
 keep the preset's value, so ``--scenario lecture --students 500`` is the lecture
 shape at a quarter of its size. The signing secret is better passed through the
 environment than as a flag (flags show up in ``ps``).
 
-``compare``, ``ceiling`` and ``soak`` start the servers they measure themselves (see
-``loadtests/compare.py`` and ``loadtests/soak/``); ``serve-reference`` and
-``serve-ceiling`` run those servers in the foreground.
+``compare``, ``ceiling``, ``soak`` and ``scaleout`` start the servers they measure
+themselves (see ``loadtests/compare.py``, ``loadtests/soak/`` and ``loadtests/scaleout/``);
+``serve-reference`` and ``serve-ceiling`` run those servers in the foreground.
 """
 
 from __future__ import annotations
@@ -147,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     ceiling.add_argument("--verbose", action="store_true", help="live progress")
 
     _soak_parser(commands)
+    _scaleout_parser(commands)
 
     reference = commands.add_parser(
         "serve-reference", help="run the python-socketio reference server (CLASSROOM_TENANTS)")
@@ -224,6 +225,80 @@ def _soak(args: argparse.Namespace, argv: list[str] | None) -> int:
         args.markdown.write_text(text)
     print(text)
     return 0 if report["verdict"]["result"] == "PASS" else 1
+
+
+# flag -> (ScaleoutConfig field, type, help)
+SCALEOUT_FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "--nodes": ("nodes", int, "nodes sharing the big room (the cluster3 shape)"),
+    "--members": ("members", int, "members of each session: one trainer, the rest students; "
+                  "with one session the single-node shapes get members / nodes"),
+    "--rooms": ("rooms", int, "sessions side by side, each with a trainer publishing at "
+                "--rate; the single-node shapes get rooms / nodes of them"),
+    "--rate": ("rate", float, "each trainer's chat messages per second"),
+    "--connect-rate": ("connect_rate", float, "new connections per second while filling"),
+    "--settle": ("settle", float, "seconds after the last join before the idle window"),
+    "--idle": ("idle", float, "seconds connected with nothing published (background cost)"),
+    "--measure": ("measure", float, "seconds of publishing that are measured"),
+    "--repeats": ("repeats", int, "how often each shape is measured (interleaved)"),
+    "--warmup": ("warmup", int, "clients per node that join another session first, so the "
+                 "run starts on warm Redis connections (0: none)"),
+    "--processes": ("processes", int, "client processes (default: one per core)"),
+    "--broker-publications": ("broker_publications", int, "publications of the publish "
+                              "script alone, per number of subscribers (0: skip)"),
+    "--wait-quiet": ("wait_quiet", float, "before each run, wait up to this many seconds for "
+                     "the shared machine to be nearly idle"),
+}
+
+
+def _scaleout_parser(commands: Any) -> None:
+    scale = commands.add_parser(
+        "scaleout", help="one big room over several nodes on a Redis Cluster, against one "
+        "node with its share (starts its own cluster and nodes)")
+    for flag, (_, kind, text) in SCALEOUT_FLAGS.items():
+        scale.add_argument(flag, type=kind, default=None, help=text)
+    scale.add_argument("--shapes", default=None,
+                       help="comma-separated subset of cluster3,cluster1,memory1")
+    scale.add_argument("--json", type=Path, help="write the figures here")
+    scale.add_argument("--markdown", type=Path, help="write the Markdown tables here")
+    scale.add_argument("--reports", type=Path, default=None,
+                       help="also write every run's full load-test report into this directory")
+    scale.add_argument("--verbose", action="store_true", help="live progress of every run")
+
+
+def _scaleout(args: argparse.Namespace, argv: list[str] | None) -> int:
+    from loadtests.scaleout.config import ScaleoutConfig
+    from loadtests.scaleout.render import render
+    from loadtests.scaleout.runner import run_scaleout
+
+    values: dict[str, Any] = {name: getattr(args, flag.lstrip("-").replace("-", "_"))
+                              for flag, (name, _, _) in SCALEOUT_FLAGS.items()}
+    if args.shapes is not None:
+        values["shapes"] = tuple(p.strip() for p in args.shapes.split(",") if p.strip())
+    try:
+        config = ScaleoutConfig(**{k: v for k, v in values.items() if v is not None})
+        config.validate()
+    except ValueError as exc:
+        print(f"loadtests: {exc}", file=sys.stderr)
+        return 2
+    command = shlex.join(["python", "-m", "loadtests", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        document = run_scaleout(config, command, progress=sys.stderr, verbose=args.verbose,
+                                reports=args.reports)
+    except RuntimeError as exc:
+        print(f"loadtests scaleout: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # nodes and the cluster were stopped on the way out
+        print("loadtests scaleout: interrupted", file=sys.stderr)
+        return 130
+    text = render(document)
+    for path, content in ((args.json, json.dumps(document, indent=2) + "\n"),
+                          (args.markdown, text)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+    print(text)
+    failed = [r for r in document["runs"] if r["online"] < r["target"] or r["errors_in_window"]]
+    return 1 if failed else 0
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -365,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         return _ceiling(args)
     if args.command == "soak":
         return _soak(args, argv)
+    if args.command == "scaleout":
+        return _scaleout(args, argv)
     if args.command == "serve-reference":
         from loadtests.reference.server import serve
 

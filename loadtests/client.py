@@ -170,9 +170,10 @@ class SimUser:
         """Connect and (unless the run is connect-only) join, with ``since`` after a drop."""
         began = time.time()
         try:
-            sock = await _small_window_socket(self.plan.url) if self.user.slow else None
+            url = self.plan.url_for(self.user)
+            sock = await _small_window_socket(url) if self.user.slow else None
             ws = await connect(
-                self.plan.url, self._on_message, on_close=self._ended, sock=sock,
+                url, self._on_message, on_close=self._ended, sock=sock,
                 subprotocols=[subprotocol(self._encoding)],
                 open_timeout=REPLY_TIMEOUT,
             )

@@ -42,6 +42,7 @@ class User:
     session: str
     sub: str
     slow: bool = False
+    url: str = ""  # the node this user connects to; empty: the plan's url
 
     @property
     def role(self) -> str:
@@ -61,6 +62,10 @@ class WorkerPlan:
     users: tuple[User, ...] = field(default_factory=tuple)
     share: float = 1.0  # this worker's fraction of the global connect rate
     driver: str = "classroom"  # the protocol spoken: see loadtests/drivers.py
+
+    def url_for(self, user: User) -> str:
+        """The endpoint ``user`` connects to: its own node when the run has several."""
+        return user.url or self.url
 
     def token(self, user: User) -> str:
         """A fresh connection token for ``user``, valid for the whole run.
@@ -116,8 +121,14 @@ def check_url(url: str, allow_remote: bool) -> None:
 
 
 def make_plans(scenario: Scenario, url: str, credentials: Credentials,
-               processes: int, driver: str = "classroom") -> list[WorkerPlan]:
-    """Deal users round-robin over ``processes`` workers, so even one big room spreads."""
+               processes: int, driver: str = "classroom",
+               urls: tuple[str, ...] = ()) -> list[WorkerPlan]:
+    """Deal users round-robin over ``processes`` workers, so even one big room spreads.
+
+    With ``urls`` (several nodes of one deployment), users are also dealt round-robin
+    over those endpoints in connect order, as a balancer would spread them: a room's
+    trainer on the first, its students evenly over all of them.
+    """
     run_id = secrets.token_hex(3)
     dealt: list[list[User]] = [[] for _ in range(processes)]
     index = 0
@@ -125,7 +136,8 @@ def make_plans(scenario: Scenario, url: str, credentials: Credentials,
         session = f"lt-{run_id}-r{room}"
         for seat in range(scenario.students + 1):
             user = User(room=room, seat=seat, session=session,
-                        sub=f"lt-{run_id}-r{room}-u{seat}", slow=scenario.is_slow(seat))
+                        sub=f"lt-{run_id}-r{room}-u{seat}", slow=scenario.is_slow(seat),
+                        url=urls[index % len(urls)] if urls else "")
             dealt[index % processes].append(user)
             index += 1
     total = max(1, index)

@@ -14,6 +14,7 @@ import multiprocessing
 import queue
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -54,6 +55,13 @@ class Options:
     progress: TextIO | None = None
     driver: str = "classroom"  # the protocol the target speaks (loadtests/drivers.py)
     metrics_token: str | None = None  # bearer token for /metrics; else $CLASSROOM_METRICS_TOKEN
+    # Several nodes of one deployment: users are dealt round-robin over these endpoints
+    # (``url`` is then the one sampled and scraped). Empty: everyone connects to ``url``.
+    urls: tuple[str, ...] = ()
+    # Called with 0 just before the start, then at every whole second of the run next to
+    # the server sample, so a caller can read what the coordinator does not (other nodes,
+    # Redis) on the same timeline as the report's rows.
+    on_second: Callable[[int], None] | None = None
 
 
 class Coordinator:
@@ -77,7 +85,7 @@ class Coordinator:
         if pid is None:
             pid, pid_source = find_listener(options.url), "listening socket"
         plans = make_plans(scenario, options.url, options.credentials, options.processes,
-                           options.driver)
+                           options.driver, options.urls)
         context = multiprocessing.get_context("spawn")
         inbox = context.Queue()
         go = context.Event()
@@ -94,6 +102,8 @@ class Coordinator:
             monitor = Monitor(pid)
             metrics_before = scrape_metrics(options.url, token=options.metrics_token)
             self._buckets_start = scrape_buckets(options.url, token=options.metrics_token)
+            if options.on_second is not None:
+                options.on_second(0)
             start_at = time.time() + START_DELAY
             start.value = start_at
             go.set()
@@ -143,6 +153,8 @@ class Coordinator:
                 if second <= last_second:
                     merged = self._second(second)
                     merged.server, merged.sampled = monitor.sample(now - last_sample), True
+                    if self.options.on_second is not None:
+                        self.options.on_second(second)
                     if self._buckets_start is not None:  # only servers that export it
                         merged.buckets = scrape_buckets(self.options.url,
                                                         token=self.options.metrics_token)

@@ -184,6 +184,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "chat_per_second": 0.0, "student_pointer_per_second": 0.0, "progress_every": 0.0,
         "steady_rate": 40.0, "steady_from": 1.0,
     },
+    # One room and one steady publisher, nothing else: the trainer chats steady_rate times
+    # a second from steady_from on, once everyone has joined and the join storm has drained,
+    # so every latency sample and every delivery is one of those events. The shape that
+    # ``python -m loadtests scaleout`` spreads over several nodes (issue 15, point 7).
+    "steady": {
+        "rooms": 1, "students": 499, "duration": 30.0, "connect_rate": 250.0,
+        "navigate_every": 0.0, "trainer_pointer_hz": 0.0, "poll_every": 0.0,
+        "chat_per_second": 0.0, "student_pointer_per_second": 0.0, "progress_every": 0.0,
+        "steady_rate": 20.0, "steady_from": 8.0,
+    },
     # Fan-out capacity of one big room: 1 + 500 members, nothing but the trainer's chat,
     # at a rate that steps up every few seconds (see loadtests/compare.py for the analysis).
     "fanout": {

@@ -77,7 +77,7 @@ class SocketIOUser:
     async def open(self) -> bool:
         """Connect with the token (Socket.IO ``auth``) and join the user's session."""
         began = time.time()
-        base, path = split_url(self.plan.url)
+        base, path = split_url(self.plan.url_for(self.user))
         await self._discard()
         self._http = aiohttp.ClientSession()
         client = self._new_client(self._http)

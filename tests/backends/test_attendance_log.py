@@ -72,3 +72,26 @@ async def test_erasure_forgets_the_log_and_keeps_only_what_it_is_told(records: R
     assert await log.users("acme", "s1") == {"u2"}
     assert "u1" not in await log.last_seen("acme", "s1")
     assert await log.kept("acme", "s1") == {"u-hash": {"minutes": 3.0}}
+
+
+async def test_appending_to_a_log_starts_no_thread(
+    records: Records, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a cluster, redis-py's asyncio MULTI pipeline queued each command by running an
+    event loop in a thread that it joined, blocking the node's loop on every join; the
+    capped append is a script now, on every backend."""
+    import threading
+
+    started: list[threading.Thread] = []
+    real_start = threading.Thread.start
+
+    def counting_start(thread: threading.Thread) -> None:
+        started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    log = AttendanceLog(records.store, max_log=3)
+    for n in range(5):
+        await log.arrived("acme", "s1", "u1", "student", float(n))
+    assert started == []
+    assert [e["t"] for e in await log.log("acme", "s1", "u1")] == [2.0, 3.0, 4.0]

@@ -11,6 +11,17 @@ from classroom.backends.data.store import DataStore, DataUnavailable, MemoryData
 from classroom.backends.redis_client import any_redis_client
 from classroom.backends.redis_url import RETIRED_LIST
 
+PUSH = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+return 1
+"""
+"""Append and cap a list in one step. A script rather than a MULTI pipeline: on a Redis
+Cluster, redis-py's asyncio transaction pipeline queues each command by running a new
+event loop in a thread and joining it, which blocks the node's loop (about 1 ms of CPU
+and 2 ms of wall time per push, on every join through the attendance log) and, when the
+cluster client must reinitialise, builds its connections on that short-lived loop."""
+
 
 class RedisDataStore:
     """Each key lives under ``<prefix>:data:``; values are JSON."""
@@ -18,6 +29,7 @@ class RedisDataStore:
     def __init__(self, url: str, *, prefix: str = "classroom") -> None:
         self._redis = any_redis_client(url)
         self._prefix = f"{prefix}:data:"
+        self._push = self._redis.register_script(PUSH)
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -81,12 +93,8 @@ class RedisDataStore:
         await self._run(self._redis.srem(self._key(key), member))
 
     async def push(self, key: str, value: Any, keep: int) -> None:
-        """Append to a capped list."""
-        name = self._key(key)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(name, dumps(value))
-            pipe.ltrim(name, -keep, -1)
-            await self._run(pipe.execute())
+        """Append to a capped list (atomically: see ``PUSH``)."""
+        await self._run(self._push(keys=[self._key(key)], args=[dumps(value), keep]))
 
     async def items(self, key: str, count: int) -> list[Any]:
         """Newest items of a list, oldest first."""
