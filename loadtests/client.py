@@ -20,7 +20,14 @@ from urllib.parse import urlsplit
 
 from websockets.exceptions import InvalidHandshake
 
-from classroom.client.wire import Encoding, decode, encode_bytes, subprotocol
+from classroom.client.wire import (
+    Encoding,
+    connect_fields,
+    decode,
+    encode_bytes,
+    join_fields,
+    subprotocol,
+)
 from loadtests.plan import User, WorkerPlan
 from loadtests.stats import Tally
 from loadtests.wire import WireClosedError, WireConnection, connect
@@ -182,17 +189,15 @@ class SimUser:
             return False
         self._ws, self._closing, self.live = ws, False, False
         self.lost = asyncio.Event()
-        features = {"features": ["presence.diff"]} if self._diffs else {}
-        reply = await self.request("connect", token=self.token, **features)
+        features = ("presence.diff",) if self._diffs else ()
+        reply = await self.request("connect", **connect_fields(self.token, features))
         if reply is None or reply.get("type") != "connected":
             await self.close()
             return False
         if self.plan.scenario.join:
-            fields: dict[str, Any] = {"session": self.user.session}
-            self._sent_since = self.epoch is not None
-            if self._sent_since:
-                fields["since"] = {"epoch": self.epoch, "offset": self.last}
-            reply = await self.request("join", **fields)
+            since = (self.epoch, self.last) if self.epoch is not None else None
+            self._sent_since = since is not None
+            reply = await self.request("join", **join_fields(self.user.session, since))
             if reply is None or reply.get("type") != "joined":
                 await self.close()
                 return False

@@ -1,13 +1,17 @@
 """An asyncio client of the classroom protocol, for back ends, scripts and tests.
 
-It does what ``static/classroom.js`` does for the pages, and for the same reasons:
+It does what ``clients/js`` does for the pages and apps, and for the same reasons:
 commands are awaited by ``id``; when the link drops it reconnects with exponential
 back-off and jitter (so thirty clients do not hammer a restarted server in the same
 millisecond) and joins every session again with ``since``, so the server replays
 exactly what was missed; stored events carry a ``client_msg_id`` so a publish sent
 again after a drop is stored once; with ``get_token`` it refreshes its token in
 place before it expires. It stops for good on ``disconnect`` with
-``reconnect: false``, a refused token and ``close()``.
+``reconnect: false``, a refused token, the end of its session and ``close()``.
+Dead links are found by the ``websockets`` library's own pings.
+
+Each connection is a :class:`~classroom.client.connection.Connection`: the
+handshake is said through it step by step, then a task reads it in the background.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from classroom.client.wire import Encoding, Frame, decode, encode, subprotocol
+from classroom.client.connection import Connection
+from classroom.client.wire import Encoding, Frame, join_fields
 
 log = logging.getLogger("classroom.client")
 
@@ -53,11 +57,15 @@ class ClientError(Exception):
 
 @dataclass
 class _Session:
-    """A joined session and the newest stored position seen in it."""
+    """A session to (re)join, the newest stored position seen in it, its last reply."""
 
     epoch: str | None = None
     offset: int | None = None
     live: bool = False
+    reply: Frame | None = None
+
+    def since(self) -> tuple[str, int] | None:
+        return None if self.epoch is None or self.offset is None else (self.epoch, self.offset)
 
 
 Listener = Callable[[Frame], None]
@@ -77,7 +85,11 @@ class ClassroomClient:
         request_timeout: float = 10.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 10.0,
+        push_buffer: int = 10_000,
     ) -> None:
+        """``push_buffer`` bounds what :meth:`pushes` keeps for a reader that has not
+        come yet (or is slow): the oldest go first, so a client used only through
+        :meth:`on` does not grow without end."""
         self.url = url
         self.encoding = encoding
         self.me: dict[str, Any] | None = None
@@ -90,9 +102,11 @@ class ClassroomClient:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Frame]] = {}
         self._sessions: dict[str, _Session] = {}
+        self._replaying: dict[str, int] = {}  # session -> events replayed so far
         self._listeners: dict[str, list[Listener]] = {}
-        self._pushes: asyncio.Queue[Frame] = asyncio.Queue()
-        self._ws: ClientConnection | None = None
+        self._pushes: asyncio.Queue[Frame] = asyncio.Queue(maxsize=max(1, push_buffer))
+        self._conn: Connection | None = None
+        self._last_disconnect: Frame | None = None
         self._ready = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -102,68 +116,105 @@ class ClassroomClient:
     # -- listening --------------------------------------------------------------------
 
     def on(self, kind: str, listener: Listener) -> Callable[[], None]:
-        """Call ``listener`` with every push of ``kind`` (a frame ``type``, or
-        ``client.status`` / ``client.rejoined`` from the client itself); returns "off"."""
+        """Call ``listener`` with every push of ``kind`` (a frame ``type``, or the
+        client's own ``client.status``, ``client.rejoined`` and ``client.error``);
+        returns "off". A listener that raises is logged; the client carries on."""
         self._listeners.setdefault(kind, []).append(listener)
-        return lambda: self._listeners.get(kind, []).remove(listener)
+
+        def off() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.get(kind, []).remove(listener)
+
+        return off
 
     async def pushes(self) -> AsyncIterator[Frame]:
-        """Every push in arrival order (events, presence, progress, the client's own)."""
+        """Every push in arrival order (events, presence, progress, the client's own);
+        ends after the client has stopped and the last one was taken."""
         while not (self._stopped and self._pushes.empty()):
             yield await self._pushes.get()
 
     def _emit(self, frame: Frame) -> None:
+        if self._pushes.full():
+            self._pushes.get_nowait()  # the oldest goes: see push_buffer
         self._pushes.put_nowait(frame)
         for listener in list(self._listeners.get(str(frame.get("type")), ())):
-            listener(frame)
+            try:
+                listener(frame)
+            except Exception:
+                # An application's bug must not stop the reading (and the protocol).
+                log.exception("a %s listener failed", frame.get("type"))
 
     # -- connecting -------------------------------------------------------------------
 
     async def connect(self) -> dict[str, Any]:
-        """Connect and authenticate; then the client keeps itself connected until closed."""
-        if self._runner is not None:
-            raise ClientError("bad_request", "already connected")
-        await self._open()
+        """Connect and authenticate; then the client keeps itself connected until closed.
+
+        A refused token raises :class:`ClientError` ``unauthorized``."""
+        if self._runner is not None or self._stopped:
+            raise ClientError("bad_request", "connect() once per client")
+        try:
+            await self._open()
+        except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError) as exc:
+            raise ClientError("connection_lost", f"could not connect: {exc!r}") from exc
         self._runner = asyncio.create_task(self._run())
         assert self.me is not None
         return self.me
 
     async def _open(self) -> None:
+        """One connection: handshake step by step, then rejoin with a background reader."""
         self._set_state("connecting")
-        ws = await connect(self.url, subprotocols=[subprotocol(self.encoding)],  # type: ignore[list-item]
-                           max_size=None, open_timeout=self._timeout)
-        self._ws = ws
-        reader = asyncio.create_task(self._read(ws))
+        conn = await Connection.open(self.url, self.encoding, open_timeout=self._timeout)
         try:
-            fields: dict[str, Any] = {"token": self._token}
-            if self._features:
-                fields["features"] = self._features
-            reply = await self._request_on(ws, "connect", fields)
+            try:
+                reply = await conn.connect(self._token, self._features, self._timeout)
+            except TimeoutError:
+                raise ClientError("timeout", "no reply to connect") from None
+            if reply.get("type") == "error":
+                raise ClientError(str(reply.get("code")), str(reply.get("message")))
+            self._conn, self._last_disconnect = conn, None
+            for frame in conn.inbox:
+                self._push(frame)
+            conn.inbox.clear()
+            self._reader = asyncio.create_task(self._read(conn))
+            self.me = reply["me"]
+            self._set_state("open")
+            self._schedule_refresh(reply)
+            await self._rejoin(conn)
         except BaseException:
-            reader.cancel()
-            await ws.close()
+            await conn.close()
             raise
-        self._reader = reader
-        self.me = reply["me"]
-        self._set_state("open")
-        self._schedule_refresh(reply)
-        for name, entry in self._sessions.items():
-            if entry.live:
-                await self._join_on(ws, name, rejoin=True)
         self._ready.set()
+
+    async def _rejoin(self, conn: Connection) -> None:
+        """Join every live session again with ``since``. One that is gone (ended, no
+        longer granted) is dropped and told as ``client.error``; a refusal that may pass
+        (``unavailable``) raises, so the whole connection is tried again later."""
+        for name, entry in list(self._sessions.items()):
+            if not entry.live:
+                continue
+            try:
+                await self._join_on(conn, name, rejoin=True)
+            except ClientError as exc:
+                if exc.retryable:
+                    raise
+                self._sessions.pop(name, None)
+                self._emit({"type": "client.error", "session": name, "code": exc.code,
+                            "message": exc.message})
 
     async def _run(self) -> None:
         """Wait for each connection to end; come back unless the end is final."""
         attempt = 0
         while not self._stopped:
-            ws = self._ws
-            assert ws is not None
-            await ws.wait_closed()
+            conn = self._conn
+            assert conn is not None
+            await conn.ws.wait_closed()
             self._ready.clear()
             self._fail_pending(ClientError("connection_lost", "the connection dropped"))
-            code = ws.close_code or 1006
-            if self._stopped or (code in FINAL_CLOSE_CODES and not self._expired(ws)):
-                self._stop(code, ws.close_reason or "")
+            if self._stopped:
+                return
+            code = conn.ws.close_code or 1006
+            if self._final(code):
+                self._stop(code, conn.ws.close_reason or "")
                 return
             while not self._stopped:
                 attempt += 1
@@ -171,11 +222,11 @@ class ClassroomClient:
                 delay = random.uniform(0.5, 1.0) * min(most, base * 2 ** (attempt - 1))  # noqa: S311 - jitter, not a secret
                 if code == 1012:
                     delay += 1.0  # a restart: give the server a moment to listen again
-                self._set_state("reconnecting", delay=delay)
+                self._set_state("reconnecting", delay=delay, code=code)
                 await asyncio.sleep(delay)
                 try:
-                    if code == 4401 and self._get_token is not None:
-                        self._token = await self._get_token()
+                    if code == 4401:
+                        self._token = await self._fresh_token()
                     await self._open()
                     attempt = 0
                     break
@@ -186,54 +237,85 @@ class ClassroomClient:
                 except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError):
                     continue
 
-    def _expired(self, ws: ClientConnection) -> bool:
-        """A 4401 for an expired token is final only when no new token can be had."""
-        return ws.close_code == 4401 and self._get_token is not None and self.me is not None
+    def _final(self, code: int) -> bool:
+        """Whether a close ends the client: the server said not to come back, or the code
+        says so. A 4401 for an expired token is not, when ``get_token`` can get a new one."""
+        notice = self._last_disconnect
+        if notice is not None and notice.get("reconnect") is False:
+            return True
+        if code == 4401:
+            return self._get_token is None or notice is None or not notice.get("reconnect")
+        return code in FINAL_CLOSE_CODES
 
-    async def _read(self, ws: ClientConnection) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for message in ws:
-                try:
-                    frame = decode(message, self.encoding)
-                except ValueError:
-                    log.warning("a frame that does not decode was ignored")
-                    continue
+    async def _fresh_token(self) -> str:
+        assert self._get_token is not None
+        try:
+            return await self._get_token()
+        except Exception as exc:
+            log.warning("get_token failed: %r", exc)
+            raise ClientError("unauthorized", "could not get a fresh token") from exc
+
+    async def _read(self, conn: Connection) -> None:
+        try:
+            async for frame in conn.frames():
                 command_id = frame.get("id")
-                if isinstance(command_id, int) and command_id in self._pending:
-                    self._pending.pop(command_id).set_result(frame)
+                waiter = self._pending.get(command_id) if isinstance(command_id, int) else None
+                if waiter is not None:
+                    if not waiter.done():
+                        waiter.set_result(frame)
                     continue
                 self._push(frame)
+        finally:
+            if conn is self._conn:  # what waits for a reply on it will get none
+                self._fail_pending(ClientError("connection_lost", "the connection dropped"))
 
     def _push(self, frame: Frame) -> None:
-        if frame.get("type") == "event" and isinstance(frame.get("offset"), int):
-            entry = self._sessions.get(str(frame.get("session")))
-            if entry is not None:
-                if entry.epoch == frame.get("epoch") and (entry.offset or 0) >= frame["offset"]:
-                    return  # seen already: belt and braces, the server sends each once
-                entry.epoch, entry.offset = frame.get("epoch"), frame["offset"]
+        kind = frame.get("type")
+        session = str(frame.get("session"))
+        entry = self._sessions.get(session)
+        if kind == "event" and isinstance(frame.get("offset"), int) and entry is not None:
+            if entry.epoch == frame.get("epoch") and (entry.offset or 0) >= frame["offset"]:
+                return  # seen already: belt and braces, the server sends each once
+            entry.epoch, entry.offset = frame.get("epoch"), frame["offset"]
+        if kind == "event" and session in self._replaying:
+            self._replaying[session] += 1
+        if kind == "event" and (frame.get("event") or {}).get("kind") == "session.ended":
+            self._sessions.pop(session, None)  # never rejoin an ended session
+        elif kind == "joined" and entry is not None:
+            # A refreshed token changed how this user sees the session: a new snapshot.
+            entry.epoch, entry.offset, entry.reply = (frame.get("epoch"), frame.get("offset"),
+                                                      frame)
+        elif kind == "disconnect":
+            self._last_disconnect = frame
         self._emit(frame)
 
     # -- commands ---------------------------------------------------------------------
+
+    async def _connected(self) -> Connection:
+        """The live connection, waiting through a reconnect for at most the timeout."""
+        if self._conn is None and not self._stopped:
+            raise ClientError("closed", "call connect() first")
+        try:
+            await asyncio.wait_for(self._ready.wait(), self._timeout)
+        except TimeoutError:
+            raise ClientError("timeout", "not connected") from None
+        if self._stopped or self._conn is None:
+            raise ClientError("closed", "the client is closed")
+        return self._conn
 
     async def request(self, kind: str, **fields: Any) -> Frame:
         """Send a command once connected (waiting through a reconnect); its reply frame.
 
         An ``error`` reply raises :class:`ClientError` with the server's code.
         """
-        try:
-            await asyncio.wait_for(self._ready.wait(), self._timeout)
-        except TimeoutError:
-            raise ClientError("timeout", "not connected") from None
-        if self._stopped or self._ws is None:
-            raise ClientError("closed", "the client is closed")
-        return await self._request_on(self._ws, kind, fields)
+        return await self._request_on(await self._connected(), kind, fields)
 
-    async def _request_on(self, ws: ClientConnection, kind: str, fields: dict[str, Any]) -> Frame:
+    async def _request_on(self, conn: Connection, kind: str, fields: dict[str, Any]) -> Frame:
         command_id = next(self._ids)
         waiter: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self._pending[command_id] = waiter
         try:
-            await ws.send(encode({"type": kind, "id": command_id, **fields}, self.encoding))
+            await conn.send_frame({"type": kind, "id": command_id, **fields})
             reply = await asyncio.wait_for(waiter, self._timeout)
         except TimeoutError:
             raise ClientError("timeout", f"no reply to {kind}") from None
@@ -246,31 +328,35 @@ class ClassroomClient:
         return reply
 
     async def join(self, session: str) -> Frame:
-        """Join; the session is rejoined with ``since`` after every reconnect."""
-        self._sessions.setdefault(session, _Session())
-        await asyncio.wait_for(self._ready.wait(), self._timeout)
-        assert self._ws is not None
-        try:
-            return await self._join_on(self._ws, session, rejoin=False)
-        except ClientError:
-            if not self._sessions[session].live:
-                del self._sessions[session]
-            raise
+        """Join; the session is rejoined with ``since`` after every reconnect. A join cut
+        off by a dropped link is tried again on the next connection."""
+        entry = self._sessions.setdefault(session, _Session())
+        while True:
+            conn = await self._connected()
+            if entry.live and entry.reply is not None and self._sessions.get(session) is entry:
+                return entry.reply  # joined already (or rejoined by the reconnect)
+            try:
+                return await self._join_on(conn, session, rejoin=False)
+            except ClientError as exc:
+                if exc.code == "connection_lost":
+                    continue
+                if not entry.live:
+                    self._sessions.pop(session, None)
+                raise
 
-    async def _join_on(self, ws: ClientConnection, session: str, *, rejoin: bool) -> Frame:
+    async def _join_on(self, conn: Connection, session: str, *, rejoin: bool) -> Frame:
         entry = self._sessions[session]
-        fields: dict[str, Any] = {"session": session}
-        if entry.epoch is not None and entry.offset is not None:
-            fields["since"] = {"epoch": entry.epoch, "offset": entry.offset}
-        before = entry.offset
-        reply = await self._request_on(ws, "join", fields)
+        self._replaying[session] = 0
+        try:
+            reply = await self._request_on(conn, "join", join_fields(session, entry.since()))
+        finally:
+            replayed = self._replaying.pop(session, 0)
         if reply.get("epoch") != entry.epoch:
             entry.epoch, entry.offset = reply.get("epoch"), reply.get("offset")
         elif (entry.offset or 0) < reply.get("offset", 0):
             entry.offset = reply["offset"]
-        entry.live = True
+        entry.live, entry.reply = True, reply
         if rejoin:
-            replayed = (entry.offset or 0) - (before or 0) if reply.get("recovered") else 0
             self._emit({"type": "client.rejoined", "session": session,
                         "recovered": bool(reply.get("recovered")), "replayed": replayed,
                         "reply": reply})
@@ -300,31 +386,34 @@ class ClassroomClient:
     def position(self, session: str) -> tuple[str, int] | None:
         """The newest stored ``(epoch, offset)`` seen in ``session``."""
         entry = self._sessions.get(session)
-        if entry is None or entry.epoch is None or entry.offset is None:
-            return None
-        return entry.epoch, entry.offset
+        return None if entry is None else entry.since()
 
     # -- refresh and the end ----------------------------------------------------------
 
     def _schedule_refresh(self, reply: Frame) -> None:
         if self._get_token is None or not isinstance(reply.get("expires_at"), int | float):
             return
-        if self._refresher is not None:
+        if self._refresher is not None and self._refresher is not asyncio.current_task():
             self._refresher.cancel()
         lead = float(reply.get("refresh_before") or 60)
         delay = max(0.0, float(reply["expires_at"]) - lead - time.time())
         self._refresher = asyncio.create_task(self._refresh_after(delay))
 
     async def _refresh_after(self, delay: float) -> None:
+        """Refresh in place; on failure the old token holds until it expires, and the
+        expiry's 4401 then reconnects with a new one."""
         await asyncio.sleep(delay)
-        assert self._get_token is not None
         try:
-            self._token = await self._get_token()
-            reply = await self.request("refresh", token=self._token)
+            token = await self._fresh_token()
+            reply = await self.request("refresh", token=token)
         except ClientError as exc:
             log.warning("token refresh failed: %s", exc.code)
+            self._emit({"type": "client.error", "code": exc.code, "message": exc.message})
             return
+        self._token = token
         self.me = reply.get("me", self.me)
+        for session in reply.get("left") or ():
+            self._sessions.pop(session, None)  # the new token no longer grants it
         self._emit(reply)
         self._schedule_refresh(reply)
 
@@ -343,18 +432,21 @@ class ClassroomClient:
         self._ready.set()  # waiting commands wake up and see the client is closed
         if self._refresher is not None:
             self._refresher.cancel()
-        self._set_state("closed", code=code, reason=reason)
-
-    async def close(self) -> None:
-        """Stop for good."""
-        self._stopped = True
-        if self._ws is not None:
-            await self._ws.close()
-        if self._runner is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-        if self._refresher is not None:
-            self._refresher.cancel()
         self._fail_pending(ClientError("closed", "the client is closed"))
         if self.state != "closed":
-            self._set_state("closed", code=1000, reason="closed by the client")
+            self._set_state("closed", code=code, reason=reason)
+
+    async def close(self) -> None:
+        """Stop for good, at once (also in the middle of a back-off)."""
+        self._stopped = True
+        runner, self._runner = self._runner, None
+        if runner is not None and runner is not asyncio.current_task():
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+        if self._conn is not None:
+            await self._conn.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self._stop(1000, "closed by the client")

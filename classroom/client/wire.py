@@ -1,5 +1,6 @@
 """Frames as a client puts them on the wire and reads them back: the subprotocol of
-each encoding, and one encoder and decoder for JSON and MessagePack.
+each encoding, one encoder and decoder for JSON and MessagePack, and the fields of
+the two commands every session starts with (``connect`` and ``join``).
 
 Shared by :mod:`classroom.client`, the tests' client and the load generator, so
 that all three speak the protocol the same way (section 3 of docs/protocol.md).
@@ -7,6 +8,7 @@ that all three speak the protocol the same way (section 3 of docs/protocol.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import msgpack
@@ -47,3 +49,21 @@ def decode(message: str | bytes, encoding: Encoding) -> Frame:
     if not isinstance(frame, dict):
         raise ValueError("a frame must be an object")
     return frame
+
+
+def connect_fields(token: str, features: Sequence[str] = ()) -> Frame:
+    """The fields of ``connect``. ``features`` only when there are some: a client that
+    announces none gets exactly the frames older clients get (protocol section 3)."""
+    fields: Frame = {"token": token}
+    if features:
+        fields["features"] = list(features)
+    return fields
+
+
+def join_fields(session: str, since: tuple[str, int] | None = None) -> Frame:
+    """The fields of ``join``; ``since`` is the newest stored ``(epoch, offset)`` seen, so
+    the server replays exactly what came after it (protocol section 10)."""
+    fields: Frame = {"session": session}
+    if since is not None:
+        fields["since"] = {"epoch": since[0], "offset": since[1]}
+    return fields

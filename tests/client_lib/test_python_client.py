@@ -4,45 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
 from auth.tokens import issue_token
-from classroom.client import ClassroomClient, ClientError, Frame
-from tests.multinode.conftest import ACME, Cluster, NodeProcess, token
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[ClassroomClient]]:
-    made: list[ClassroomClient] = []
-    yield made
-    for client in made:
-        await client.close()
-
-
-def open_client(made: list[ClassroomClient], node: NodeProcess, sub: str, role: str,
-                **options: object) -> ClassroomClient:
-    client = ClassroomClient(node.url, options.pop("token", None) or token(sub, role),  # type: ignore[arg-type]
-                             backoff_initial=0.1, backoff_max=0.5, **options)  # type: ignore[arg-type]
-    made.append(client)
-    return client
-
-
-async def first(client: ClassroomClient, kind: str, match: object = None,
-                timeout: float = 10) -> Frame:
-    """The first push of ``kind`` (a frame type) that ``match`` accepts, from now on."""
-    found: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-
-    def listener(frame: Frame) -> None:
-        if not found.done() and (match is None or match(frame)):  # type: ignore[operator]
-            found.set_result(frame)
-
-    off = client.on(kind, listener)
-    try:
-        return await asyncio.wait_for(found, timeout)
-    finally:
-        off()
+from classroom.client import ClassroomClient, ClientError
+from tests.client_lib.support import first, open_client
+from tests.multinode.conftest import ACME, Cluster, token
 
 
 @pytest.mark.parametrize("encoding", ["json", "msgpack"])

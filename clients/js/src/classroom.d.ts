@@ -20,8 +20,26 @@ import type {
 
 export type * from "./protocol.js";
 
-/** The WebSocket subprotocol this client speaks. */
+/** The WebSocket subprotocol of the default (JSON) codec. */
 export const SUBPROTOCOL: "classroom.v1.json";
+
+/** How frames go on the wire: the subprotocol that selects the encoding, its encoder and decoder. */
+export interface Codec {
+  readonly subprotocol: string;
+  /** Binary codecs get `ArrayBuffer` messages (the client sets `binaryType`). */
+  readonly binary: boolean;
+  encode(frame: object): string | Uint8Array;
+  decode(data: unknown): unknown;
+}
+
+/** JSON (`classroom.v1.json`), the default. */
+export const jsonCodec: Codec;
+
+/** MessagePack (`classroom.v1.msgpack`) with a library you bring, e.g. `@msgpack/msgpack`. */
+export function msgpackCodec(library: {
+  encode(value: unknown): Uint8Array;
+  decode(bytes: Uint8Array): unknown;
+}): Codec;
 
 export const ErrorCode: {
   readonly BAD_REQUEST: "bad_request";
@@ -60,7 +78,8 @@ export interface WebSocketClass {
     onmessage: ((event: { data: unknown }) => void) | null;
     onclose: ((event: { code: number; reason: string }) => void) | null;
     onerror: ((event: unknown) => void) | null;
-    send(data: string): void;
+    binaryType?: string;
+    send(data: string | Uint8Array): void;
     close(code?: number, reason?: string): void;
   };
 }
@@ -82,6 +101,8 @@ export interface ClientOptions {
   WebSocket?: WebSocketClass;
   /** Protocol features to announce on `connect`: `presence.diff` gets one push per window. */
   features?: Array<"presence.diff">;
+  /** The encoding: `jsonCodec` (default) or `msgpackCodec({ encode, decode })`. */
+  codec?: Codec;
 }
 
 export type ClientState = "idle" | "connecting" | "open" | "reconnecting" | "closed";

@@ -5,8 +5,10 @@
  * `@poweredbymentor/classroom-client` (clients/js) for browsers, React Native and
  * Node, and `/static/classroom.js` for the server's own pages (an ES2020 module).
  * Outside a page pass `url`, and in Node (before 22) a `WebSocket` class such as
- * the `ws` package's. It speaks the JSON encoding (`classroom.v1.json`), because
- * every host has JSON built in and MessagePack would need a library. Types:
+ * the `ws` package's. It speaks JSON (`classroom.v1.json`) by default, because
+ * every host has it built in; pass `codec: msgpackCodec(lib)` to speak MessagePack
+ * (`classroom.v1.msgpack`: smaller frames, less parsing on a phone) with a
+ * MessagePack library you bring, so the package itself stays dependency-free. Types:
  * `classroom.d.ts`, and every frame in `protocol.d.ts` (generated from the
  * server's AsyncAPI document).
  *
@@ -77,8 +79,68 @@
  * @module classroom
  */
 
-/** The WebSocket subprotocol this client speaks. */
+/** The WebSocket subprotocol of the default (JSON) codec. */
 export const SUBPROTOCOL = "classroom.v1.json";
+
+/**
+ * How frames go on the wire: the subprotocol that selects the encoding, and its
+ * encoder and decoder. `binary` codecs get `ArrayBuffer` messages.
+ * @typedef {{subprotocol: string, binary: boolean, encode: (frame: object) => string | Uint8Array, decode: (data: unknown) => unknown}} Codec
+ */
+
+/** JSON, the default: every host has it built in. @type {Codec} */
+export const jsonCodec = Object.freeze({
+  subprotocol: SUBPROTOCOL,
+  binary: false,
+  encode: (frame) => JSON.stringify(frame),
+  decode: (data) => JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(asBytes(data))),
+});
+
+/**
+ * MessagePack, with the `encode` and `decode` of a library you bring
+ * (`@msgpack/msgpack`, `msgpackr`, ...): the package has no dependency to pin for
+ * the teams that do not want it.
+ *
+ * ```js
+ * import { encode, decode } from "@msgpack/msgpack";
+ * new ClassroomClient({ url, token, codec: msgpackCodec({ encode, decode }) });
+ * ```
+ * @param {{encode: (value: unknown) => Uint8Array, decode: (bytes: Uint8Array) => unknown}} library
+ * @returns {Codec}
+ */
+export function msgpackCodec(library) {
+  if (typeof library?.encode !== "function" || typeof library?.decode !== "function") {
+    throw new TypeError("msgpackCodec needs a library with encode() and decode()");
+  }
+  return Object.freeze({
+    subprotocol: "classroom.v1.msgpack",
+    binary: true,
+    encode: (frame) => library.encode(frame),
+    decode: (data) => {
+      if (typeof data === "string") throw new TypeError("a text frame on a MessagePack connection");
+      return library.decode(asBytes(data));
+    },
+  });
+}
+
+/** A binary message as bytes, whatever the host hands over (ArrayBuffer, Buffer, view). */
+function asBytes(data) {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (Array.isArray(data)) return asBytes(concatBytes(data)); // `ws` fragments
+  throw new TypeError("a binary message of an unknown kind");
+}
+
+function concatBytes(chunks) {
+  const total = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength), at);
+    at += chunk.byteLength;
+  }
+  return bytes;
+}
 
 /**
  * Error codes: the server's (protocol section 11) and this client's own.
@@ -184,6 +246,7 @@ export class ClassroomClient {
    * @param {number} [options.backoffMax=10000] ms: the largest reconnect delay
    * @param {typeof WebSocket} [options.WebSocket] for tests and non-browser hosts
    * @param {string[]} [options.features] protocol features to announce (`presence.diff`)
+   * @param {Codec} [options.codec] the encoding: {@link jsonCodec} (default) or {@link msgpackCodec}
    */
   constructor(options) {
     if (!options || typeof options.token !== "string" || !options.token) {
@@ -196,6 +259,7 @@ export class ClassroomClient {
     this._backoffInitial = options.backoffInitial ?? 500;
     this._backoffMax = options.backoffMax ?? 10000;
     this._WebSocket = options.WebSocket || globalThis.WebSocket;
+    this._codec = options.codec || jsonCodec;
     /** Optional protocol features to announce on `connect` (e.g. `presence.diff`). */
     this._features = Array.isArray(options.features) ? [...options.features] : [];
 
@@ -325,7 +389,8 @@ export class ClassroomClient {
       { attempt: this._attempt });
     let ws;
     try {
-      ws = new this._WebSocket(this._url, [SUBPROTOCOL]);
+      ws = new this._WebSocket(this._url, [this._codec.subprotocol]);
+      if (this._codec.binary) ws.binaryType = "arraybuffer"; // not Blob: decoding stays synchronous
     } catch (err) {
       this._stop(1006, String(err), new ClassroomError(ErrorCode.CLOSED, String(err)));
       return;
@@ -605,7 +670,7 @@ export class ClassroomClient {
         reject(new ClassroomError(ErrorCode.TIMEOUT, `no reply to ${frame.type}`));
       }, this._requestTimeout);
       this._pending.set(id, { resolve, reject, timer, ws });
-      ws.send(JSON.stringify({ ...frame, id }));
+      ws.send(this._codec.encode({ ...frame, id }));
     });
   }
 
@@ -622,9 +687,9 @@ export class ClassroomClient {
     if (ws !== this._ws) return;
     let frame;
     try {
-      frame = JSON.parse(message.data);
+      frame = this._codec.decode(message.data);
     } catch {
-      console.error("classroom.js: a frame that is not JSON");
+      console.error(`classroom.js: a frame that is not ${this._codec.subprotocol}`);
       return;
     }
     if (frame === null || typeof frame !== "object") return;

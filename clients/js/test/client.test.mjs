@@ -2,9 +2,12 @@
 // package as its WebSocket: what a back-end or React Native team would see.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { decode, encode } from "@msgpack/msgpack";
 import WebSocket from "ws";
 
-import { ClassroomClient, ClassroomError, ErrorCode, defaultUrl } from "../src/classroom.js";
+import {
+  ClassroomClient, ClassroomError, ErrorCode, defaultUrl, msgpackCodec,
+} from "../src/classroom.js";
 import { Server, token } from "./server.mjs";
 
 const server = new Server();
@@ -53,6 +56,24 @@ test("connects, joins and hears another user's chat", async () => {
   assert.equal(frame.offset, published.offset);
   assert.equal(frame.event.by.display_name, "Tessa");
   assert.deepEqual(sam.position("s1"), { epoch: frame.epoch, offset: frame.offset });
+});
+
+test("a MessagePack client and a JSON client hear each other", async () => {
+  const tessa = client("t3", "trainer", { codec: msgpackCodec({ encode, decode }) });
+  const sam = client("u6", "student", { claims: { name: "Sam Student" } });
+  await tessa.connect();
+  await sam.connect();
+  await tessa.join("s1");
+  await sam.join("s1");
+  const heardBySam = next(sam, "event", (f) => f.event.text === "in MessagePack");
+  const heardByTessa = next(tessa, "event", (f) => f.event.text === "in JSON");
+  const published = await tessa.publish("s1", { kind: "chat", text: "in MessagePack" });
+  assert.equal((await heardBySam).offset, published.offset);
+  await sam.publish("s1", { kind: "chat", text: "in JSON" });
+  const frame = await heardByTessa;
+  assert.equal(frame.event.by.display_name, "Sam");
+  assert.equal(typeof frame.event.at, "number");
+  assert.throws(() => msgpackCodec({}), TypeError);
 });
 
 test("a refused command rejects with the server's code, and the client carries on", async () => {
