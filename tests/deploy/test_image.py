@@ -3,7 +3,8 @@
 Slow (a base image from debootstrap the first time, then the build), so it runs with
 ``make image-test`` (``CLASSROOM_IMAGE_TEST=1``), not in every ``make test``. No image
 registry is reachable here: the base is made from Debian's packages
-(``scripts/image-base.sh``) and the project comes in as wheels built on the host.
+(``scripts/image-test.sh base``, cached under ``build/``) and the project comes in as
+wheels built on the host.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tests.multinode.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TAG = "localhost/classroom:image-test"
-BASE = "localhost/classroom-base:bookworm"
+BASE = os.environ.get("CLASSROOM_IMAGE_BASE", "localhost/classroom-base:bookworm")
 REDIS_URL = os.environ.get("CLASSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 SECRET = "image-test-secret-0123456789-abcdefgh"
 TENANTS = {"acme": {"secrets": [SECRET], "api_key": "acme-image-test-key"}}
@@ -48,8 +49,9 @@ def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def image() -> str:
     if shutil.which("podman") is None:
-        pytest.skip("podman is not installed (scripts/ensure-podman.sh installs Debian's)")
-    sh("scripts/image-base.sh")
+        pytest.skip("podman is not installed (scripts/image-test.sh installs Debian's)")
+    base = sh("scripts/image-test.sh", "base", check=False)
+    assert base.returncode == 0, f"no base image {BASE}: {base.stderr[-2000:]}"
     probe = sh("scripts/podman.sh", "run", "--rm", "--network", "host", BASE, "true", check=False)
     if probe.returncode != 0:
         pytest.skip(f"podman cannot run containers here: {probe.stderr.strip()[-300:]}")
