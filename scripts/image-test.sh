@@ -1,13 +1,14 @@
 #!/bin/sh
 # The container image test end to end, on a machine where no image registry is reachable:
-#   1. podman, runc and debootstrap from Debian's packages, when missing;
+#   1. podman, runc, debootstrap and podman-compose from Debian's packages, when missing;
 #   2. a base image made from Debian's packages (debootstrap bookworm with python3 and
-#      venv, `podman import`ed), since python:3.11-slim cannot be pulled here;
-#   3. tests/deploy/test_image.py, which builds deploy/Containerfile on that base and
-#      runs it (scripts/podman.sh: the only way podman runs here).
+#      venv, `podman import`ed), since python:3.11-slim cannot be pulled here, and on it
+#      stand-ins for the official redis and haproxy images (for deploy/compose.yaml);
+#   3. tests/deploy: deploy/Containerfile built on that base and run alone, then
+#      deploy/compose.yaml run with it (scripts/podman.sh: the only way podman runs here).
 #
 #   scripts/image-test.sh          # all three (make image-test)
-#   scripts/image-test.sh base     # 1 and 2 only (what the test itself calls)
+#   scripts/image-test.sh base     # 1 and 2 only (what the tests themselves call)
 #
 # debootstrap takes a minute or two, so its tree is kept as a tarball under build/
 # (gitignored): a second run imports that, or finds the image already in podman's store.
@@ -20,7 +21,7 @@ CACHE=build/image/base-$SUITE.tar
 
 ensure_tools() {
   missing=""
-  for tool in podman runc debootstrap; do
+  for tool in podman runc debootstrap podman-compose; do
     command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing="$missing $tool"
   done
   [ -z "$missing" ] && return 0
@@ -58,7 +59,18 @@ ensure_base() {
   podman import --quiet --change 'CMD ["/bin/bash"]' "$CACHE" "$BASE" >/dev/null
 }
 
+# Debian's redis-server and haproxy set up as the official images are; podman's layer
+# cache makes this instant after the first time (which runs apt-get on the mirror).
+ensure_standins() {
+  for service in redis haproxy; do
+    sh scripts/podman.sh build --quiet --network host --build-arg "BASE=$BASE" \
+      --target "$service" --tag "localhost/classroom-standin-$service:test" \
+      -f tests/deploy/standins.Containerfile tests/deploy >/dev/null
+  done
+}
+
 ensure_tools
 ensure_base
+ensure_standins
 [ "${1:-}" = "base" ] && exit 0
 CLASSROOM_IMAGE_TEST=1 CLASSROOM_IMAGE_BASE="$BASE" exec .venv/bin/pytest -p no:randomly tests/deploy
