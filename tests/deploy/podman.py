@@ -13,13 +13,14 @@ import asyncio
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from auth.tenants import Tenant
 from auth.tokens import issue_token
-from tests.client import Client
+from tests.client import Client, Frame
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = os.environ.get("CLASSROOM_IMAGE_BASE", "localhost/classroom-base:bookworm")
@@ -54,22 +55,39 @@ async def ready(base_url: str) -> None:
     raise AssertionError(f"{base_url}/readyz never answered 200")
 
 
+async def ask(client: Client, kind: str, **fields: Any) -> Frame:
+    """A command's reply, retried while it is ``unavailable`` ("retry later", protocol.md).
+
+    As every client does. Under podman here a node's first look-up of ``redis`` can stall
+    for seconds (aardvark-dns drops queries while it reloads, containers/aardvark-dns#389),
+    longer than a Redis call may take; Docker's DNS does not do this.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 45
+    while (reply := await client.request(kind, **fields)).get("code") == "unavailable":
+        assert loop.time() < deadline, reply
+        await asyncio.sleep(0.5)
+    return reply
+
+
 async def lesson(ws_url: str, students: int = 1) -> list[Client]:
     """A trainer (JSON) and ``students`` (MessagePack) join s1; the trainer's chat reaches all.
 
     Returns the open clients (the caller closes them), so a test may look at where
     they landed before they leave.
     """
-    clients = [await Client.open(ws_url)]
+    clients: list[Client] = []
     try:
-        clients += [await Client.open(ws_url, "msgpack") for _ in range(students)]
-        for n, client in enumerate(clients):
+        for n in range(1 + students):
+            # Each connects as soon as it is open: a socket left without `connect` is closed.
+            client = await Client.open(ws_url, "json" if n == 0 else "msgpack")
+            clients.append(client)
             sub, role = ("t1", "trainer") if n == 0 else (f"u{n}", "student")
             token = issue_token(ACME, sub=sub, role=role, sessions=["s1"], ttl=600)
             assert (reply := await client.connect(token))["type"] == "connected", reply
-            assert (reply := await client.request("join", session="s1"))["type"] == "joined", reply
-        reply = await clients[0].request("publish", session="s1",
-                                         event={"kind": "chat", "text": "uit de container"})
+            assert (reply := await ask(client, "join", session="s1"))["type"] == "joined", reply
+        reply = await ask(clients[0], "publish", session="s1", client_msg_id="m-1",
+                          event={"kind": "chat", "text": "uit de container"})
         assert reply["type"] == "published", reply
         for student in clients[1:]:
             got = await student.expect(lambda f: f.get("type") == "event"

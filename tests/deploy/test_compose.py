@@ -77,7 +77,7 @@ def deployment(image: str) -> Iterator[Deployment]:
         assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
         yield up
     finally:
-        for service in (*NODES, "balancer"):
+        for service in ("redis", *NODES, "balancer"):
             logs = sh("scripts/podman.sh", "logs", up.container(service), check=False)
             print(f"--- {service}\n{logs.stdout[-4000:]}{logs.stderr[-4000:]}")
         compose("down", "-v")
