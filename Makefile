@@ -52,7 +52,7 @@ test: install redis chromium browser-test-deps haproxy sentinel redis-cluster li
 
 # The container image built (on a base made with debootstrap: no registry is reachable
 # here, the base is cached under build/) and run: /readyz, the pages, a WebSocket
-# session. Slow the first time (~2 min),
+# session, and deploy/compose.yaml. Slow the first time (a few minutes),
 # so `make test` runs it only with CLASSROOM_IMAGE_TEST=1.
 image-test: install redis
 	sh scripts/image-test.sh
