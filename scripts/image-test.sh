@@ -7,8 +7,8 @@
 #   3. tests/deploy: deploy/Containerfile built on that base and run alone, then
 #      deploy/compose.yaml run with it (scripts/podman.sh: the only way podman runs here).
 #
-#   scripts/image-test.sh          # all three (make image-test)
-#   scripts/image-test.sh base     # 1 and 2 only (what the tests themselves call)
+#   scripts/image-test.sh [pytest options]  # all three (make image-test)
+#   scripts/image-test.sh base              # 1 and 2 only (what the tests call)
 #
 # debootstrap takes a minute or two, so its tree is kept as a tarball under build/
 # (gitignored): a second run imports that, or finds the image already in podman's store.
@@ -73,4 +73,4 @@ ensure_tools
 ensure_base
 ensure_standins
 [ "${1:-}" = "base" ] && exit 0
-CLASSROOM_IMAGE_TEST=1 CLASSROOM_IMAGE_BASE="$BASE" exec .venv/bin/pytest -p no:randomly tests/deploy
+CLASSROOM_IMAGE_TEST=1 CLASSROOM_IMAGE_BASE="$BASE" exec .venv/bin/pytest -p no:randomly tests/deploy "$@"
