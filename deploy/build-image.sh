@@ -16,6 +16,10 @@ WHEELS=build/image/wheels
 mkdir -p "$WHEELS"
 # The project's own wheel is rebuilt each time; its dependencies' wheels are reused.
 rm -f "$WHEELS"/classroom-*.whl
+# Its files dated by the last commit (SOURCE_DATE_EPOCH), so the same code gives the
+# same wheel: the build then reuses its cached layers instead of installing again.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 315532800)}
+export SOURCE_DATE_EPOCH
 # async-timeout too: redis-py needs it on a Python older than 3.11.3 (Debian bookworm's
 # 3.11.2), which the host's newer Python does not ask for.
 "$PYTHON" -m pip wheel --quiet -c constraints.txt --find-links "$WHEELS" --wheel-dir "$WHEELS" \
@@ -24,6 +28,7 @@ rm -f "$WHEELS"/classroom-*.whl
 rm -rf "$CONTEXT"
 mkdir -p "$CONTEXT/clients/js"
 cp -r "$WHEELS" "$CONTEXT/wheels"
+cp constraints.txt "$CONTEXT/constraints.txt"
 cp -r static "$CONTEXT/static"
 cp -r clients/js/src "$CONTEXT/clients/js/src"
 
