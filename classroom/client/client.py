@@ -252,7 +252,8 @@ class ClassroomClient:
         try:
             return await self._get_token()
         except Exception as exc:
-            log.warning("get_token failed: %r", exc)
+            # The type only: the app's exception may quote a token or a user.
+            log.warning("get_token failed: %s", type(exc).__name__)
             raise ClientError("unauthorized", "could not get a fresh token") from exc
 
     async def _read(self, conn: Connection) -> None:
