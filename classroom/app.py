@@ -100,6 +100,8 @@ class Classroom:
             progress_interval=settings.progress_push_interval,
             presence_window=settings.presence_window,
             idle_after=settings.idle_after,
+            admission_limit=settings.admission_limit,
+            admission_max_wait=settings.admission_max_wait,
             metrics=self.metrics,
             write_clock=self.writes,
             compaction=Compaction.within(

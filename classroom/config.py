@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         default=60.0, ge=0, validation_alias="CLASSROOM_REFRESH_BEFORE"
     )
     drain_timeout: float = Field(default=10.0, ge=0, validation_alias="CLASSROOM_DRAIN_TIMEOUT")
+    # Joins and leaves in progress at once, and how long a join waits for its turn
+    # (classroom/sessions/admission.py; docs/configuration.md, "Join storms").
+    admission_limit: int = Field(default=16, ge=1, validation_alias="CLASSROOM_ADMISSION_LIMIT")
+    admission_max_wait: float = Field(
+        default=10.0, gt=0, validation_alias="CLASSROOM_ADMISSION_MAX_WAIT"
+    )
     static_dir: str | None = Field(default=None, validation_alias="CLASSROOM_STATIC_DIR")
     """Where the web client's files are when the package is installed without the
     repository around it (the container image); the repository's ``static/`` otherwise."""

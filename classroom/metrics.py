@@ -42,6 +42,11 @@ class Metrics:
             "Commands answered unavailable because Redis (broker, presence, data) failed",
             registry=self.registry,
         )
+        self.admission_waiting = Gauge(
+            "classroom_admission_waiting",
+            "Joins and leaves waiting for a turn (CLASSROOM_ADMISSION_LIMIT at once)",
+            registry=self.registry,
+        )
         self.mail_outbox = Gauge(
             "classroom_mail_outbox", "E-mails waiting in the outbox", registry=self.registry
         )

@@ -58,7 +58,12 @@ class ManagedServer:
 
     def start(self) -> None:
         """Start the process and wait (bounded) until its port accepts connections."""
-        self._log = tempfile.TemporaryFile(prefix=f"loadtests-{self.name}-")  # noqa: SIM115
+        keep = os.environ.get("LOADTESTS_SERVER_LOGS")  # a folder: keep every server's output
+        if keep:
+            os.makedirs(keep, exist_ok=True)
+            self._log = open(os.path.join(keep, f"{self.name}-{os.getpid()}.log"), "w+b")  # noqa: SIM115
+        else:
+            self._log = tempfile.TemporaryFile(prefix=f"loadtests-{self.name}-")  # noqa: SIM115
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, *self.argv], cwd=ROOT, env=self.env,
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,

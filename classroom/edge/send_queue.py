@@ -42,6 +42,14 @@ class SendQueue:
         self.finishing = False  # no more frames: drain what is queued, then close
         self.closed = False  # no more frames, and what is queued will not be written
 
+    def release(self) -> None:
+        """Closed for good: drop the frames and the overflow callback (a bound method of
+        the connection, which holds this queue: a cycle only a full GC would free)."""
+        self.closed = True
+        self._frames = []
+        self._bytes = 0
+        self._on_overflow = _nothing
+
     def put(self, payload: Payload) -> bool:
         """Append a frame; False when it was refused (closing, or it overflowed).
 
@@ -97,3 +105,7 @@ class SendQueue:
     def queued_bytes(self) -> int:
         """Bytes waiting to be written."""
         return self._bytes
+
+
+def _nothing() -> None:
+    """The overflow callback of a released queue."""

@@ -79,10 +79,15 @@ class FramesProtocol(WebSocketsSansIOProtocol):
         self.writable = FlowGate()  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Also give the connection's place under the per-address cap back."""
+        """Also give the connection's place under the per-address cap back, and drop the
+        scope's write methods: bound to this protocol, they made a cycle (protocol, scope,
+        method) that kept every closed connection's objects until a full collection."""
         super().connection_lost(exc)
         if isinstance(self.config, GuardedConfig):
             self.config.guard.release(self.transport)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope.get("extensions", {}).pop(FRAMES_EXTENSION, None)
 
     def handle_connect(self, event: Any) -> None:
         """Advertise the batch extension in the scope (unless compression is on)."""

@@ -58,8 +58,9 @@ class Attendance:
                 await self.log.departed(tenant, session, sub,
                                         await self._expired_at(channel, sub, now))
             await self.log.arrived(tenant, session, sub, participant.role, now)
-        except DataUnavailable:
-            log.warning("attendance not logged", extra={"session": channel.name})
+        except DataUnavailable as exc:  # the message is the Redis error's type, no data
+            log.warning("attendance not logged",
+                        extra={"session": channel.name, "reason": str(exc)})
 
     async def departed(self, channel: Channel, sub: str) -> None:
         """The user's last connection in the session left."""
@@ -152,8 +153,9 @@ class Attendance:
     async def _depart(self, channel: Channel, sub: str, at: float) -> None:
         try:
             await self.log.departed(channel.tenant, channel.session, sub, at)
-        except DataUnavailable:
-            log.warning("attendance not logged", extra={"session": channel.name})
+        except DataUnavailable as exc:  # the message is the Redis error's type, no data
+            log.warning("attendance not logged",
+                        extra={"session": channel.name, "reason": str(exc)})
             return
         if self.on_departure is not None:
             try:

@@ -29,6 +29,7 @@ from classroom.domain.channel import Channel
 from classroom.domain.options import OptionDefaults
 from classroom.metrics import Metrics
 from classroom.sessions.access import SessionAccess
+from classroom.sessions.admission import Admission
 from classroom.sessions.attendance import Attendance
 from classroom.sessions.backend_calls import BackendCalls
 from classroom.sessions.cohort import CohortTables
@@ -70,6 +71,8 @@ class Node:
         write_clock: WriteClock | None = None,
         compaction: Compaction | None = None,
         control_poll_interval: float = 5.0,
+        admission_limit: int = 16,
+        admission_max_wait: float = 10.0,
     ) -> None:
         self.tenants = tenants
         self.broker = broker
@@ -97,6 +100,9 @@ class Node:
             hub=self.hub, views=self.presence_views, metrics=self.metrics,
             window=presence_window, counts_only_above=self._counts_only_above,
         )
+        self.admission = Admission(admission_limit, admission_max_wait,
+                                   self.metrics.admission_waiting)
+        """Turns for joins and leaves, so a storm of them queues instead of stalling."""
         self.joins = Joins(
             access=self.access, hub=self.hub, broker=broker, presence=presence,
             streams=self.streams, records=self.records, views=self.presence_views, call=call,

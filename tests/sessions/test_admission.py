@@ -1,0 +1,118 @@
+"""Turns for joins and leaves: how many run at once, who goes first, and who gives up."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from classroom.domain.refusals import RequestRefused
+from classroom.sessions.admission import BUSY, Admission
+from tests.conftest import METRICS_TOKEN, ServerFactory
+
+
+async def _hold(turn: object, started: list[str], name: str, release: asyncio.Event) -> None:
+    async with turn:  # type: ignore[attr-defined]
+        started.append(name)
+        await release.wait()
+
+
+async def test_no_more_than_the_limit_run_at_once_and_the_rest_go_in_arrival_order() -> None:
+    admission = Admission(limit=2, max_wait=5)
+    release = asyncio.Event()
+    started: list[str] = []
+    tasks = [asyncio.create_task(_hold(admission.join_turn(), started, f"j{i}", release))
+             for i in range(5)]
+    await asyncio.sleep(0.01)
+    assert started == ["j0", "j1"]
+    assert admission.queued == 3
+    release.set()
+    await asyncio.gather(*tasks)
+    assert started == ["j0", "j1", "j2", "j3", "j4"]
+    assert admission.queued == 0
+
+
+async def test_joins_waiting_go_before_leaves_waiting() -> None:
+    admission = Admission(limit=1, max_wait=5)
+    release = asyncio.Event()
+    started: list[str] = []
+    first = asyncio.create_task(_hold(admission.join_turn(), started, "first", release))
+    await asyncio.sleep(0)
+    waiting = [
+        asyncio.create_task(_hold(admission.leave_turn(), started, "leave1", release)),
+        asyncio.create_task(_hold(admission.leave_turn(), started, "leave2", release)),
+        asyncio.create_task(_hold(admission.join_turn(), started, "join1", release)),
+    ]
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.gather(first, *waiting)
+    assert started == ["first", "join1", "leave1", "leave2"]
+
+
+async def test_a_join_that_waits_too_long_is_told_the_server_is_busy_and_frees_its_place(
+) -> None:
+    admission = Admission(limit=1, max_wait=0.05)
+    release = asyncio.Event()
+    started: list[str] = []
+    holder = asyncio.create_task(_hold(admission.join_turn(), started, "holder", release))
+    await asyncio.sleep(0)
+    with pytest.raises(RequestRefused) as refused:
+        async with admission.join_turn():
+            pytest.fail("got a turn while the only one was held")
+    assert (refused.value.code, refused.value.message) == ("unavailable", BUSY)
+    assert admission.queued == 0
+    # A leave waits however long it takes, and gets the turn when it is given back.
+    leave = asyncio.create_task(_hold(admission.leave_turn(), started, "leave", release))
+    await asyncio.sleep(0.1)
+    assert not leave.done()
+    release.set()
+    await asyncio.gather(holder, leave)
+    assert started == ["holder", "leave"]
+
+
+async def test_a_waiter_cancelled_as_it_is_handed_the_turn_passes_it_on() -> None:
+    admission = Admission(limit=1, max_wait=5)
+    release = asyncio.Event()
+    started: list[str] = []
+    holder = asyncio.create_task(_hold(admission.join_turn(), started, "holder", release))
+    await asyncio.sleep(0)
+    cancelled = asyncio.create_task(_hold(admission.join_turn(), started, "cancelled", release))
+    after = asyncio.create_task(_hold(admission.join_turn(), started, "after", release))
+    await asyncio.sleep(0.01)
+    release.set()
+    while admission.queued == 2:  # the holder gives its turn to the next in line...
+        await asyncio.sleep(0)
+    assert "cancelled" not in started
+    cancelled.cancel()  # ...which is cancelled before it could run
+    await asyncio.gather(holder, after)
+    assert started == ["holder", "after"]
+    # The turn came back exactly once: one can be taken, a second waits.
+    async with admission.join_turn():
+        assert admission.queued == 0
+        blocked = asyncio.create_task(_hold(admission.join_turn(), started, "next", release))
+        await asyncio.sleep(0.01)
+        assert not blocked.done()
+    await blocked
+
+
+async def test_a_node_with_one_turn_still_lets_a_burst_of_members_in_and_out(
+    start_server: ServerFactory,
+) -> None:
+    server = await start_server(admission_limit=1)
+    clients = [await server.client(f"u{i}", "student", ["s1"], name=f"Student {i}")
+               for i in range(30)]
+    replies = await asyncio.gather(*(c.request("join", session="s1") for c in clients))
+    assert [r["type"] for r in replies] == ["joined"] * 30
+    await asyncio.gather(*(c.close() for c in clients[10:]))  # 20 leave at once
+    trainer = await server.member("t1", "trainer", name="Tessa Trainer")
+    for _ in range(100):
+        listed = await trainer.request("presence", session="s1")
+        if len(listed["participants"]) == 11:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(p["name"] for p in listed["participants"]) == sorted(
+        ["Tessa Trainer", *(f"Student {i}" for i in range(10))])
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        metrics = await http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert "classroom_admission_waiting 0.0" in metrics.text
