@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 import pytest
@@ -12,85 +13,86 @@ from classroom.sessions.admission import BUSY, Admission
 from tests.conftest import METRICS_TOKEN, ServerFactory
 
 
-async def _hold(turn: object, started: list[str], name: str, release: asyncio.Event) -> None:
-    async with turn:  # type: ignore[attr-defined]
-        started.append(name)
-        await release.wait()
+class Line:
+    """Holders of turns: each records its name when it gets one and keeps it until
+    ``release`` is set."""
+
+    def __init__(self, limit: int, max_wait: float = 5) -> None:
+        self.admission = Admission(limit=limit, max_wait=max_wait)
+        self.release = asyncio.Event()
+        self.started: list[str] = []
+
+    def join(self, name: str) -> asyncio.Task[None]:
+        return asyncio.create_task(self._hold(self.admission.join_turn(), name))
+
+    def leave(self, name: str) -> asyncio.Task[None]:
+        return asyncio.create_task(self._hold(self.admission.leave_turn(), name))
+
+    async def _hold(self, turn: contextlib.AbstractAsyncContextManager[None], name: str) -> None:
+        async with turn:
+            self.started.append(name)
+            await self.release.wait()
 
 
 async def test_no_more_than_the_limit_run_at_once_and_the_rest_go_in_arrival_order() -> None:
-    admission = Admission(limit=2, max_wait=5)
-    release = asyncio.Event()
-    started: list[str] = []
-    tasks = [asyncio.create_task(_hold(admission.join_turn(), started, f"j{i}", release))
-             for i in range(5)]
+    line = Line(limit=2)
+    tasks = [line.join(f"j{i}") for i in range(5)]
     await asyncio.sleep(0.01)
-    assert started == ["j0", "j1"]
-    assert admission.queued == 3
-    release.set()
+    assert line.started == ["j0", "j1"]
+    assert line.admission.queued == 3
+    line.release.set()
     await asyncio.gather(*tasks)
-    assert started == ["j0", "j1", "j2", "j3", "j4"]
-    assert admission.queued == 0
+    assert line.started == ["j0", "j1", "j2", "j3", "j4"]
+    assert line.admission.queued == 0
 
 
 async def test_joins_waiting_go_before_leaves_waiting() -> None:
-    admission = Admission(limit=1, max_wait=5)
-    release = asyncio.Event()
-    started: list[str] = []
-    first = asyncio.create_task(_hold(admission.join_turn(), started, "first", release))
+    line = Line(limit=1)
+    first = line.join("first")
     await asyncio.sleep(0)
-    waiting = [
-        asyncio.create_task(_hold(admission.leave_turn(), started, "leave1", release)),
-        asyncio.create_task(_hold(admission.leave_turn(), started, "leave2", release)),
-        asyncio.create_task(_hold(admission.join_turn(), started, "join1", release)),
-    ]
+    waiting = [line.leave("leave1"), line.leave("leave2"), line.join("join1")]
     await asyncio.sleep(0.01)
-    release.set()
+    line.release.set()
     await asyncio.gather(first, *waiting)
-    assert started == ["first", "join1", "leave1", "leave2"]
+    assert line.started == ["first", "join1", "leave1", "leave2"]
 
 
 async def test_a_join_that_waits_too_long_is_told_the_server_is_busy_and_frees_its_place(
 ) -> None:
-    admission = Admission(limit=1, max_wait=0.05)
-    release = asyncio.Event()
-    started: list[str] = []
-    holder = asyncio.create_task(_hold(admission.join_turn(), started, "holder", release))
+    line = Line(limit=1, max_wait=0.05)
+    holder = line.join("holder")
     await asyncio.sleep(0)
     with pytest.raises(RequestRefused) as refused:
-        async with admission.join_turn():
+        async with line.admission.join_turn():
             pytest.fail("got a turn while the only one was held")
     assert (refused.value.code, refused.value.message) == ("unavailable", BUSY)
-    assert admission.queued == 0
+    assert line.admission.queued == 0
     # A leave waits however long it takes, and gets the turn when it is given back.
-    leave = asyncio.create_task(_hold(admission.leave_turn(), started, "leave", release))
+    leave = line.leave("leave")
     await asyncio.sleep(0.1)
     assert not leave.done()
-    release.set()
+    line.release.set()
     await asyncio.gather(holder, leave)
-    assert started == ["holder", "leave"]
+    assert line.started == ["holder", "leave"]
 
 
 async def test_a_waiter_cancelled_as_it_is_handed_the_turn_passes_it_on() -> None:
-    admission = Admission(limit=1, max_wait=5)
-    release = asyncio.Event()
-    started: list[str] = []
-    holder = asyncio.create_task(_hold(admission.join_turn(), started, "holder", release))
+    line = Line(limit=1)
+    holder = line.join("holder")
     await asyncio.sleep(0)
-    cancelled = asyncio.create_task(_hold(admission.join_turn(), started, "cancelled", release))
-    after = asyncio.create_task(_hold(admission.join_turn(), started, "after", release))
+    cancelled, after = line.join("cancelled"), line.join("after")
     await asyncio.sleep(0.01)
-    release.set()
-    while admission.queued == 2:  # the holder gives its turn to the next in line...
+    line.release.set()
+    while line.admission.queued == 2:  # the holder gives its turn to the next in line...
         await asyncio.sleep(0)
-    assert "cancelled" not in started
+    assert "cancelled" not in line.started
     cancelled.cancel()  # ...which is cancelled before it could run
     await asyncio.gather(holder, after)
-    assert started == ["holder", "after"]
+    assert line.started == ["holder", "after"]
     # The turn came back exactly once: one can be taken, a second waits.
-    async with admission.join_turn():
-        assert admission.queued == 0
-        blocked = asyncio.create_task(_hold(admission.join_turn(), started, "next", release))
+    async with line.admission.join_turn():
+        assert line.admission.queued == 0
+        blocked = line.join("next")
         await asyncio.sleep(0.01)
         assert not blocked.done()
     await blocked
