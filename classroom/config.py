@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     )
     drain_timeout: float = Field(default=10.0, ge=0, validation_alias="CLASSROOM_DRAIN_TIMEOUT")
     # Joins and leaves in progress at once, and how long a join waits for its turn
-    # (classroom/sessions/admission.py; docs/configuration.md, "Join storms").
+    # (classroom/sessions/admission.py; docs/configuration.md, "Server operation").
     admission_limit: int = Field(default=16, ge=1, validation_alias="CLASSROOM_ADMISSION_LIMIT")
     admission_max_wait: float = Field(
         default=10.0, gt=0, validation_alias="CLASSROOM_ADMISSION_MAX_WAIT"

@@ -132,9 +132,9 @@ class Connection:
         """Drop what refers back to this connection, so it is freed when its task ends.
 
         Left in place, these cycles (the queue's overflow callback, the protocol's write
-        methods, the ASGI callables) keep every closed connection alive until a full
-        garbage collection: after a reconnect storm, thousands of them, freed in one
-        pause of most of a second while every other member waits for its events.
+        methods) keep every closed connection alive until a full garbage collection:
+        after a reconnect storm, thousands of them, freed in one pause of most of a
+        second while every other member waits for its events.
         """
         self._send_queue.release()
         self._write_now = self._writable = None

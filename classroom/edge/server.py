@@ -87,7 +87,7 @@ class FramesProtocol(WebSocketsSansIOProtocol):
             self.config.guard.release(self.transport)
         scope = getattr(self, "scope", None)
         if scope is not None:
-            scope.get("extensions", {}).pop(FRAMES_EXTENSION, None)
+            (scope.get("extensions") or {}).pop(FRAMES_EXTENSION, None)
 
     def handle_connect(self, event: Any) -> None:
         """Advertise the batch extension in the scope (unless compression is on)."""
