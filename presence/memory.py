@@ -86,6 +86,9 @@ class MemoryPresenceStore:
     def forget_cached(self) -> None:
         """Nothing is kept beside the entries themselves."""
 
+    def forget_channel(self, channel: str) -> None:
+        """Nothing is kept beside the entries themselves."""
+
     async def close(self) -> None:
         """Forget every connection."""
         self._channels.clear()

@@ -36,8 +36,8 @@ from presence.store import PresenceEntry, PresenceUnavailable
 # CLUSTERDOWN, TRYAGAIN and an unserved slot: a cluster in the middle of a failover.
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError,
                ClusterDownError, TryAgainError, SlotNotCoveredError)
-PARSED_MAX = 20_000
-"""Raw entries kept parsed (a few hundred bytes each), across channels."""
+PARSED_CHANNELS_MAX = 2_000
+"""Channels whose entries are kept parsed; past it the memo starts afresh."""
 
 
 def _field(text: str) -> bytes:
@@ -88,7 +88,7 @@ class RedisPresenceStore:
         self._participants, self._clients = register(PARTICIPANTS), register(CLIENTS)
         self._remove_user, self._touch = register(REMOVE_USER), register(TOUCH)
         self._sweep = register(SWEEP)
-        self._parsed: dict[bytes, PresenceEntry] = {}
+        self._parsed: dict[str, dict[bytes, PresenceEntry]] = {}
 
     async def add(self, channel: str, client: str, user: str, info: bytes) -> bool:
         """Record a connection; True iff it is the user's first live one in ``channel``."""
@@ -107,17 +107,23 @@ class RedisPresenceStore:
 
         Every join reads the whole list, so the entries are parsed once and reused while
         unchanged (in a room of 500 joining at once, parsing them anew was a tenth of
-        the server's CPU); the memo is bounded and starts afresh when full.
+        the server's CPU). The memo keeps, per channel, the entries of the last read
+        only, so people who left do not stay in it; a channel the node no longer
+        serves is dropped (:meth:`forget_channel`).
         """
-        parsed = self._parsed
+        raws = await self._call(self._participants, channel)
+        before = self._parsed.get(channel) or {}
+        parsed: dict[bytes, PresenceEntry] = {}
         entries = []
-        for raw in await self._call(self._participants, channel):
-            entry = parsed.get(raw)
+        for raw in raws:
+            entry = before.get(raw)
             if entry is None:
-                if len(parsed) >= PARSED_MAX:
-                    parsed.clear()
-                entry = parsed[raw] = _entry(raw)
+                entry = _entry(raw)
+            parsed[raw] = entry
             entries.append(entry)
+        if channel not in self._parsed and len(self._parsed) >= PARSED_CHANNELS_MAX:
+            self._parsed.clear()
+        self._parsed[channel] = parsed
         return entries
 
     async def clients(self, channel: str, user: str) -> list[str]:
@@ -140,6 +146,10 @@ class RedisPresenceStore:
     def forget_cached(self) -> None:
         """Drop the parsed entries (an erasure must not leave a profile in memory)."""
         self._parsed.clear()
+
+    def forget_channel(self, channel: str) -> None:
+        """Drop the channel's parsed entries: this node no longer serves it."""
+        self._parsed.pop(channel, None)
 
     async def close(self) -> None:
         """Release the connections."""

@@ -69,6 +69,10 @@ class PresenceStore(Protocol):
         """Drop whatever the store keeps parsed in memory (an erasure leaves nothing behind)."""
         ...
 
+    def forget_channel(self, channel: str) -> None:
+        """Drop what the store keeps parsed of ``channel``: this node no longer serves it."""
+        ...
+
     async def close(self) -> None:
         """Release the backend."""
         ...

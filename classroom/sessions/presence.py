@@ -109,3 +109,4 @@ class PresenceViews:
         """Drop a session's renderings and count: this node no longer serves it."""
         self._rendered.pop(channel, None)
         self._present.pop(channel, None)
+        self._presence.forget_channel(channel)

@@ -187,10 +187,21 @@ async def test_parsed_entries_follow_changes_and_are_forgotten_on_request(
     assert [e.user for e in await store.participants("c")] == ["u1", "u2"]
 
 
-async def test_parsed_entries_are_bounded(make: MakeStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("presence.redis.PARSED_MAX", 3)
+async def test_parsed_entries_keep_only_who_is_there_and_go_with_the_channel(
+    make: MakeStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("presence.redis.PARSED_CHANNELS_MAX", 2)
     store = make()
     for n in range(5):
         await store.add("c", f"k{n}", f"u{n}", b"info %d" % n)
-        assert len(await store.participants("c")) == n + 1
-        assert len(store._parsed) <= 3  # started afresh when full
+    assert len(await store.participants("c")) == 5
+    for n in range(4):
+        await store.remove("c", f"k{n}")
+    assert [e.user for e in await store.participants("c")] == ["u4"]
+    assert len(store._parsed["c"]) == 1  # those who left are not kept parsed
+    store.forget_channel("c")  # the node no longer serves the session
+    assert "c" not in store._parsed
+    for channel in ("a", "b", "d"):
+        await store.add(channel, "k", "u", b"info")
+        await store.participants(channel)
+        assert len(store._parsed) <= 2  # started afresh past the bound
