@@ -40,7 +40,14 @@ from classroom.backends.broker.base import (
     RememberedPublish,
     StreamPosition,
 )
-from classroom.backends.broker.redis_scripts import HISTORY, POSITION, PUBLISH, RETAIN, REWRITE
+from classroom.backends.broker.redis_scripts import (
+    HISTORY,
+    POSITION,
+    PUBLISH,
+    READ_PAGE,
+    RETAIN,
+    REWRITE,
+)
 from classroom.backends.broker.seen import SeenPositions
 from classroom.backends.redis_client import SOCKET_TIMEOUT, RedisClient, any_redis_client
 
@@ -121,6 +128,7 @@ class RedisBroker:
         self._history_script = self._client.register_script(HISTORY)
         self._rewrite_script = self._client.register_script(REWRITE)
         self._retain_script = self._client.register_script(RETAIN)
+        self._read_page_script = self._client.register_script(READ_PAGE)
         self.on_reconnect: Callable[[], None] | None = None
         self._handler: PublicationHandler | None = None
         self._channels: set[str] = set()
@@ -546,21 +554,24 @@ class RedisBroker:
             raise BrokerUnavailable("the redis broker is closed")
 
     async def read_page(self, channel: str, *, after: int, limit: int) -> list[Publication]:
-        """Up to ``limit`` entries after ``after``, with the epoch read in the same transaction."""
+        """Up to ``limit`` entries after ``after``, with the epoch read in the same step."""
         if limit < 0:
             raise ValueError("limit must be >= 0")
         self._check_open()
         if limit == 0:
             return []
+        keys = [self._key(channel, "meta"), self._key(channel, "stream")]
         try:
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.hget(self._key(channel, "meta"), "e")
-                pipe.xrange(self._key(channel, "stream"), f"({after}-0", "+", count=limit)
-                raw_epoch, entries = await pipe.execute()
+            page = await self._read_page_script(keys=keys, args=[f"({after}-0", limit])
         except UNREACHABLE as exc:
             raise BrokerUnavailable("redis is unreachable") from exc
-        if raw_epoch is None:
+        if not page:
             return []
-        epoch = raw_epoch.decode()
-        return [Publication(int(entry_id.partition(b"-")[0]), epoch, fields[b"d"])
-                for entry_id, fields in entries]
+        epoch = page[0].decode()
+        return [Publication(int(entry_id.partition(b"-")[0]), epoch, _data_of(fields))
+                for entry_id, fields in page[1]]
+
+
+def _data_of(fields: list[bytes]) -> bytes:
+    """The ``d`` field of a stream entry as a script returns it (a flat name, value list)."""
+    return dict(zip(fields[::2], fields[1::2], strict=True))[b"d"]

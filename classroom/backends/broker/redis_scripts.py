@@ -108,6 +108,19 @@ KEYS: meta, stream. ARGV: new_epoch, history ttl (ms), the caller's claim (offse
 epoch, digest; '' for none).
 """
 
+READ_PAGE = """
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then return {} end
+return {epoch, redis.call('XRANGE', KEYS[2], ARGV[1], '+', 'COUNT', ARGV[2])}
+"""
+"""A page of stored entries and the epoch, read together (for exports and erasure).
+
+KEYS: meta, stream. ARGV: the exclusive start (``(<offset>-0``), the page size.
+Returns ``{}`` for a stream that does not exist, else ``{epoch, entries}``. A script,
+not MULTI: redis-py 8.1's asyncio cluster pipeline in a transaction runs each command
+in a thread of its own and blocks the event loop while it waits for it.
+"""
+
 HISTORY = PRELUDE + """
 continue_or_new_epoch(KEYS[1], KEYS[2], ARGV[6], ARGV[7], ARGV[8], ARGV[1])
 continue_or_new_epoch(KEYS[1], KEYS[2], ARGV[3], ARGV[4], '', ARGV[1])
