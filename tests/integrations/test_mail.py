@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -33,6 +34,7 @@ from classroom.integrations.mail import (
     summaries,
 )
 from tests.fakes.smtp_server import SmtpServer
+from tests.redis_topologies import ClusterSet
 
 REDIS_URL = os.environ.get("CLASSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 MAIL_FROM = "Classroom <noreply@acme.test>"
@@ -749,3 +751,33 @@ def test_joined_students_count_as_present_and_only_trainers_get_summaries() -> N
     assert summaries("acme", "s-1", ROSTER, {"s1": "anna@example.nl"}, rows) == []
     assert summaries("acme", "s-1", {**ROSTER, "trainers": []}, {"t1": "t1@acme.test"},
                      rows) == []
+
+
+async def test_on_a_cluster_records_are_pruned_without_a_thread(
+    cluster_set: ClusterSet, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """redis-py 8.1's cluster transaction (MULTI) ran each command in a thread of its own
+    and blocked the event loop while it waited; the removal is one script now."""
+    made = Nodes("cluster", cluster_set.url)
+    try:
+        clock = Clock()
+        outbox = made(clock=clock, keep_sent=60.0)
+        sent = message(dedupe="once", now=clock.now)
+        await outbox.enqueue(sent)
+        await outbox.claim(10, lease=60)
+        await outbox.mark_sent(sent)
+        clock.now += 120
+        started: list[str] = []
+        original = threading.Thread.start
+
+        def start(thread: threading.Thread) -> None:
+            started.append(thread.name)
+            original(thread)
+
+        monkeypatch.setattr(threading.Thread, "start", start)
+        await outbox.claim(10, lease=60)  # the worker's poll prunes the old record
+        assert sent.id not in repr(await made.stored())
+        assert await outbox.enqueue(message(dedupe="once", now=clock.now))  # key released
+        assert started == []
+    finally:
+        await made.clean()
