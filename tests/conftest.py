@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +143,21 @@ def cluster_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterSet
     made = ClusterSet.start(tmp_path_factory.mktemp("cluster"))
     yield made
     made.stop()
+
+
+@pytest.fixture
+def thread_starts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads started during the test (the event loop's code must
+    start none: redis-py's cluster transactions did, blocking the loop while they ran)."""
+    started: list[str] = []
+    original = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        original(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    return started
 
 
 @pytest.hookimpl(wrapper=True)

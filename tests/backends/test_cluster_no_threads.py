@@ -7,27 +7,11 @@ node's event loop for every page an export or an erasure reads.
 
 from __future__ import annotations
 
-import threading
 import uuid
-
-import pytest
 
 from classroom.backends.broker import broker_from_url
 from tests.backends.conftest import drop_prefix
 from tests.redis_topologies import ClusterSet
-
-
-@pytest.fixture
-def thread_starts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    started: list[str] = []
-    original = threading.Thread.start
-
-    def start(thread: threading.Thread) -> None:
-        started.append(thread.name)
-        original(thread)
-
-    monkeypatch.setattr(threading.Thread, "start", start)
-    return started
 
 
 async def test_pages_of_history_are_read_on_a_cluster_without_a_thread(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -754,7 +753,7 @@ def test_joined_students_count_as_present_and_only_trainers_get_summaries() -> N
 
 
 async def test_on_a_cluster_records_are_pruned_without_a_thread(
-    cluster_set: ClusterSet, monkeypatch: pytest.MonkeyPatch,
+    cluster_set: ClusterSet, thread_starts: list[str],
 ) -> None:
     """redis-py 8.1's cluster transaction (MULTI) ran each command in a thread of its own
     and blocked the event loop while it waited; the removal is one script now."""
@@ -767,17 +766,10 @@ async def test_on_a_cluster_records_are_pruned_without_a_thread(
         await outbox.claim(10, lease=60)
         await outbox.mark_sent(sent)
         clock.now += 120
-        started: list[str] = []
-        original = threading.Thread.start
-
-        def start(thread: threading.Thread) -> None:
-            started.append(thread.name)
-            original(thread)
-
-        monkeypatch.setattr(threading.Thread, "start", start)
+        thread_starts.clear()
         await outbox.claim(10, lease=60)  # the worker's poll prunes the old record
         assert sent.id not in repr(await made.stored())
         assert await outbox.enqueue(message(dedupe="once", now=clock.now))  # key released
-        assert started == []
+        assert thread_starts == []
     finally:
         await made.clean()
