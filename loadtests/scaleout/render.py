@@ -27,6 +27,11 @@ def _nodes(run: Mapping[str, Any], key: str, digits: int = 1) -> str:
     return " / ".join(_fmt(node.get(key), digits) for node in run["node"])
 
 
+def _with_net(figures: Mapping[str, Any], key: str, digits: int = 1) -> str:
+    """A per-publication figure and, in brackets, the same net of the idle window."""
+    return f"{_fmt(figures[key], digits)} ({_fmt(figures[key + '_net_of_idle'], digits)})"
+
+
 def _mean(values: Iterable[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return statistics.fmean(known) if known else None
@@ -66,9 +71,8 @@ def runs_table(runs: list[Mapping[str, Any]]) -> list[str]:
     for run in runs:
         lat, calm = run["latency_ms"], run["latency_ms_quiet_seconds"]
         redis = run.get("redis")
-        redis_text = "-" if redis is None else (
-            f"{_fmt(redis['primaries_cpu_us_per_publication'])} "
-            f"({_fmt(redis['primaries_cpu_us_per_publication_net_of_idle'])})")
+        redis_text = ("-" if redis is None
+                      else _with_net(redis, "primaries_cpu_us_per_publication"))
         connections = " + ".join(str(node["connections"]) for node in run["node"])
         lines.append(
             f"| {run['shape']} | {run['repeat']} | {run['nodes']} x ({connections}) "
@@ -126,14 +130,10 @@ def redis_table(runs: list[Mapping[str, Any]]) -> list[str]:
             lines.append(
                 f"| {run['shape']} | {run['repeat']} | {port} | {proc['role']} "
                 f"| {_fmt(proc['cpu_pct'], 2)} ({_fmt(proc['idle_cpu_pct'], 2)}) "
-                f"| {_fmt(proc['cpu_us_per_publication'])} "
-                f"({_fmt(proc['cpu_us_per_publication_net_of_idle'])}) "
-                f"| {_fmt(proc['script_us_per_publication'])} "
-                f"({_fmt(proc['script_us_per_publication_net_of_idle'])}) "
-                f"| {_fmt(proc['net_output_bytes_per_publication'], 0)} "
-                f"({_fmt(proc['net_output_bytes_per_publication_net_of_idle'], 0)}) "
-                f"| {_fmt(proc['repl_output_bytes_per_publication'], 0)} "
-                f"({_fmt(proc['repl_output_bytes_per_publication_net_of_idle'], 0)}) "
+                f"| {_with_net(proc, 'cpu_us_per_publication')} "
+                f"| {_with_net(proc, 'script_us_per_publication')} "
+                f"| {_with_net(proc, 'net_output_bytes_per_publication', 0)} "
+                f"| {_with_net(proc, 'repl_output_bytes_per_publication', 0)} "
                 f"| {calls or '-'} |")
     return lines
 
