@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -113,6 +114,25 @@ class ManagedServer:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def started_nodes(count: int, env: dict[str, str], name: str) -> Iterator[list[ManagedServer]]:
+    """``count`` fresh ``classroom serve`` nodes on free loopback ports, named ``name``
+    and their number; all stopped (by pid) on the way out, whatever happens."""
+    nodes: list[ManagedServer] = []
+    try:
+        for n in range(count):
+            port = free_port()
+            node = ManagedServer(f"{name}{n}", [
+                "-m", "classroom.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env, port)
+            node.start()
+            nodes.append(node)
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
 
 
 def check_redis(url: str) -> None:

@@ -17,7 +17,7 @@ import json
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,7 +33,7 @@ from loadtests.scaleout.broker import publish_cost
 from loadtests.scaleout.config import ScaleoutConfig, Shape, Timeline, shape
 from loadtests.scaleout.probe import Probe, Reading
 from loadtests.scenarios import build_scenario
-from loadtests.servers import ManagedServer, clean_environment, free_port
+from loadtests.servers import clean_environment, started_nodes
 from loadtests.serverside import summary_ms
 from loadtests.stats import Histogram
 from tests.redis_topologies import ClusterSet
@@ -75,24 +75,6 @@ class Identity:
                 "CLASSROOM_RATE_LIMIT_PER_SECOND": RATE_LIMIT,
                 "CLASSROOM_RATE_LIMIT_BURST": RATE_LIMIT,
                 "CLASSROOM_LOG_LEVEL": "warning"}
-
-
-@contextlib.contextmanager
-def started_nodes(count: int, env: dict[str, str], name: str) -> Iterator[list[ManagedServer]]:
-    """``count`` fresh nodes on free loopback ports; all stopped (by pid) on the way out."""
-    nodes: list[ManagedServer] = []
-    try:
-        for n in range(count):
-            port = free_port()
-            node = ManagedServer(f"{name}-node{n}", [
-                "-m", "classroom.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env, port)
-            node.start()
-            nodes.append(node)
-        yield nodes
-    finally:
-        for node in nodes:
-            node.stop()
 
 
 def delete_cluster_prefix(cluster: ClusterSet, prefix: str) -> int:
@@ -478,7 +460,8 @@ def measure(shape_: Shape, repeat: int, config: ScaleoutConfig, identity: Identi
     primaries = {n.port for n in cluster.primaries()} if cluster else set()
     ports = [n.port for n in cluster.nodes] if cluster and shape_.broker == "cluster" else []
     with contextlib.ExitStack() as stack:
-        nodes = stack.enter_context(started_nodes(shape_.nodes, env, f"{shape_.name}-{repeat}"))
+        nodes = stack.enter_context(
+            started_nodes(shape_.nodes, env, f"{shape_.name}-{repeat}-node"))
         urls = [f"ws://127.0.0.1:{node.port}/ws" for node in nodes]
         targets = tuple(urls) if len(urls) > 1 else ()
         others: dict[str, int] = {}

@@ -17,7 +17,7 @@ from typing import Any
 
 from loadtests.monitor import metrics_url
 from loadtests.plan import Credentials
-from loadtests.servers import ManagedServer, check_redis, clean_environment, free_port
+from loadtests.servers import ManagedServer, check_redis, clean_environment, started_nodes
 from loadtests.soak.config import SoakConfig
 
 TENANT = "soak"
@@ -73,20 +73,8 @@ class Cluster:
         """Start every node; stop them all (by pid) whatever happens."""
         if self.config.broker == "redis":
             check_redis(self.config.redis_url)
-        started: list[ManagedServer] = []
-        try:
-            for n in range(self.config.nodes):
-                port = free_port()
-                server = ManagedServer(
-                    f"soak-node-{n}",
-                    ["-m", "classroom.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                    self.environment(), port)
-                server.start()
-                started.append(server)
+        with started_nodes(self.config.nodes, self.environment(), "soak-node-") as started:
             yield started
-        finally:
-            for server in started:
-                server.stop()
 
 
 def ws_url(server: ManagedServer) -> str:
