@@ -157,11 +157,9 @@ class Connection:
 
     async def _leave_all(self) -> None:
         memberships, self.memberships = list(self.memberships.values()), {}
-        node = self._services.node
         for membership in memberships:
             try:
-                async with node.admission.leave_turn():
-                    await node.joins.leave(membership)
+                await self._services.node.joins.leave(membership)
             except Exception:
                 log.exception("leave failed", extra={"pid": membership.pid})
 
@@ -200,10 +198,8 @@ class Connection:
         task.add_done_callback(self._tasks.discard)
 
     async def _end(self, membership: Membership) -> None:
-        node = self._services.node
         try:
-            async with node.admission.leave_turn():
-                await node.joins.leave(membership)
+            await self._services.node.joins.leave(membership)
         finally:
             if not self.memberships:
                 if self._dispatching:  # let the command in flight (session.end) reply first

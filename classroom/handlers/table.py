@@ -160,12 +160,10 @@ async def join(services: Services, peer: Peer, identity: Identity, command: Join
     if command.session in peer.memberships:
         raise RequestRefused("bad_request", "already joined")
     joins = services.node.joins
-    async with services.node.admission.join_turn():
-        outcome = await joins.join(peer, identity, command.session, _position(command.since),
-                                   max_replay=peer.replay_allowance())
+    outcome = await joins.join(peer, identity, command.session, _position(command.since),
+                               max_replay=peer.replay_allowance())
     if peer.closing:
-        async with services.node.admission.leave_turn():
-            await joins.leave(outcome.membership)
+        await joins.leave(outcome.membership)
         return None
     peer.memberships[command.session] = outcome.membership
     reply = outcome.reply
@@ -188,8 +186,7 @@ async def leave(services: Services, peer: Peer, identity: Identity, command: Lea
     membership = peer.memberships.pop(command.session, None)
     if membership is None:
         raise RequestRefused("bad_request", "not joined to that session")
-    async with services.node.admission.leave_turn():
-        await services.node.joins.leave(membership)
+    await services.node.joins.leave(membership)
     return {"type": "left", "session": command.session}
 
 

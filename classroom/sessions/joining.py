@@ -30,6 +30,7 @@ from classroom.protocol.codec import Payload, encode
 from classroom.protocol.features import PRESENCE_DIFF
 from classroom.protocol.frames import event_frame, history_event
 from classroom.sessions.access import SessionAccess
+from classroom.sessions.admission import Admission
 from classroom.sessions.attendance import Attendance
 from classroom.sessions.backend_calls import BackendCalls
 from classroom.sessions.hub import Hub, Membership, Recipient
@@ -68,6 +69,8 @@ class Joins:
     call: BackendCalls
     history_limit_max: int
     attendance: Attendance
+    admission: Admission
+    """Turns: a join or leave runs only when the node has one free (a storm waits in line)."""
     _subscribing: dict[str, asyncio.Future[None]] = field(default_factory=dict, init=False)
 
     async def join(
@@ -83,7 +86,19 @@ class Joins:
 
         A client that missed more than ``max_replay`` events is not replayed at all:
         it gets ``recovered: false`` and the current state, as after a trimmed history.
+        The join waits for a turn (``unavailable`` when the node is too busy).
         """
+        async with self.admission.join_turn():
+            return await self._join(peer, identity, session, since, max_replay)
+
+    async def _join(
+        self,
+        peer: Recipient,
+        identity: Identity,
+        session: str,
+        since: StreamPosition | None,
+        max_replay: int | None,
+    ) -> JoinOutcome:
         channel = self.access.authorise(identity, session)
         call = self.call
         if await call(self.records.token_revoked(identity)):  # erased since it connected
@@ -124,7 +139,7 @@ class Joins:
                     replay = [p for p in history.publications if p.offset <= snapshot_offset]
             participants, present = await self.views.listing(channel, view, participant.pid)
         except BaseException:
-            await self.leave(membership)
+            await self._leave(membership)  # within this join's turn
             raise
         reply = {
             "type": "joined",
@@ -169,7 +184,11 @@ class Joins:
             task.exception()  # retrieved: each waiting joiner raises it for itself
 
     async def leave(self, membership: Membership) -> None:
-        """Leave a session; announce the user's leave after their last connection."""
+        """Leave a session, in turn; announce the user's leave after their last connection."""
+        async with self.admission.leave_turn():
+            await self._leave(membership)
+
+    async def _leave(self, membership: Membership) -> None:
         name = membership.channel.name
         if self.hub.remove(membership):
             with contextlib.suppress(BrokerUnavailable):

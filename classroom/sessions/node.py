@@ -107,6 +107,7 @@ class Node:
             access=self.access, hub=self.hub, broker=broker, presence=presence,
             streams=self.streams, records=self.records, views=self.presence_views, call=call,
             history_limit_max=history_limit_max, attendance=self.attendance,
+            admission=self.admission,
         )
         self.regrants = Regrants(
             access=self.access, joins=self.joins, broker=broker, presence=presence,
