@@ -52,12 +52,12 @@ class Attendance:
         tenant, session, sub = channel.tenant, channel.session, participant.sub
         now = self._clock()
         try:
-            last = await self.log.last(tenant, session, sub)
+            last, seen = await self.log.last_and_seen(tenant, session, sub)
+            left_at = None
             if last is not None and last.get("k") == ARRIVED:
                 # Still open: the node that had them died and nobody swept since.
-                await self.log.departed(tenant, session, sub,
-                                        await self._expired_at(channel, sub, now))
-            await self.log.arrived(tenant, session, sub, participant.role, now)
+                left_at = self._expiry(seen, now)
+            await self.log.arrived(tenant, session, sub, participant.role, now, left_at=left_at)
         except DataUnavailable as exc:  # the message is the Redis error's type, no data
             log.warning("attendance not logged",
                         extra={"session": channel.name, "reason": str(exc)})
@@ -147,7 +147,10 @@ class Attendance:
         return {entry.user for entry in await self._presence.participants(channel.name)}
 
     async def _expired_at(self, channel: Channel, sub: str, now: float) -> float:
-        seen = await self.log.seen_of(channel.tenant, channel.session, sub)
+        return self._expiry(await self.log.seen_of(channel.tenant, channel.session, sub), now)
+
+    def _expiry(self, seen: float | None, now: float) -> float:
+        """When presence last seen at ``seen`` expired (or now, if not yet or never seen)."""
         return now if seen is None else min(now, seen + self._ttl)
 
     async def _depart(self, channel: Channel, sub: str, at: float) -> None:

@@ -101,9 +101,10 @@ class Joins:
     ) -> JoinOutcome:
         channel = self.access.authorise(identity, session)
         call = self.call
-        if await call(self.records.token_revoked(identity)):  # erased since it connected
+        revoked, status = await call(self.records.join_checks(identity, session))
+        if revoked:  # erased since it connected
             raise RequestRefused("unauthorized", "token refused")
-        refuse_if_ended(await call(self.records.status(identity.tenant, session)))
+        refuse_if_ended(status)
         screens = await call(self.records.roster_screens(identity.tenant, session))
         if identity.role == "trainer":
             await call(self.records.mark_live(identity.tenant, session))

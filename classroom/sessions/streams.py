@@ -181,8 +181,13 @@ class SessionStreams:
 
     async def _sync(self, channel: str, runtime: SessionRuntime) -> None:
         try:
-            position = await self._broker.position(channel)
-            if position.epoch == runtime.epoch:
+            epoch = runtime.epoch
+            if not epoch:  # nothing followed yet: learn the epoch without reading history
+                epoch = (await self._broker.position(channel)).epoch
+            if epoch == runtime.epoch:
+                # One round trip for a runtime that follows the stream (every join but a
+                # session's first here): the read tells the epoch too, and a changed one
+                # comes back not recovered and is rebuilt below.
                 since = StreamPosition(runtime.state.offset, runtime.epoch)
                 history = await self._broker.history(channel, since=since)
                 if history.recovered and history.position.epoch == runtime.epoch:
@@ -190,7 +195,8 @@ class SessionStreams:
                         if pub.offset > runtime.state.offset:
                             self._apply(channel, runtime, pub)
                     return
-            await self._rebuild(channel, runtime, position.epoch)
+                epoch = history.position.epoch
+            await self._rebuild(channel, runtime, epoch)
         except Exception:  # the next publication or a reconnect starts another catch-up
             log.warning("stream catch-up failed", extra={"session": channel}, exc_info=True)
         finally:

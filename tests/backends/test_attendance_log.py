@@ -29,12 +29,24 @@ async def test_arrivals_departures_and_heartbeats_are_kept_per_user(records: Rec
     await log.arrived("acme", "s1", "u2", "trainer", 110.0)
     await log.seen("acme", "s1", ["u2", "u3"], 150.0)
     assert [e["k"] for e in await log.log("acme", "s1", "u1")] == ["in", "out"]
-    assert await log.last("acme", "s1", "u1") == {"k": "out", "t": 160.0}
+    assert await log.last_and_seen("acme", "s1", "u1") == ({"k": "out", "t": 160.0}, 100.0)
+    assert await log.last_and_seen("acme", "s1", "u2") == ({"k": "in", "t": 110.0,
+                                                            "role": "trainer"}, 150.0)
     assert await log.users("acme", "s1") == {"u1", "u2"}
     assert await log.seen_of("acme", "s1", "u2") == 150.0
     assert await log.seen_of("acme", "s1", "nobody") is None
     assert await log.last_seen("acme", "s1") == {"u1": 100.0, "u2": 150.0, "u3": 150.0}
-    assert await log.last("acme", "s2", "u1") is None
+    assert await log.last_and_seen("acme", "s2", "u1") == (None, None)
+
+
+async def test_an_arrival_closes_a_span_left_open_first(records: Records) -> None:
+    log = records.attendance
+    await log.arrived("acme", "s1", "u1", "student", 100.0)  # its node died, unswept
+    await log.arrived("acme", "s1", "u1", "student", 300.0, left_at=130.0)
+    assert await log.log("acme", "s1", "u1") == [
+        {"k": "in", "t": 100.0, "role": "student"}, {"k": "out", "t": 130.0},
+        {"k": "in", "t": 300.0, "role": "student"}]
+    assert await log.seen_of("acme", "s1", "u1") == 300.0
 
 
 async def test_a_log_is_capped(records: Records) -> None:

@@ -2,6 +2,8 @@
 
 ``cut()`` closes every connection through it and refuses new ones until
 ``restore()``: to that node, Redis is gone; to the others, nothing happened.
+``requests`` counts the node's writes to Redis: a command, or a pipeline of them, is
+one write that waits for its reply, so the count is the node's round trips.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class RedisProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
         self.accepted = 0
+        self.requests = 0
 
     @property
     def url(self) -> str:
@@ -65,11 +68,16 @@ class RedisProxy:
             return
         self.accepted += 1
         self._writers.update((writer, up_writer))
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        await asyncio.gather(self._pipe(reader, up_writer, upstream=True),
+                             self._pipe(up_reader, writer))
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
+        upstream: bool = False,
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                self.requests += upstream
                 writer.write(data)
                 await writer.drain()
         except (OSError, asyncio.IncompleteReadError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from classroom.backends.data.store import DataStore
+from classroom.backends.data.store import DataStore, Op
 from classroom.domain.attendance import ARRIVED, DEPARTED
 
 MAX_LOG = 2000
@@ -36,14 +36,22 @@ class AttendanceLog:
     def _seen(self, tenant: str, session: str) -> str:
         return f"attendance-seen:{tenant}:{session}"
 
-    async def arrived(self, tenant: str, session: str, sub: str, role: str, at: float) -> None:
-        """The user's first connection joined."""
-        await self.store.hset(self._seen(tenant, session), sub, at)
-        await self._append(tenant, session, sub, {"k": ARRIVED, "t": at, "role": role})
+    async def arrived(
+        self, tenant: str, session: str, sub: str, role: str, at: float,
+        *, left_at: float | None = None,
+    ) -> None:
+        """The user's first connection joined; ``left_at`` first closes the span their
+        previous arrival left open (its node died and nobody swept). One round trip."""
+        ops = []
+        if left_at is not None:
+            ops += self._appending(tenant, session, sub, {"k": DEPARTED, "t": left_at})
+        ops.append(Op.of("hset", self._seen(tenant, session), sub, at))
+        ops += self._appending(tenant, session, sub, {"k": ARRIVED, "t": at, "role": role})
+        await self.store.batch(ops)
 
     async def departed(self, tenant: str, session: str, sub: str, at: float) -> None:
         """The user's last connection left (or its presence expired, at ``at``)."""
-        await self._append(tenant, session, sub, {"k": DEPARTED, "t": at})
+        await self.store.batch(self._appending(tenant, session, sub, {"k": DEPARTED, "t": at}))
 
     async def seen(self, tenant: str, session: str, subs: list[str], at: float) -> None:
         """A node's heartbeat: these users were present at ``at``."""
@@ -54,10 +62,16 @@ class AttendanceLog:
         at = await self.store.hget(self._seen(tenant, session), sub)
         return float(at) if isinstance(at, int | float) else None
 
-    async def last(self, tenant: str, session: str, sub: str) -> dict[str, Any] | None:
-        """The user's newest arrival or departure."""
-        entries = await self.store.items(self._log(tenant, session, sub), 1)
-        return entries[0] if entries and isinstance(entries[0], dict) else None
+    async def last_and_seen(
+        self, tenant: str, session: str, sub: str
+    ) -> tuple[dict[str, Any] | None, float | None]:
+        """The user's newest entry and when they were last seen, in one round trip."""
+        entries, at = await self.store.batch([
+            Op.of("items", self._log(tenant, session, sub), 1),
+            Op.of("hget", self._seen(tenant, session), sub),
+        ])
+        last = entries[0] if entries and isinstance(entries[0], dict) else None
+        return last, float(at) if isinstance(at, int | float) else None
 
     async def last_seen(self, tenant: str, session: str) -> dict[str, float]:
         """When each user of the session was last seen, by sub."""
@@ -98,10 +112,12 @@ class AttendanceLog:
         await self.store.expire(self._users(tenant, session), ttl)
         await self.store.expire(self._seen(tenant, session), ttl)
 
-    async def _append(self, tenant: str, session: str, sub: str, entry: dict[str, Any]) -> None:
+    def _appending(self, tenant: str, session: str, sub: str, entry: dict[str, Any]) -> list[Op]:
         key = self._log(tenant, session, sub)
-        await self.store.push(key, entry, self.max_log)
-        await self.store.sadd(self._users(tenant, session), sub)
-        # A departure right after the end must not undo the retention the end set.
-        await self.store.expire_unless_set(
-            [key, self._users(tenant, session), self._seen(tenant, session)], LIVE_TTL)
+        return [
+            Op.of("push", key, entry, self.max_log),
+            Op.of("sadd", self._users(tenant, session), sub),
+            # A departure right after the end must not undo the retention the end set.
+            Op.of("expire_unless_set",
+                  [key, self._users(tenant, session), self._seen(tenant, session)], LIVE_TTL),
+        ]

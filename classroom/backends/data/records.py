@@ -18,7 +18,7 @@ from typing import Any
 
 from auth.identity import PROFILE_FIELDS, Identity
 from classroom.backends.data.attendance import AttendanceLog
-from classroom.backends.data.store import DataStore
+from classroom.backends.data.store import DataStore, Op
 from classroom.domain.lifecycle import is_ended
 from classroom.domain.screens import screen_objects
 
@@ -238,10 +238,21 @@ class Records:
 
     async def token_revoked(self, identity: Identity) -> bool:
         """Whether the identity's token predates its user's erasure (no ``iat``: it may)."""
-        before = await self.store.get(f"not-before:{self.subject(identity.tenant, identity.sub)}")
-        if before is None:
-            return False
-        return identity.issued_at is None or identity.issued_at < math.floor(before)
+        return _predates(identity, await self.store.get(self._not_before(identity)))
+
+    async def join_checks(
+        self, identity: Identity, session: str
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """Whether the token is revoked, and the session's status: what a join checks,
+        read in one round trip (a storm of 5,000 rejoins reads them 5,000 times)."""
+        before, status = await self.store.batch([
+            Op.of("get", self._not_before(identity)),
+            Op.of("get", f"status:{identity.tenant}:{session}"),
+        ])
+        return _predates(identity, before), status if isinstance(status, dict) else None
+
+    def _not_before(self, identity: Identity) -> str:
+        return f"not-before:{self.subject(identity.tenant, identity.sub)}"
 
     def subject(self, tenant: str, sub: str) -> str:
         """A keyed hash of a user, so the audit log names no one yet can be matched."""
@@ -268,3 +279,10 @@ def _roster_subs(roster: dict[str, Any]) -> set[str]:
     subs = set(roster.get("trainers", []))
     subs.update(s["sub"] for s in roster.get("students", []) if "sub" in s)
     return subs
+
+
+def _predates(identity: Identity, before: Any) -> bool:
+    """Whether the token was issued before ``before`` (an erasure; None: no erasure)."""
+    if before is None:
+        return False
+    return identity.issued_at is None or identity.issued_at < math.floor(before)

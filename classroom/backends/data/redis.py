@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from classroom.backends.data.store import DataStore, DataUnavailable, MemoryDataStore, dumps, loads
+from classroom.backends.data.store import (
+    DataStore,
+    DataUnavailable,
+    MemoryDataStore,
+    Op,
+    dumps,
+    loads,
+)
 from classroom.backends.redis_client import any_redis_client
 from classroom.backends.redis_url import RETIRED_LIST
 
@@ -128,6 +136,62 @@ class RedisDataStore:
                 pipe.pexpire(self._key(key), millis, nx=True)
             await self._run(pipe.execute())
 
+    async def batch(self, ops: Sequence[Op]) -> list[Any]:
+        """Every op's commands in one pipeline (not a transaction: on a cluster the keys
+        may live on several shards, and redis-py's cluster MULTI blocks the loop)."""
+        if not ops:
+            return []
+        readers: list[tuple[int, Callable[[list[Any]], Any]]] = []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for op in ops:
+                readers.append(self._queue(pipe, op))
+            raw = await self._run(pipe.execute())
+        results, at = [], 0
+        for count, read in readers:
+            results.append(read(raw[at:at + count]))
+            at += count
+        return results
+
+    def _queue(self, pipe: Any, op: Op) -> tuple[int, Callable[[list[Any]], Any]]:
+        """Queue ``op``'s commands; how many they are, and how to read their replies."""
+        args = op.args
+        if op.name == "get":
+            pipe.get(self._key(args[0]))
+            return 1, _first_json
+        if op.name == "hget":
+            pipe.hget(self._key(args[0]), args[1])
+            return 1, _first_json
+        if op.name == "items":
+            key, count = args
+            if count <= 0:
+                return 0, _no_items
+            pipe.lrange(self._key(key), -count, -1)
+            return 1, _items
+        if op.name == "hset":
+            key, name, value = args
+            pipe.hset(self._key(key), name, dumps(value))
+            return 1, _nothing
+        if op.name == "sadd":
+            key, member, *ttl = args
+            pipe.sadd(self._key(key), member)
+            if ttl and ttl[0] is not None:
+                pipe.pexpire(self._key(key), max(1, int(ttl[0] * 1000)))
+                return 2, _nothing
+            return 1, _nothing
+        if op.name == "push":
+            # RPUSH then LTRIM, not the PUSH script: appends stay atomic, and a trim
+            # between another node's RPUSH and its own still keeps the newest ``keep``.
+            key, value, keep = args
+            pipe.rpush(self._key(key), dumps(value))
+            pipe.ltrim(self._key(key), -keep, -1)
+            return 2, _nothing
+        if op.name == "expire_unless_set":
+            keys, ttl = args
+            for key in keys:
+                pipe.pexpire(self._key(key), max(1, int(ttl * 1000)), nx=True)
+            return len(keys), _nothing
+        raise ValueError(f"{op.name} cannot be batched")
+
     async def close(self) -> None:
         """Close the connection pool."""
         await self._redis.aclose()
@@ -138,6 +202,22 @@ class RedisDataStore:
             return await call
         except (RedisError, OSError) as exc:
             raise DataUnavailable(type(exc).__name__) from None
+
+
+def _first_json(replies: list[Any]) -> Any:
+    return None if replies[0] is None else loads(replies[0])
+
+
+def _items(replies: list[Any]) -> list[Any]:
+    return [loads(item) for item in replies[0]]
+
+
+def _no_items(replies: list[Any]) -> list[Any]:
+    return []
+
+
+def _nothing(replies: list[Any]) -> None:
+    return None
 
 
 def data_store_from_url(url: str | None, *, prefix: str = "classroom") -> DataStore:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -18,6 +19,24 @@ import orjson
 
 class DataUnavailable(Exception):  # noqa: N818 - mirrors BrokerUnavailable
     """The backend cannot be reached; the API answers 503."""
+
+
+BATCHABLE = frozenset({"get", "hget", "items", "hset", "sadd", "push", "expire_unless_set"})
+"""The operations :meth:`DataStore.batch` takes: what a join's and a leave's records need."""
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation of a batch: a :class:`DataStore` method's name and its arguments."""
+
+    name: str
+    args: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, name: str, *args: Any) -> Op:
+        if name not in BATCHABLE:
+            raise ValueError(f"{name} cannot be batched")
+        return cls(name, args)
 
 
 class DataStore(Protocol):
@@ -88,6 +107,15 @@ class DataStore(Protocol):
 
         One round trip for all of them: a join writes several keys that must not
         outlive the session, nor lose a retention an ended session gave them.
+        """
+        ...
+
+    async def batch(self, ops: Sequence[Op]) -> list[Any]:
+        """Run ``ops`` in order and return each one's result.
+
+        One round trip on Redis (one per shard on a cluster) where each op alone is
+        one: a reconnect storm's joins and leaves are mostly these round trips. The ops
+        are not atomic together; each is as atomic as when called alone.
         """
         ...
 
@@ -228,6 +256,10 @@ class MemoryDataStore:
         for key in keys:
             if self._live(key) and key not in self._expiry:
                 self._expiry[key] = self._clock() + ttl
+
+    async def batch(self, ops: Sequence[Op]) -> list[Any]:
+        """Each op in turn (memory has no round trips to save)."""
+        return [await getattr(self, op.name)(*op.args) for op in ops]
 
     async def close(self) -> None:
         """Nothing to release."""
