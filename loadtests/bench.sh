@@ -127,6 +127,17 @@ if named scaleout; then
   "$PY" -m loadtests scaleout --rate "${SCALEOUT_RATE:-10}" --wait-quiet "${SCALEOUT_WAIT_QUIET:-30}" \
     --json "$OUT/scaleout.json" --markdown "$OUT/scaleout.md" || echo "scaleout: see $OUT/scaleout.md"
 fi
+# What each connection's way back costs one node on Redis (issue 15's reconnect storm):
+# server CPU per connect, join, leave and rejoin with since, 40 rooms of 50, twice. About
+# 3 minutes, only when named: `loadtests/bench.sh joincost`; JOINCOST_BEFORE=/path/to/tree
+# measures that checkout too, interleaved (git archive <commit> | tar -x -C /path/to/tree).
+if named joincost; then
+  echo "== joincost (40 rooms of 50 on Redis)"
+  before=()
+  [[ -n ${JOINCOST_BEFORE:-} ]] && before=(--tree "before=$JOINCOST_BEFORE")
+  "$PY" -m loadtests joincost "${before[@]}" --json "$OUT/joincost.json" \
+    | tee "$OUT/joincost.md" || echo "joincost failed"
+fi
 if named soak-memory; then
   echo "== soak-memory (1 node, embedded broker, ${SOAK_MEMORY_SECONDS:-300} s)"
   "$PY" -m loadtests soak --broker memory --nodes 1 --duration "${SOAK_MEMORY_SECONDS:-300}" \

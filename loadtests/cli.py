@@ -1,12 +1,15 @@
-"""``python -m loadtests run|table|compare|ceiling|soak|scaleout|serve-reference|serve-ceiling``.
+"""``python -m loadtests run|table|compare|ceiling|soak|scaleout|joincost|serve-reference|...``.
+
+(``serve-reference`` and ``serve-ceiling`` are the servers ``compare`` and ``ceiling`` start.)
 
 ``run``: parse flags over a scenario preset, run, write reports. Flags left out
 keep the preset's value, so ``--scenario lecture --students 500`` is the lecture
 shape at a quarter of its size. The signing secret is better passed through the
 environment than as a flag (flags show up in ``ps``).
 
-``compare``, ``ceiling``, ``soak`` and ``scaleout`` start the servers they measure
-themselves (see ``loadtests/compare.py``, ``loadtests/soak/`` and ``loadtests/scaleout/``);
+``compare``, ``ceiling``, ``soak``, ``scaleout`` and ``joincost`` start the servers they
+measure themselves (see ``loadtests/compare.py``, ``loadtests/soak/``,
+``loadtests/scaleout/`` and ``loadtests/joincost.py``);
 ``serve-reference`` and ``serve-ceiling`` run those servers in the foreground.
 """
 
@@ -148,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _soak_parser(commands)
     _scaleout_parser(commands)
+    _joincost_parser(commands)
 
     reference = commands.add_parser(
         "serve-reference", help="run the python-socketio reference server (CLASSROOM_TENANTS)")
@@ -425,6 +429,47 @@ def _ceiling(args: argparse.Namespace) -> int:
     return 0 if result["deliveries"] else 1
 
 
+def _joincost_parser(commands: Any) -> None:
+    cost = commands.add_parser(
+        "joincost", help="the node's CPU per connect, join, leave and rejoin (starts its "
+        "own node; --tree NAME=PATH adds another checkout, interleaved)")
+    cost.add_argument("--rooms", type=int, default=40, help="sessions (default 40)")
+    cost.add_argument("--members", type=int, default=50, help="members of each (default 50)")
+    cost.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
+                      help="the node's Redis under a key prefix of its own ('' for memory)")
+    cost.add_argument("--repeats", type=int, default=2, help="runs of each tree (default 2)")
+    cost.add_argument("--tree", action="append", default=[], metavar="NAME=PATH",
+                      help="another checkout to measure the same way (say, the code before)")
+    cost.add_argument("--json", type=Path, help="write the figures here")
+
+
+def _joincost(args: argparse.Namespace) -> int:
+    from loadtests.compare import raise_file_limit
+    from loadtests.joincost import DEFAULT_TREES, Shape, render, run_joincost
+    from loadtests.servers import check_redis
+
+    trees = dict(DEFAULT_TREES)
+    for named in args.tree:
+        name, _, path = named.partition("=")
+        if not path or not (Path(path) / "classroom" / "cli.py").is_file():
+            print(f"loadtests: --tree {named!r} is not NAME=PATH of a checkout", file=sys.stderr)
+            return 2
+        trees[name] = Path(path)
+    try:
+        if args.redis_url:
+            check_redis(args.redis_url)
+        raise_file_limit()
+        report = run_joincost(Shape(args.rooms, args.members, args.redis_url or None),
+                              trees, args.repeats)
+    except RuntimeError as exc:
+        print(f"loadtests joincost: {exc}", file=sys.stderr)
+        return 1
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(render(report))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m loadtests``."""
     args = _parser().parse_args(argv)
@@ -442,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
         return _soak(args, argv)
     if args.command == "scaleout":
         return _scaleout(args, argv)
+    if args.command == "joincost":
+        return _joincost(args)
     if args.command == "serve-reference":
         from loadtests.reference.server import serve
 

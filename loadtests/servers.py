@@ -42,8 +42,11 @@ def clean_environment() -> dict[str, str]:
 class ManagedServer:
     """One server process: ``with ManagedServer(...) as server:`` starts and stops it."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int) -> None:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int,
+                 *, cwd: Path = ROOT) -> None:
         self.name = name
+        self.cwd = cwd
+        """Where it runs: ``-m classroom.cli`` there imports that checkout's code."""
         self.argv = argv
         self.env = env
         self.port = port
@@ -66,7 +69,7 @@ class ManagedServer:
         else:
             self._log = tempfile.TemporaryFile(prefix=f"loadtests-{self.name}-")  # noqa: SIM115
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, *self.argv], cwd=ROOT, env=self.env,
+            [sys.executable, *self.argv], cwd=self.cwd, env=self.env,
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + START_TIMEOUT
