@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from classroom.backends.broker import Broker, MemoryBroker, Publication, broker_from_url
+from classroom.backends.data.records import Records
 from classroom.backends.presence_factory import presence_from_url
 from classroom.backends.redis_client import any_redis_client
 from presence.memory import MemoryPresenceStore
@@ -201,3 +202,12 @@ async def presence(
         raise AssertionError(f"unknown backend {backend}")
     yield store
     await store.close()
+
+
+@pytest.fixture
+async def records(backend: str, backend_url: str) -> AsyncIterator[Records]:
+    """Records (and their data store) on the module's ``backend``."""
+    from tests.records_backends import records_on  # it imports this module
+
+    async with records_on(backend, backend_url) as made:
+        yield made

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from classroom.backends.data.attendance import LIVE_TTL, MAX_LOG, AttendanceLog
 from classroom.backends.data.records import Records
-from tests.records_backends import records_on
-
-
-@pytest.fixture(params=["memory", "redis", "sentinel", "cluster"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-async def records(backend: str, backend_url: str) -> AsyncIterator[Records]:
-    async with records_on(backend, backend_url) as made:
-        yield made
 
 
 async def test_arrivals_departures_and_heartbeats_are_kept_per_user(records: Records) -> None:

@@ -8,23 +8,15 @@ where the batch's keys live on several shards.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
+from classroom.backends.data.records import Records
 from classroom.backends.data.store import DataStore, Op
-from tests.records_backends import records_on
-
-
-@pytest.fixture(params=["memory", "redis", "sentinel", "cluster"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture
-async def store(backend: str, backend_url: str) -> AsyncIterator[DataStore]:
-    async with records_on(backend, backend_url) as records:
-        yield records.store
+def store(records: Records) -> DataStore:
+    return records.store
 
 
 async def test_a_batch_returns_each_operations_result_in_order(store: DataStore) -> None:

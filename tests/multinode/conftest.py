@@ -22,6 +22,7 @@ from auth.tenants import Tenant
 from auth.tokens import issue_token
 from tests.backends.conftest import drop_prefix
 from tests.client import Client
+from tests.multinode.redis_proxy import RedisProxy
 
 REDIS_URL = os.environ.get("CLASSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 METRICS_TOKEN = "multinode-metrics-token"
@@ -146,6 +147,16 @@ async def member(node: NodeProcess, sub: str, role: str, session: str = "s1",
     joined = await client.request("join", session=session)
     assert joined["type"] == "joined", joined
     return client
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[RedisProxy]:
+    """A proxy in front of the test Redis: a node started on ``proxy.url`` can be cut
+    off it, and its round trips counted."""
+    made = RedisProxy(REDIS_URL)
+    await made.start()
+    yield made
+    await made.stop()
 
 
 TOPOLOGIES = pytest.mark.parametrize("cluster", ["redis", "sentinel", "cluster"], indirect=True)

@@ -8,25 +8,15 @@ its connection is back, makes it act.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
 from tests.client import Client
-from tests.multinode.conftest import REDIS_URL, Cluster, NodeProcess, member
+from tests.multinode.conftest import Cluster, NodeProcess, member
 from tests.multinode.redis_proxy import RedisProxy
 
 API = {"Authorization": "Bearer acme-multinode-key"}
 CLOSE_FORBIDDEN = 4403  # docs/protocol.md, section 12
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[RedisProxy]:
-    made = RedisProxy(REDIS_URL)
-    await made.start()
-    yield made
-    await made.stop()
 
 
 async def three_nodes(cluster: Cluster, proxy: RedisProxy) -> list[NodeProcess]:

@@ -9,26 +9,15 @@ budget on purpose.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from tests.client import Client
-from tests.multinode.conftest import REDIS_URL, Cluster, member, token
+from tests.multinode.conftest import Cluster, member, token
 from tests.multinode.redis_proxy import RedisProxy
 
 REJOIN_BUDGET = 9
 """Round trips of a student's rejoin with ``since`` (14 before the batching)."""
 LEAVE_BUDGET = 3
 """Round trips of a student's leave, logged and announced (5 before the batching)."""
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[RedisProxy]:
-    made = RedisProxy(REDIS_URL)
-    await made.start()
-    yield made
-    await made.stop()
 
 
 async def round_trips(proxy: RedisProxy) -> int:
