@@ -115,7 +115,8 @@ class DataStore(Protocol):
 
         One round trip on Redis (one per shard on a cluster) where each op alone is
         one: a reconnect storm's joins and leaves are mostly these round trips. The ops
-        are not atomic together; each is as atomic as when called alone.
+        are not atomic together. A push's append is atomic; its trim may follow another
+        node's append, and keeps the newest ``keep`` all the same.
         """
         ...
 
