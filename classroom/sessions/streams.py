@@ -181,10 +181,7 @@ class SessionStreams:
 
     async def _sync(self, channel: str, runtime: SessionRuntime) -> None:
         try:
-            epoch = runtime.epoch
-            if not epoch:  # nothing followed yet: learn the epoch without reading history
-                epoch = (await self._broker.position(channel)).epoch
-            if epoch == runtime.epoch:
+            if runtime.epoch:
                 # One round trip for a runtime that follows the stream (every join but a
                 # session's first here): the read tells the epoch too, and a changed one
                 # comes back not recovered and is rebuilt below.
@@ -196,6 +193,8 @@ class SessionStreams:
                             self._apply(channel, runtime, pub)
                     return
                 epoch = history.position.epoch
+            else:  # nothing followed yet: learn the epoch without reading history
+                epoch = (await self._broker.position(channel)).epoch
             await self._rebuild(channel, runtime, epoch)
         except Exception:  # the next publication or a reconnect starts another catch-up
             log.warning("stream catch-up failed", extra={"session": channel}, exc_info=True)
