@@ -84,12 +84,7 @@ class RedisDataStore:
         if ttl is None:
             await self._run(self._redis.sadd(self._key(key), member))
             return
-        # Not a MULTI: on a cluster redis-py's asyncio transactions block the loop, and
-        # both commands go to the key's one shard in one round trip anyway.
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.sadd(self._key(key), member)
-            pipe.pexpire(self._key(key), max(1, int(ttl * 1000)))
-            await self._run(pipe.execute())
+        await self.batch([Op.of("sadd", key, member, ttl)])
 
     async def smembers(self, key: str) -> builtins.set[str]:
         """Members of a set."""
@@ -126,15 +121,9 @@ class RedisDataStore:
         return None if millis < 0 else millis / 1000
 
     async def expire_unless_set(self, keys: list[str], ttl: float) -> None:
-        """``PEXPIRE ... NX`` for each key, in one pipeline (not a transaction: the keys
-        may live on different cluster shards)."""
-        if not keys:
-            return
-        millis = max(1, int(ttl * 1000))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.pexpire(self._key(key), millis, nx=True)
-            await self._run(pipe.execute())
+        """``PEXPIRE ... NX`` for each key, in one pipeline (see :meth:`batch`)."""
+        if keys:
+            await self.batch([Op.of("expire_unless_set", keys, ttl)])
 
     async def batch(self, ops: Sequence[Op]) -> list[Any]:
         """Every op's commands in one pipeline (not a transaction: on a cluster the keys
@@ -172,6 +161,8 @@ class RedisDataStore:
             pipe.hset(self._key(key), name, dumps(value))
             return 1, _nothing
         if op.name == "sadd":
+            # With a TTL, both commands go to the key's one shard: not a MULTI, which on
+            # a cluster blocks the loop.
             key, member, *ttl = args
             pipe.sadd(self._key(key), member)
             if ttl and ttl[0] is not None:
