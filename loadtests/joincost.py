@@ -36,6 +36,8 @@ SETTLE = 1.5
 """Seconds counted after a phase's last reply: a leave's work runs after its close."""
 IN_FLIGHT = 64
 """Clients working at once (a storm's clients do not wait for each other)."""
+REPLY_TIMEOUT = 60.0
+"""Seconds a client waits for one reply (a storm's line may be long)."""
 PHASE_TIMEOUT = 180.0
 """Seconds a phase may take before the run fails, naming it."""
 
@@ -59,15 +61,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _request(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
-    frame["id"] = conn.next_id()
-    await conn.send_frame(frame)
-    while True:
-        reply = await conn.read(60)
-        if reply.get("id") == frame["id"]:
-            return reply
-
-
 class _Clients:
     """Every member of every room, driven phase by phase."""
 
@@ -86,18 +79,17 @@ class _Clients:
             conn = await Connection.open(self.url, max_queue=None)
             token = issue_token(TENANT, sub=user[1], role=user[2], sessions=[user[0]],
                                 name=f"Naam {user[1]}")
-            reply = await _request(conn, {"type": "connect", "token": token,
-                                          "features": [PRESENCE_DIFF]})
+            reply = await conn.request("connect", REPLY_TIMEOUT, token=token,
+                                       features=[PRESENCE_DIFF])
             if reply.get("type") != "connected":
                 raise RuntimeError(f"connect refused: {reply.get('code')}")
             self.conns[user] = conn
 
     async def join(self, user: tuple[str, str, str]) -> None:
         async with self._slots:
-            frame: dict[str, Any] = {"type": "join", "session": user[0]}
-            if user in self.positions:
-                frame["since"] = self.positions[user]
-            reply = await _request(self.conns[user], frame)
+            since = self.positions.get(user)
+            reply = await self.conns[user].request(
+                "join", REPLY_TIMEOUT, session=user[0], **({"since": since} if since else {}))
             if reply.get("type") != "joined":
                 raise RuntimeError(f"join refused: {reply.get('code')}")
             self.positions[user] = {"epoch": reply["epoch"], "offset": reply["offset"]}
