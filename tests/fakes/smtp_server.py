@@ -7,7 +7,8 @@ event loop, so a server that hangs cannot hang the test's loop.
 
 The port is chosen once, so ``stop()`` then ``start()`` brings "the same" server
 down and up again. ``refuse`` answers 451 (try again later) to RCPT; ``hang`` makes
-the server sit on RCPT for ``hang`` seconds.
+the server sit on RCPT for ``hang`` seconds, ``hang_quit`` on QUIT. ``open_connections``
+counts the clients connected right now, so a test can see a sender leave none behind.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,11 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self._server.hang_quit:
+            await asyncio.sleep(self._server.hang_quit)
+        return "221 Bye"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         auth = session.auth_data
         login = auth.login.decode() if session.authenticated and auth is not None else None
@@ -75,6 +81,33 @@ class _Handler:
                 data=bytes(envelope.original_content or envelope.content), login=login,
             ))
         return "250 Message accepted"
+
+
+class _CountingSmtp(SMTP):
+    """aiosmtpd's server session, counting the connections open on the owner."""
+
+    def __init__(self, owner: SmtpServer, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._owner = owner
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        with self._owner.lock:
+            self._owner.open_connections += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        with self._owner.lock:
+            self._owner.open_connections -= 1
+        super().connection_lost(error)
+
+
+class _CountingController(Controller):
+    def __init__(self, owner: SmtpServer, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._owner = owner
+
+    def factory(self) -> SMTP:
+        return _CountingSmtp(self._owner, self.handler, **self.SMTP_kwargs)
 
 
 class SmtpServer:
@@ -87,6 +120,8 @@ class SmtpServer:
         self.password = password
         self.refuse = False
         self.hang = 0.0
+        self.hang_quit = 0.0
+        self.open_connections = 0
         self.rcpt_attempts = 0
         self.received: list[Received] = []
         self.lock = threading.Lock()
@@ -108,8 +143,8 @@ class SmtpServer:
                 # Plain loopback, no TLS: aiosmtpd refuses AUTH over it unless told. Not
                 # ``auth_required``: with it aiosmtpd warns (UserWarning) in its own thread.
                 options.update(auth_require_tls=False, authenticator=self._authenticate)
-            controller = Controller(_Handler(self), hostname=self.host, port=self.port,
-                                    ready_timeout=5.0, **options)
+            controller = _CountingController(self, _Handler(self), hostname=self.host,
+                                             port=self.port, ready_timeout=5.0, **options)
             controller.start()
             self._controller = controller
         return self

@@ -639,6 +639,26 @@ async def test_a_hanging_server_never_stalls_the_event_loop(
     assert len(await smtp.wait_for(1)) == 1
 
 
+async def test_stopping_during_quit_still_hangs_up(
+    smtp: SmtpServer, sender_for: Callable[..., MailSender],
+) -> None:
+    """A node shutting down while the mail server dawdles over QUIT: the mail is out,
+    and the connection is closed rather than left open until the process exits."""
+    smtp.hang_quit = 3.0
+    smtp.start()
+    sender = sender_for(smtp)
+    await sender.submit(invitations("acme", "s-1", {"students": [ROSTER["students"][0]]}))
+    assert len(await smtp.wait_for(1)) == 1
+    await asyncio.sleep(0.1)  # the sender is waiting for the answer to QUIT
+    await sender.stop()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 2.0
+    while smtp.open_connections and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    assert smtp.open_connections == 0
+    assert await sender.outbox.depth() == 0
+
+
 def test_smtp_urls() -> None:
     plain = parse_smtp_url("smtp://user:pw@mail.example.nl:2525")
     assert (plain.hostname, plain.port, plain.username, plain.password) == (

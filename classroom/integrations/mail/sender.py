@@ -147,13 +147,20 @@ class MailSender(OutboxWorker[Message]):
         await self.failed(message, exc)
 
     async def _close(self, client: aiosmtplib.SMTP) -> None:
-        """QUIT politely if the server still answers; never wait long for it."""
-        if client.is_connected:
-            try:
+        """QUIT politely if the server still answers; never wait long for it.
+
+        The connection is closed whatever happens, a cancellation too (a node stopping
+        while the server dawdles over QUIT): aiosmtplib closes it only when QUIT is
+        answered or fails, and an open one would stay open until the process exits.
+        """
+        try:
+            if client.is_connected:
                 async with asyncio.timeout(self._timeout):
                     await client.quit()
-            except Exception:  # noqa: BLE001 - the mail is out; a rude server changes nothing
-                client.close()
+        except Exception:  # noqa: BLE001, S110 - the mail is out; a rude server changes nothing
+            pass
+        finally:
+            client.close()
 
     def _email(self, message: Message) -> EmailMessage:
         mail = EmailMessage()
