@@ -75,11 +75,11 @@ class Records:
         for sub in _roster_subs(roster):
             await self.store.sadd(f"user-sessions:{tenant}:{sub}", session)
         if await self.status(tenant, session) is None:
-            await self.store.set(f"status:{tenant}:{session}", {"status": "scheduled"})
+            await self.store.set(_status_key(tenant, session), {"status": "scheduled"})
 
     async def status(self, tenant: str, session: str) -> dict[str, Any] | None:
         """The session's lifecycle: scheduled, live or ended (None: unknown session)."""
-        value = await self.store.get(f"status:{tenant}:{session}")
+        value = await self.store.get(_status_key(tenant, session))
         return value if isinstance(value, dict) else None
 
     async def mark_live(self, tenant: str, session: str) -> bool:
@@ -92,7 +92,7 @@ class Records:
         if current is not None and current.get("status") != "scheduled":
             return False
         await self.store.set(
-            f"status:{tenant}:{session}", {"status": "live", "live_at": time.time()}
+            _status_key(tenant, session), {"status": "live", "live_at": time.time()}
         )
         if self.on_live is not None:
             try:
@@ -107,7 +107,7 @@ class Records:
         if current.get("status") == "ended":
             return False
         ended = {**current, "status": "ended", "ended_at": time.time()}
-        await self.store.set(f"status:{tenant}:{session}", ended, ttl=progress_ttl)
+        await self.store.set(_status_key(tenant, session), ended, ttl=progress_ttl)
         for key in (f"roster:{tenant}:{session}", f"progress:{tenant}:{session}"):
             await self.store.expire(key, progress_ttl)
         await self.attendance.retain(tenant, session, progress_ttl)
@@ -247,7 +247,7 @@ class Records:
         read in one round trip (a storm of 5,000 rejoins reads them 5,000 times)."""
         before, status = await self.store.batch([
             Op.of("get", self._not_before(identity)),
-            Op.of("get", f"status:{identity.tenant}:{session}"),
+            Op.of("get", _status_key(identity.tenant, session)),
         ])
         return _predates(identity, before), status if isinstance(status, dict) else None
 
@@ -279,6 +279,11 @@ def _roster_subs(roster: dict[str, Any]) -> set[str]:
     subs = set(roster.get("trainers", []))
     subs.update(s["sub"] for s in roster.get("students", []) if "sub" in s)
     return subs
+
+
+def _status_key(tenant: str, session: str) -> str:
+    """Where a session's status lives (read alone, or with a join's other checks)."""
+    return f"status:{tenant}:{session}"
 
 
 def _predates(identity: Identity, before: Any) -> bool:
