@@ -44,10 +44,7 @@ class RedisDataStore:
 
     async def get(self, key: str) -> Any | None:
         """The JSON value at ``key``."""
-        try:
-            raw = await self._redis.get(self._key(key))
-        except (RedisError, OSError) as exc:
-            raise DataUnavailable(str(type(exc).__name__)) from None
+        raw = await self._run(self._redis.get(self._key(key)))
         return None if raw is None else loads(raw)
 
     async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
