@@ -39,6 +39,7 @@ from classroom.edge.connection import Connection
 from classroom.edge.http_headers import DefaultSecurityHeaders
 from classroom.edge.registry import ConnectionRegistry
 from classroom.edge.revoked import close_revoked
+from classroom.edge.stalls import StallWatch
 from classroom.edge.web_pages import web_routes
 from classroom.edge.write_batching import WriteBatcher
 from classroom.handlers.services import Services
@@ -68,6 +69,7 @@ class Classroom:
         self.settings = settings
         self.tenants = settings.load_tenants()
         self.metrics = Metrics()
+        self.stalls = StallWatch(self.metrics.loop_lag, self.metrics.gc_pause)
         self.connections = ConnectionRegistry(
             max_per_user=settings.max_connections_per_user,
             budget_scale=settings.fanout_budget_scale,
@@ -251,6 +253,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        classroom.stalls.start()
         await classroom.node.start()
         classroom.mail.start()
         classroom.webhook_sender.start()
@@ -265,6 +268,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await classroom.webhook_sender.outbox.close()
             await classroom.node.close()
             await classroom.video.close()
+            await classroom.stalls.stop()
 
     app = Starlette(
         routes=[

@@ -10,6 +10,9 @@ PUBLISH_TO_WRITE_BUCKETS = (0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.02
 """Fine around the 25 ms target of docs/performance.md, so its p99 is read off exactly."""
 
 
+STALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+"""Stops of the event loop: under 10 ms is a busy loop, from 50 ms on members notice."""
+
 HTTP_DROP_REASONS = ("address_cap", "header_timeout", "idle_timeout", "body_timeout")
 """Why the edge closed a connection before an answer (``classroom_http_dropped_total``)."""
 
@@ -95,6 +98,18 @@ class Metrics:
             "members (members whose socket pushes back are written later, and not counted)",
             registry=self.registry,
             buckets=PUBLISH_TO_WRITE_BUCKETS,
+        )
+
+        self.loop_lag = Histogram(
+            "classroom_event_loop_lag_seconds",
+            "How late a timer due every 100 ms fired: the event loop's stops, which delay "
+            "every member's events on this node",
+            registry=self.registry, buckets=STALL_BUCKETS,
+        )
+        self.gc_pause = Histogram(
+            "classroom_gc_pause_seconds",
+            "Garbage collections and how long each stopped the node (generation 2: full)",
+            ["generation"], registry=self.registry, buckets=(0.001, *STALL_BUCKETS),
         )
 
     def render(self) -> bytes:

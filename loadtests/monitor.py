@@ -29,6 +29,16 @@ METRICS_OF_INTEREST = (
     "classroom_slow_disconnects_total",
 )
 
+STALL_SERIES = (
+    "classroom_event_loop_lag_seconds_count",
+    'classroom_event_loop_lag_seconds_bucket{le="0.05"}',
+    'classroom_event_loop_lag_seconds_bucket{le="0.25"}',
+    'classroom_gc_pause_seconds_count{generation="2"}',
+    'classroom_gc_pause_seconds_sum{generation="2"}',
+)
+"""The node's own stops (``classroom/edge/stalls.py``), read as whole series: they tell a
+report whether the tail it measured was the server stopping or the generator."""
+
 
 @dataclass(frozen=True)
 class ProcessSample:
@@ -137,13 +147,19 @@ def fetch_metrics(ws_url: str, timeout: float = 3.0, token: str | None = None) -
 
 def scrape_metrics(ws_url: str, timeout: float = 3.0,
                    token: str | None = None) -> dict[str, float] | None:
-    """The server's classroom_* counters summed over labels; None when unreachable."""
+    """The server's classroom_* counters summed over labels, and the :data:`STALL_SERIES`
+    as they are; None when unreachable."""
     text = fetch_metrics(ws_url, timeout, token)
     if text is None:
         return None
     totals: dict[str, float] = {}
     for line in text.splitlines():
         if not line or line.startswith("#"):
+            continue
+        key = line.rsplit(" ", 1)[0]
+        if key in STALL_SERIES:
+            with contextlib.suppress(ValueError, IndexError):
+                totals[key] = float(line.rsplit(" ", 1)[1])
             continue
         name = line.split("{", 1)[0].split(" ", 1)[0]
         if name in METRICS_OF_INTEREST:

@@ -119,6 +119,31 @@ def _metrics_delta(metrics: tuple[Mapping[str, float] | None, Mapping[str, float
     return delta
 
 
+def _stalls(metrics: tuple[Mapping[str, float] | None, Mapping[str, float] | None],
+            ) -> dict[str, float] | None:
+    """The node's own stops during the run: loop-lag ticks over 50 and 250 ms, and its full
+    collections (count, seconds in all); None for a server that does not report them."""
+    before, after = metrics
+    ticks = "classroom_event_loop_lag_seconds_count"
+    if before is None or after is None or ticks not in after:
+        return None
+
+    def grown(key: str) -> float:
+        return (after or {}).get(key, 0.0) - (before or {}).get(key, 0.0)
+
+    count = grown(ticks)
+    return {
+        "loop_ticks": round(count),
+        "loop_stalls_over_50ms": round(count - grown(
+            'classroom_event_loop_lag_seconds_bucket{le="0.05"}')),
+        "loop_stalls_over_250ms": round(count - grown(
+            'classroom_event_loop_lag_seconds_bucket{le="0.25"}')),
+        "full_collections": round(grown('classroom_gc_pause_seconds_count{generation="2"}')),
+        "full_collection_seconds": round(
+            grown('classroom_gc_pause_seconds_sum{generation="2"}'), 3),
+    }
+
+
 def build_report(*, scenario: Scenario, url: str, processes: int, server_pid: int | None,
                  pid_source: str, seconds: Mapping[int, SecondLike], total: Tally,
                  samples: Mapping[int, Mapping[str, list[str]]],
@@ -226,6 +251,7 @@ def build_report(*, scenario: Scenario, url: str, processes: int, server_pid: in
             "cpu_pct_mean": _stat(column("server_cpu_pct", steady), "mean"),
             "cpu_pct_peak": _stat(column("server_cpu_pct", rows), "max"),
             "metrics_delta": _metrics_delta(metrics),
+            "stalls": _stalls(metrics),
             "publish_to_write_ms": _publish_to_write(seconds, steady, buckets_start),
         },
         "generator": {
@@ -258,6 +284,13 @@ def summary(report: Mapping[str, Any]) -> str:
         f"cpu mean {s['cpu_pct_mean']}% peak {s['cpu_pct_peak']}%; "
         f"generator cpu mean {g['cpu_pct_mean']}% over {g['processes']} processes",
     ]
+    stalls = s.get("stalls")
+    if stalls:
+        lines.append(
+            f"server stops: {stalls['loop_stalls_over_50ms']} over 50 ms "
+            f"({stalls['loop_stalls_over_250ms']} over 250 ms) in {stalls['loop_ticks']} "
+            f"ticks; {stalls['full_collections']} full collections, "
+            f"{stalls['full_collection_seconds']} s in all")
     if report["slow"]["clients"]:
         slow = report["slow"]
         lines.append(f"slow readers: {slow['clients']}, closed by the server: "
