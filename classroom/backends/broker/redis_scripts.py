@@ -1,4 +1,4 @@
-"""The Lua scripts of the Redis broker, kept apart so ``redis.py`` reads as Python.
+"""The Lua scripts of the Redis broker, kept apart so ``redis_streams.py`` reads as Python.
 
 Each script runs atomically on one channel's keys (``<prefix>:{<channel>}:meta`` and
 ``:stream``, plus ``:idem:<key>`` and ``:idemfp:<key>``, and while a rewrite runs
