@@ -17,6 +17,8 @@ FINAL_CLOSE_CODES = frozenset({1000, 4401, 4403})
 SERVICE_RESTART = 1012
 """The close a server sends when it restarts: it needs a moment to listen again."""
 TOKEN_EXPIRED = 4401
+MAX_DOUBLINGS = 60
+"""Past this many doublings any ceiling is reached (2**60 times the first delay)."""
 RESTART_GRACE = 1.0
 """Seconds added to the back-off after a :data:`SERVICE_RESTART`."""
 
@@ -33,7 +35,10 @@ class Backoff:
     def next_delay(self, close_code: int) -> float:
         """The wait before the next attempt after a connection closed with ``close_code``."""
         self._attempt += 1
-        ceiling: float = min(self.most, self.initial * 2 ** (self._attempt - 1))
+        # The exponent stops growing where the ceiling is long reached: 2.0 ** 1024 is no
+        # float, and a day-long outage is thousands of attempts.
+        doublings = min(self._attempt - 1, MAX_DOUBLINGS)
+        ceiling: float = min(self.most, self.initial * 2.0 ** doublings)
         delay = random.uniform(0.5, 1.0) * ceiling  # noqa: S311 - jitter, not a secret
         if close_code == SERVICE_RESTART:
             delay += RESTART_GRACE

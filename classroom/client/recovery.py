@@ -133,8 +133,8 @@ class SessionRecovery:
         longer granted) is dropped and told as ``client.error``; a refusal that may pass
         (``unavailable``) raises, so the whole connection is tried again later."""
         for name, entry in self._book.snapshot():
-            if not entry.live:
-                continue
+            if not entry.live or self._book.get(name) is not entry:
+                continue  # not joined yet, or left meanwhile (while another was rejoined)
             try:
                 await self.join_on(conn, name, rejoin=True)
             except ClientError as exc:

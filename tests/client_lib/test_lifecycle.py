@@ -13,6 +13,7 @@ import pytest
 
 from auth.tokens import issue_token
 from classroom.client import ClassroomClient, ClientError, Frame
+from classroom.client.reconnect import Backoff
 from tests.client_lib.support import first, open_client
 from tests.multinode.conftest import ACME, TENANTS, Cluster
 
@@ -117,3 +118,53 @@ async def test_a_listener_that_fails_does_not_stop_the_client(
         await tessa.publish("s1", {"kind": "chat", "text": text})
         assert (await heard)["event"]["text"] == text
     assert sam.state == "open"
+
+
+async def test_leaving_a_session_while_the_others_are_rejoined_does_not_stop_the_client(
+    cluster: Cluster, clients: list[ClassroomClient],
+) -> None:
+    """The application leaves s2 while the client, back after a restart, still rejoins s1:
+    s2 is not rejoined, s1 is, and the client carries on (the rejoin pass used to look
+    s2 up after it was forgotten, and the client stayed down for good)."""
+    [node] = await cluster.start(1)
+    both = issue_token(ACME, sub="u1", role="student", sessions=["s1", "s2"], ttl=600)
+    noor = open_client(clients, node, "u1", "student", token=both,
+                       backoff_initial=0.5, backoff_max=0.5)
+    await noor.connect()
+    await noor.join("s1")
+    await noor.join("s2")
+    leaving: list[asyncio.Future[Frame]] = []
+
+    def on_status(frame: Frame) -> None:
+        if frame.get("state") == "open" and not leaving:
+            # Back: s1's rejoin is on its way, s2's comes after it.
+            leaving.append(asyncio.ensure_future(noor.leave("s2")))
+
+    noor.on("client.status", on_status)
+    rejoined: list[str] = []
+    noor.on("client.rejoined", lambda frame: rejoined.append(frame["session"]))
+
+    await cluster.terminate(node)
+    await cluster.start(port=node.port)
+    for _ in range(200):
+        if noor.state == "open" and rejoined:
+            break
+        await asyncio.sleep(0.05)
+    assert rejoined == ["s1"]
+    assert noor.position("s2") is None
+    await asyncio.gather(*leaving, return_exceptions=True)  # s2 was not joined again
+    published = await asyncio.wait_for(
+        noor.publish("s1", {"kind": "chat", "text": "nog hier"}), 5)
+    assert published["type"] == "published"
+
+
+def test_the_back_off_stays_at_its_ceiling_however_long_the_outage() -> None:
+    """A server away for a day: thousands of failed attempts, each waiting at most the
+    ceiling (the doubling used to overflow a float after 1,024 attempts and stop the
+    client from ever coming back)."""
+    backoff = Backoff(initial=0.5, most=30.0)
+    delays = [backoff.next_delay(1006) for _ in range(3000)]
+    assert all(0 < delay <= 30.0 for delay in delays)
+    assert min(delays[10:]) >= 15.0  # jittered between half the ceiling and the ceiling
+    backoff.reset()
+    assert backoff.next_delay(1006) <= 0.5
