@@ -17,6 +17,8 @@ the single-node shapes get rooms / nodes of them. Each node then carries the
 same number of connections and deliveries per second, so the per-node figures
 show what adding nodes costs per delivery.
 ``config.py`` holds the knobs, ``probe.py`` reads each node and each Redis
-process once a second, ``runner.py`` runs and analyses, ``render.py`` writes
-the Markdown.
+process once a second, ``runner.py`` runs every shape, ``measure.py`` one run
+of one shape (``isolation.py`` keeps the runs apart in the cluster),
+``analysis.py`` and ``figures.py`` turn its readings into figures, and
+``render.py`` writes the Markdown.
 """
