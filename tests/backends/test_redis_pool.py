@@ -46,9 +46,9 @@ async def test_a_command_waiting_is_served_before_newcomers_take_the_connections
                 await client.get(key)
 
         newcomers = [asyncio.create_task(newcomer()) for _ in range(MAX_CONNECTIONS)]
-        began = time.monotonic()
-        assert await asyncio.wait_for(waiting, 3 * HOLD) is None  # not starved by the busy ones
-        assert time.monotonic() - began < 2 * HOLD
+        # Served once the holders are done, not starved by the busy newcomers until the
+        # pool's own 3 s timeout refuses it.
+        assert await asyncio.wait_for(waiting, 2.5) is None
         await asyncio.gather(*holders, *newcomers)
     finally:
         await client.aclose()
