@@ -394,7 +394,8 @@ def _compare(args: argparse.Namespace, argv: list[str] | None) -> int:
 
 
 def _ceiling(args: argparse.Namespace) -> int:
-    from loadtests.compare import QUICK, Bench, disturbance, raise_file_limit
+    from loadtests.compare import QUICK, Bench, disturbance
+    from loadtests.host import raise_file_limit
     from loadtests.ladder import ladder_table
 
     rates_ = args.rates or QUICK.ladder_rates
@@ -444,7 +445,7 @@ def _joincost_parser(commands: Any) -> None:
 
 
 def _joincost(args: argparse.Namespace) -> int:
-    from loadtests.compare import raise_file_limit
+    from loadtests.host import raise_file_limit
     from loadtests.joincost import DEFAULT_TREES, Shape, render, run_joincost
     from loadtests.servers import check_redis
 

@@ -52,8 +52,8 @@ from loadtests.servers import check_redis, delete_prefixes
 # What the command line, the tests and the other benches import from here.
 __all__ = [
     "DEFAULT_JSON", "FULL", "QUICK", "SCENARIOS", "TARGETS", "Bench", "Profile",
-    "background_load", "checks_table", "compare_scenarios", "default_processes",
-    "disturbance", "raise_file_limit", "ratio_rows", "ratio_table", "render", "run_compare",
+    "checks_table", "compare_scenarios", "default_processes",
+    "disturbance", "ratio_rows", "ratio_table", "render", "run_compare",
     "settled", "summarise",
 ]
 

@@ -29,13 +29,13 @@ METRICS_OF_INTEREST = (
     "classroom_slow_disconnects_total",
 )
 
-STALL_SERIES = (
-    "classroom_event_loop_lag_seconds_count",
-    'classroom_event_loop_lag_seconds_bucket{le="0.05"}',
-    'classroom_event_loop_lag_seconds_bucket{le="0.25"}',
-    'classroom_gc_pause_seconds_count{generation="2"}',
-    'classroom_gc_pause_seconds_sum{generation="2"}',
-)
+LOOP_TICKS = "classroom_event_loop_lag_seconds_count"
+LOOP_TICKS_WITHIN_50MS = 'classroom_event_loop_lag_seconds_bucket{le="0.05"}'
+LOOP_TICKS_WITHIN_250MS = 'classroom_event_loop_lag_seconds_bucket{le="0.25"}'
+FULL_COLLECTIONS = 'classroom_gc_pause_seconds_count{generation="2"}'
+FULL_COLLECTION_SECONDS = 'classroom_gc_pause_seconds_sum{generation="2"}'
+STALL_SERIES = (LOOP_TICKS, LOOP_TICKS_WITHIN_50MS, LOOP_TICKS_WITHIN_250MS, FULL_COLLECTIONS,
+                FULL_COLLECTION_SECONDS)
 """The node's own stops (``classroom/edge/stalls.py``), read as whole series: they tell a
 report whether the tail it measured was the server stopping or the generator."""
 
@@ -156,10 +156,10 @@ def scrape_metrics(ws_url: str, timeout: float = 3.0,
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
-        key = line.rsplit(" ", 1)[0]
-        if key in STALL_SERIES:
-            with contextlib.suppress(ValueError, IndexError):
-                totals[key] = float(line.rsplit(" ", 1)[1])
+        series, _, value = line.rpartition(" ")
+        if series in STALL_SERIES:
+            with contextlib.suppress(ValueError):
+                totals[series] = float(value)
             continue
         name = line.split("{", 1)[0].split(" ", 1)[0]
         if name in METRICS_OF_INTEREST:

@@ -15,6 +15,14 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from loadtests.monitor import (
+    FULL_COLLECTION_SECONDS,
+    FULL_COLLECTIONS,
+    LOOP_TICKS,
+    LOOP_TICKS_WITHIN_50MS,
+    LOOP_TICKS_WITHIN_250MS,
+    STALL_SERIES,
+)
 from loadtests.scenarios import Scenario
 from loadtests.serverside import Buckets, summary_ms
 from loadtests.stats import Histogram, Tally
@@ -124,23 +132,16 @@ def _stalls(metrics: tuple[Mapping[str, float] | None, Mapping[str, float] | Non
     """The node's own stops during the run: loop-lag ticks over 50 and 250 ms, and its full
     collections (count, seconds in all); None for a server that does not report them."""
     before, after = metrics
-    ticks = "classroom_event_loop_lag_seconds_count"
-    if before is None or after is None or ticks not in after:
+    if before is None or after is None or LOOP_TICKS not in after:
         return None
-
-    def grown(key: str) -> float:
-        return (after or {}).get(key, 0.0) - (before or {}).get(key, 0.0)
-
-    count = grown(ticks)
+    grown = {key: after.get(key, 0.0) - before.get(key, 0.0) for key in STALL_SERIES}
+    ticks = grown[LOOP_TICKS]
     return {
-        "loop_ticks": round(count),
-        "loop_stalls_over_50ms": round(count - grown(
-            'classroom_event_loop_lag_seconds_bucket{le="0.05"}')),
-        "loop_stalls_over_250ms": round(count - grown(
-            'classroom_event_loop_lag_seconds_bucket{le="0.25"}')),
-        "full_collections": round(grown('classroom_gc_pause_seconds_count{generation="2"}')),
-        "full_collection_seconds": round(
-            grown('classroom_gc_pause_seconds_sum{generation="2"}'), 3),
+        "loop_ticks": round(ticks),
+        "loop_stalls_over_50ms": round(ticks - grown[LOOP_TICKS_WITHIN_50MS]),
+        "loop_stalls_over_250ms": round(ticks - grown[LOOP_TICKS_WITHIN_250MS]),
+        "full_collections": round(grown[FULL_COLLECTIONS]),
+        "full_collection_seconds": round(grown[FULL_COLLECTION_SECONDS], 3),
     }
 
 

@@ -37,7 +37,6 @@ class StallWatch:
     def __init__(self, loop_lag: Histogram, gc_pause: Histogram,
                  interval: float = TICK_SECONDS) -> None:
         self._loop_lag = loop_lag
-        self._gc_pause = gc_pause
         self._pause_by_generation = [gc_pause.labels(str(g)) for g in range(3)]
         self._interval = interval
         self._collection_began = 0.0
@@ -73,7 +72,5 @@ class StallWatch:
         if phase == "start":
             self._collection_began = time.perf_counter()
             return
-        generation = info.get("generation", 2)
-        if 0 <= generation < len(self._pause_by_generation):
-            self._pause_by_generation[generation].observe(
-                time.perf_counter() - self._collection_began)
+        self._pause_by_generation[info["generation"]].observe(  # CPython's 0, 1 or 2
+            time.perf_counter() - self._collection_began)
