@@ -72,6 +72,9 @@ def _row(index: int, second: SecondLike) -> dict[str, Any]:
         "latency_p99_ms": latency["p99"],
         "latency_max_ms": latency["max"],
         "generator_cpu_pct": round(second.generator_cpu * 100, 1),
+        # How late the generator's own loops woke up this second: a latency spike with a
+        # lag as large is the generator's, not the server's.
+        "generator_lag_max_ms": tally.loop_lag.summary_ms()["max"],
         **second.server,
     }
 

@@ -7,6 +7,7 @@ import contextlib
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, Gauge
 
 from classroom.domain.refusals import RequestRefused
 from classroom.sessions.admission import BUSY, Admission
@@ -44,6 +45,25 @@ async def test_no_more_than_the_limit_run_at_once_and_the_rest_go_in_arrival_ord
     await asyncio.gather(*tasks)
     assert line.started == ["j0", "j1", "j2", "j3", "j4"]
     assert line.admission.queued == 0
+
+
+async def test_the_waiting_gauge_tells_the_line_as_it_is_when_read() -> None:
+    registry = CollectorRegistry()
+    gauge = Gauge("waiting", "joins and leaves in line", registry=registry)
+    admission = Admission(limit=1, max_wait=5, waiting=gauge)
+    release = asyncio.Event()
+
+    async def hold(turn: contextlib.AbstractAsyncContextManager[None]) -> None:
+        async with turn:
+            await release.wait()
+
+    tasks = [asyncio.create_task(hold(admission.join_turn())) for _ in range(3)]
+    tasks.append(asyncio.create_task(hold(admission.leave_turn())))
+    await asyncio.sleep(0.01)
+    assert registry.get_sample_value("waiting") == 3  # one holds the turn, three in line
+    release.set()
+    await asyncio.gather(*tasks)
+    assert registry.get_sample_value("waiting") == 0
 
 
 async def test_joins_waiting_go_before_leaves_waiting() -> None:
