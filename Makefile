@@ -46,8 +46,13 @@ sentinel:
 redis-cluster:
 	@sh scripts/ensure-redis-cluster.sh
 
+# The suite runs on one pytest-xdist worker per core, at most 4 (TEST_WORKERS=0: in this
+# process, one test after another). Each worker starts the Redis Cluster and Sentinel set
+# for itself when one of its tests needs them, on free ports of its own.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: install redis chromium browser-test-deps haproxy sentinel redis-cluster lint typecheck js-test
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 	@if [ "$(CLASSROOM_IMAGE_TEST)" = "1" ]; then $(MAKE) image-test; fi
 
 # The container image built (on a base made with debootstrap: no registry is reachable

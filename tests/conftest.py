@@ -171,6 +171,22 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     return result
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist, hand this worker's contract tally to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["wire_contract"] = {"frames": LEDGER.frames, "seen": dict(LEDGER.seen)}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """Under pytest-xdist, add a finished worker's contract tally to the summary's."""
+    tally = getattr(node, "workeroutput", {}).get("wire_contract")
+    if tally:
+        LEDGER.frames += tally["frames"]
+        LEDGER.seen.update(tally["seen"])
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """How many frames the contract checked, and of which messages of the document."""
     if LEDGER.frames:
