@@ -101,6 +101,7 @@ class Classroom:
             records=self.records,
             progress_interval=settings.progress_push_interval,
             presence_window=settings.presence_window,
+            tally_window=settings.tally_window,
             idle_after=settings.idle_after,
             admission_limit=settings.admission_limit,
             admission_max_wait=settings.admission_max_wait,

@@ -133,6 +133,11 @@ class Settings(BaseSettings):
         default=0.1, gt=0, le=5.0, validation_alias="CLASSROOM_PRESENCE_WINDOW"
     )
     """Seconds of joins and leaves gathered into one ``presence.diff`` per member."""
+    tally_window: float = Field(
+        default=0.2, gt=0, le=5.0, validation_alias="CLASSROOM_TALLY_WINDOW"
+    )
+    """Seconds of poll answers told in one ``poll.tally`` to members that take coalesced
+    tallies (``poll.tally.coalesced``)."""
     idle_after: float = Field(default=120.0, gt=0, validation_alias="CLASSROOM_IDLE_AFTER")
     # Durable session state (docs/configuration.md, "Session state").
     snapshot_every: int = Field(default=1000, ge=1, validation_alias="CLASSROOM_SNAPSHOT_EVERY")

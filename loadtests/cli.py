@@ -29,7 +29,7 @@ from loadtests.drivers import DRIVERS
 from loadtests.plan import check_url, resolve_credentials
 from loadtests.report import markdown_table, summary
 from loadtests.runner import Options, default_progress, run
-from loadtests.scenarios import ENCODINGS, PRESENCE_MODES, PRESETS, build_scenario
+from loadtests.scenarios import ENCODINGS, PRESENCE_MODES, PRESETS, TALLY_MODES, build_scenario
 
 
 def rates(text: str) -> tuple[float, ...]:
@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--presence", choices=PRESENCE_MODES, default=None,
                             help="diff: announce presence.diff (default); each: per-person "
                                  "presence frames, as old clients get")
+    run_parser.add_argument("--tallies", choices=TALLY_MODES, default=None,
+                            help="coalesced: announce poll.tally.coalesced (default); each: "
+                                 "a poll.tally per answer, as old clients get")
     run_parser.add_argument("--join", action=argparse.BooleanOptionalAction, default=None,
                             help="join a session after connecting (idle: --no-join)")
     run_parser.add_argument("--tenant", help="tenant id (default: $LOADTEST_TENANT or acme)")
@@ -315,6 +318,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["encoding"] = args.encoding
     if args.presence is not None:
         values["presence"] = args.presence
+    if args.tallies is not None:
+        values["tallies"] = args.tallies
     if args.join is not None:
         values["join"] = args.join
     return values

@@ -162,6 +162,7 @@ class SimUser:
         self._msgpack = plan.scenario.encoding == "msgpack"
         self._encoding: Encoding = "msgpack" if self._msgpack else "json"
         self._diffs = plan.scenario.presence == "diff"
+        self._coalesced_tallies = plan.scenario.tallies == "coalesced"
         self._ids = itertools.count(1)
         self._pending: dict[int, str] = {}
         self._waiters: dict[int, asyncio.Future[Frame | None]] = {}
@@ -189,7 +190,8 @@ class SimUser:
             return False
         self._ws, self._closing, self.live = ws, False, False
         self.lost = asyncio.Event()
-        features = ("presence.diff",) if self._diffs else ()
+        features = (*(("presence.diff",) if self._diffs else ()),
+                    *(("poll.tally.coalesced",) if self._coalesced_tallies else ()))
         reply = await self.request("connect", **connect_fields(self.token, features))
         if reply is None or reply.get("type") != "connected":
             await self.close()
@@ -416,8 +418,15 @@ class SimUser:
         if offset <= self.last:
             counts["duplicates"] += 1
             return
-        if offset > self.last + 1:
-            counts["gaps" if self.complete else "skipped_offsets"] += offset - self.last - 1
+        # A coalesced poll.tally stands for the answers from ``coalesced_from`` on: those
+        # offsets are told, not missing (the first may be one this client had already).
+        first = frame.get("coalesced_from")
+        if isinstance(first, int) and first <= offset:
+            counts["coalesced"] += offset - max(first, self.last + 1)
+        else:
+            first = offset
+        if first > self.last + 1:
+            counts["gaps" if self.complete else "skipped_offsets"] += first - self.last - 1
         if not self.live:
             counts["replayed"] += 1
         self.last = offset

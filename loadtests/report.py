@@ -224,6 +224,8 @@ def build_report(*, scenario: Scenario, url: str, processes: int, server_pid: in
             "duplicates": counts["duplicates"],
             "out_of_order": counts["out_of_order"],  # socketio driver: a lower seq after a higher
             "skipped_offsets": counts["skipped_offsets"],
+            # Answers told by a coalesced poll.tally rather than a tally of their own.
+            "coalesced_tallies": counts["coalesced"],
             "epoch_changes": counts["epoch_changes"],
             "storm_drops": counts["storm_drops"],
             "unanswered": counts["unanswered"],

@@ -16,6 +16,9 @@ ENCODINGS = ("json", "msgpack")
 PRESENCE_MODES = ("diff", "each")
 """``diff``: clients announce ``presence.diff`` on connect (one frame per window);
 ``each``: they do not, as clients before it did (one frame per person per member)."""
+TALLY_MODES = ("coalesced", "each")
+"""``coalesced``: clients announce ``poll.tally.coalesced`` (students get one ``poll.tally``
+per window); ``each``: they do not, as clients before it did (one per answer per member)."""
 # The fan-out ladder starts once the join storm (presence.join to everyone already in the
 # room: n^2/2 frames) has drained: FANOUT_SETTLE to FANOUT_SETTLE + fanout_wait_max seconds
 # after the ramp. The run must be long enough for the latest start.
@@ -34,6 +37,7 @@ class Scenario:
     join: bool = True  # False: connect and authenticate only (idle connections)
     encoding: str = "json"
     presence: str = "diff"
+    tallies: str = "coalesced"
     # Trainer activity.
     navigate_every: float = 5.0  # seconds between screen.navigate (0: never)
     trainer_pointer_hz: float = 10.0  # pointer events per second while presenting
@@ -119,6 +123,8 @@ class Scenario:
             problems.append(f"--encoding must be one of {', '.join(ENCODINGS)}")
         if self.presence not in PRESENCE_MODES:
             problems.append(f"--presence must be one of {', '.join(PRESENCE_MODES)}")
+        if self.tallies not in TALLY_MODES:
+            problems.append(f"--tallies must be one of {', '.join(TALLY_MODES)}")
         if self.steady_rate < 0 or not 0 <= self.steady_from < self.duration:
             problems.append("--steady-rate must be >= 0 and --steady-from within the run")
         if not 0 <= self.slow_fraction <= 1 or not 0 <= self.poll_answer_fraction <= 1:

@@ -13,7 +13,11 @@ PRESENCE_DIFF = "presence.diff"
 """Presence changes coalesced per window (``presence.diff`` / ``presence.count``)
 instead of one ``presence.join`` / ``presence.leave`` per person per member."""
 
-KNOWN_FEATURES: frozenset[str] = frozenset({PRESENCE_DIFF})
+POLL_TALLY_COALESCED = "poll.tally.coalesced"
+"""At most one ``poll.tally`` per session per window, standing for every answer since the
+last one (``coalesced_from``), instead of one per answer per member."""
+
+KNOWN_FEATURES: frozenset[str] = frozenset({PRESENCE_DIFF, POLL_TALLY_COALESCED})
 MAX_FEATURES = 16
 """Names a ``connect`` may announce: enough for years of additions, bounded all the same."""
 MAX_FEATURE_CHARS = 64

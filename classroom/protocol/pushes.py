@@ -8,7 +8,7 @@ receive against these models' schemas.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
@@ -27,9 +27,16 @@ class EventPush(WireObject):
 
 
 def _event_push(kind: str, event: type[BaseModel]) -> type[BaseModel]:
+    extra: dict[str, Any] = {}
+    if kind == "poll.tally":
+        extra["coalesced_from"] = (int | None, Field(
+            default=None, ge=1,
+            description="only to a connection that announced poll.tally.coalesced, when "
+                        "this tally stands for several answers: the offset of the first; "
+                        "every offset from it to this one is an answer it sums up"))
     return create_model(
         f"{model_name(kind)}Push", __base__=EventPush,
-        __doc__=f"An ``event`` push of a ``{kind}`` event.", event=(event, ...),
+        __doc__=f"An ``event`` push of a ``{kind}`` event.", event=(event, ...), **extra,
     )
 
 

@@ -24,6 +24,7 @@ from classroom.sessions.hub import Hub
 from classroom.sessions.presence_pushes import PresencePushes
 from classroom.sessions.progress import ProgressCoalescer
 from classroom.sessions.streams import SessionStreams
+from classroom.sessions.tally_window import TallyWindow
 
 
 class WriteClock(Protocol):
@@ -44,6 +45,9 @@ class FanOut:
     write_clock: WriteClock | None = None
     presence: PresencePushes | None = None
     """Where joins and leaves go (set by the node)."""
+    tallies: TallyWindow | None = None
+    """Where the tallies of members taking coalesced ones wait for their window (set by
+    the node)."""
     coalescer: ProgressCoalescer = field(init=False)
 
     def __post_init__(self) -> None:
@@ -57,6 +61,13 @@ class FanOut:
         metrics = self.metrics
         if kind == "event":
             record = message["record"]
+            tallies = self.tallies
+            hold = False
+            if tallies is not None and pub.offset:
+                if record.get("kind") == "poll.answer" and not record.get("erased"):
+                    hold = True
+                else:
+                    tallies.flush(name)  # the held tally's offset comes first
             if record.get("kind") == "progress":
                 progress = {k: record[k] for k in ("screen", "completed", "score", "at")
                             if k in record}
@@ -65,7 +76,10 @@ class FanOut:
             def build(view: View, self_pid: str | None) -> dict[str, Any] | None:
                 return event_frame(session, pub.offset, pub.epoch, record, view, self_pid)
 
-            sent = self.hub.deliver(name, pub.offset, build, referenced_pids(record))
+            sent = self.hub.deliver(name, pub.offset, build, referenced_pids(record),
+                                    hold_tallies=hold)
+            if hold and tallies is not None:
+                tallies.hold(name, session, pub, record)
             metrics.frames_out.labels("event").inc(sent)
             published_at = record.get("at")
             if sent and isinstance(published_at, float) and self.write_clock is not None:
@@ -79,6 +93,8 @@ class FanOut:
     def _session_ended(self, name: str) -> None:
         """Close this node's members of an ended session; keep no live state for it."""
         self.coalescer.forget(name)
+        if self.tallies is not None:
+            self.tallies.forget(name)
         if self.presence is not None:
             self.presence.forget(name)
         for membership in self.hub.members(name):

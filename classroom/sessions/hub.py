@@ -47,6 +47,10 @@ class Membership:
     view: View
     diffs: bool = False
     """The connection announced ``presence.diff``: it gets coalesced presence, not per person."""
+    tallies: bool = False
+    """The connection announced ``poll.tally.coalesced``: one ``poll.tally`` per window."""
+    live_after: int = 0
+    """The offset its ``joined`` state stands at, once live: stored events up to it are in."""
     buffering: bool = True
     buffer: list[tuple[int, Payload]] = field(default_factory=list)
     pid: str = field(init=False)
@@ -64,6 +68,7 @@ class Membership:
     def go_live(self, after_offset: int) -> None:
         """Flush what arrived while joining, skipping stored events already covered."""
         pending, self.buffer, self.buffering = self.buffer, [], False
+        self.live_after = after_offset
         for offset, payload in pending:
             if offset == 0 or offset > after_offset:
                 self.peer.enqueue(payload)
@@ -132,12 +137,15 @@ class Hub:
         personal: frozenset[str] = frozenset(),
         skip_pid: str | None = None,
         diffs: bool | None = None,
+        hold_tallies: bool = False,
     ) -> int:
         """Fan a publication out to the channel's members; returns frames queued.
 
         ``personal`` names the pids that get their own rendering (the frame is
         about them); ``skip_pid`` is a member who must not receive it at all;
-        ``diffs``, when given, picks the members whose ``diffs`` flag equals it.
+        ``diffs``, when given, picks the members whose ``diffs`` flag equals it;
+        ``hold_tallies`` skips the members whose tally the tally window holds (those
+        that take coalesced tallies, trainers excepted).
         """
         members = self._channels.get(channel)
         if not members:
@@ -147,6 +155,8 @@ class Hub:
         sent = 0
         for member in list(members.values()):
             if member.pid == skip_pid or (diffs is not None and member.diffs != diffs):
+                continue
+            if hold_tallies and member.tallies and member.view != "trainer":
                 continue
             self_pid = member.pid if member.pid in personal else None
             frame_key = (member.view, self_pid)

@@ -27,7 +27,7 @@ from classroom.domain.participants import Participant
 from classroom.domain.refusals import RequestRefused
 from classroom.domain.views import render_participant, render_state, view_for_role
 from classroom.protocol.codec import Payload, encode
-from classroom.protocol.features import PRESENCE_DIFF
+from classroom.protocol.features import POLL_TALLY_COALESCED, PRESENCE_DIFF
 from classroom.protocol.frames import event_frame, history_event
 from classroom.sessions.access import SessionAccess
 from classroom.sessions.admission import Admission
@@ -112,7 +112,8 @@ class Joins:
         participant = self.access.participant(identity, session)
         view = view_for_role(identity.role)
         membership = Membership(peer, channel, participant, view,
-                                diffs=PRESENCE_DIFF in peer.features)
+                                diffs=PRESENCE_DIFF in peer.features,
+                                tallies=POLL_TALLY_COALESCED in peer.features)
         name = channel.name
         try:
             await self._follow(name, first_here=self.hub.add(membership))

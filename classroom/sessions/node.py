@@ -46,6 +46,7 @@ from classroom.sessions.publishing import Publisher
 from classroom.sessions.regranting import Regrants
 from classroom.sessions.snapshots import Compaction
 from classroom.sessions.streams import SessionStreams
+from classroom.sessions.tally_window import TallyWindow
 from presence.store import PresenceStore, PresenceUnavailable
 
 
@@ -66,6 +67,7 @@ class Node:
         records: Records | None = None,
         progress_interval: float = 0.5,
         presence_window: float = 0.1,
+        tally_window: float = 0.2,
         idle_after: float = 120.0,
         metrics: Metrics | None = None,
         write_clock: WriteClock | None = None,
@@ -95,7 +97,8 @@ class Node:
             self.attendance,
         )
         self.presence_views = PresenceViews(presence, call, self._counts_only_above)
-        self.streams.on_forget = self.presence_views.forget_channel
+        self.fanout.tallies = self.tallies = TallyWindow(self.hub, self.metrics, tally_window)
+        self.streams.on_forget = self._forget_channel
         self.fanout.presence = self.presence_pushes = PresencePushes(
             hub=self.hub, views=self.presence_views, metrics=self.metrics,
             window=presence_window, counts_only_above=self._counts_only_above,
@@ -129,6 +132,11 @@ class Node:
         """Set by the app: act on a user's connections on this node (disconnect, erasure)."""
         self._background: set[asyncio.Task[None]] = set()
 
+    def _forget_channel(self, channel: str) -> None:
+        """This node no longer serves ``channel``: drop what it kept for its members."""
+        self.presence_views.forget_channel(channel)
+        self.tallies.forget(channel)
+
     async def start(self) -> None:
         """Connect the broker's publications to this node and start heart-beating."""
         self.broker.on_reconnect = self._reconnected
@@ -142,6 +150,7 @@ class Node:
         await self.keeper.stop()
         self.fanout.coalescer.close()
         self.presence_pushes.close()
+        self.tallies.close()
         await self.control.close()
         for task in list(self._background):
             task.cancel()

@@ -1160,6 +1160,10 @@ export interface PollRevealPush {
  * via the `definition` "PollTallyPush".
  */
 export interface PollTallyPush {
+  /**
+   * only to a connection that announced poll.tally.coalesced, when this tally stands for several answers: the offset of the first; every offset from it to this one is an answer it sums up
+   */
+  coalesced_from?: number;
   epoch?: string;
   event: PollTallyEvent;
   offset?: number;
