@@ -104,6 +104,9 @@ storm5k=(--scenario storm --rooms 100 --students 49 --duration 60 --storms 1 --s
   --pointer-hz 1 --chat-rate 1 --student-pointers 0 --connect-rate 300)
 pick storm5k-redis && redis_run storm5k-redis -- "${storm5k[@]}"
 pick storm5k-redis-each && redis_run storm5k-redis-each -- "${storm5k[@]}" --presence each
+# The same with clients that take a poll.tally per answer, as before poll.tally.coalesced.
+pick storm5k-redis-tallies-each && redis_run storm5k-redis-tallies-each -- "${storm5k[@]}" \
+  --tallies each
 # Half that storm (2,500): what fits a machine whose node is already full during storm5k's ramp.
 pick storm2500-redis && redis_run storm2500-redis -- --scenario storm --rooms 50 --students 49 \
   --duration 50 --storms 1 --storm-spread 3 --pointer-hz 1 --chat-rate 1 --student-pointers 0 \

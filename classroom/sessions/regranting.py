@@ -102,6 +102,8 @@ class Regrants:
         screens = await self.call(records.roster_screens(channel.tenant, channel.session))
         # No await from here: the state and its offset match what fan-out has queued.
         runtime = self.streams.runtime(membership.channel.name)
+        # The new state stands at this offset: a tally held from before must not follow it.
+        membership.live_after = runtime.state.offset
         body = {
             "type": "joined",
             "session": membership.session,

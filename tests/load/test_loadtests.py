@@ -128,6 +128,40 @@ def test_offset_check_counts_gaps_and_duplicates() -> None:
     assert sim.rec.tally.latency.count == 5
 
 
+def test_a_coalesced_tally_tells_its_answers_and_a_gap_before_them_is_still_a_gap() -> None:
+    sim = _student()
+    sim._on_frame({"type": "joined", "id": 2, "session": "s", "epoch": "e1", "offset": 3,
+                   "state": {"poll": None}, "recovered": False}, 2.0)
+    tally = {"type": "event", "session": "s", "epoch": "e1", "offset": 9,
+             "event": {"kind": "poll.tally", "poll": "q1", "counts": [6, 0], "at": 1.0}}
+    sim._on_frame({**tally, "coalesced_from": 4}, 2.0)  # answers 4..9: all told
+    sim._on_frame({**tally, "offset": 14, "coalesced_from": 12}, 2.0)  # 10 and 11 missing
+    sim._on_frame({**tally, "offset": 16, "coalesced_from": 13}, 2.0)  # 13 was told already
+    counts = sim.rec.tally.counts
+    assert counts["gaps"] == 2
+    assert counts["duplicates"] == 0
+    assert counts["coalesced"] == 5 + 2 + 1
+    assert sim.last == 16
+
+
+async def test_a_poll_storm_with_coalesced_tallies_counts_them_as_told_not_as_gaps(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    server = await start_server(rate_limit_per_second=1000.0, rate_limit_burst=2000,
+                                tally_window=0.3)
+    shape = ("--scenario", "storm", "--rooms", "1", "--students", "8", "--duration", "4",
+             "--storms", "1", "--storm-spread", "0.5", "--poll-every", "2", "--poll-open", "1.5",
+             "--poll-answers", "1", "--chat-rate", "0.5")
+    each = await run_generator(server, tmp_path, *shape, "--tallies", "each")
+    coalesced = await run_generator(server, tmp_path, *shape)
+    for report in (each, coalesced):
+        assert_no_errors(report)
+        assert report["recovery"]["gap_check"] == "every client"
+        assert report["recovery"]["gaps"] == report["recovery"]["duplicates"] == 0
+    assert each["recovery"]["coalesced_tallies"] == 0
+    assert coalesced["recovery"]["coalesced_tallies"] > 0  # answers told, not lost
+
+
 def test_histogram_percentiles_are_within_one_percent() -> None:
     histogram = Histogram()
     for ms in range(1, 1001):

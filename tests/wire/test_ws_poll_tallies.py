@@ -141,3 +141,25 @@ async def test_an_ended_session_sends_no_held_tally_after_its_end(
     assert stored[-1][0] == "session.ended"
     for client in (trainer, watcher, sam):
         await client.close()
+
+
+async def test_a_trainer_made_student_while_a_tally_is_held_gets_no_offset_it_already_has(
+    start_server: ServerFactory,
+) -> None:
+    server = await start_server(tally_window=5.0)
+    trainer = await member(server, "t1", "trainer", coalesced=True)
+    demoted = await member(server, "t2", "trainer", coalesced=True)
+    sam = await member(server, "s1", "student", coalesced=False)
+    await publish(trainer, kind="poll.open", poll="q1", question="?", options=["a", "b"])
+    answer = await publish(sam, kind="poll.answer", poll="q1", option=0)
+    await settle(demoted, "poll.answer", 1)  # as a trainer it had the answer itself
+    reply = await demoted.request("refresh", token=server.token("t2", "student", ["s1"]))
+    assert reply["rejoined"] == ["s1"], reply
+    rejoined = next(f for f in demoted.received if f.get("type") == "joined" and "id" not in f)
+    assert rejoined["offset"] == answer["offset"]
+    chat = await publish(trainer, kind="chat", text="Next")  # lets the held tally out
+    await settle(demoted, "chat", 1)
+    assert events(demoted, "poll.tally") == []
+    assert events(demoted, "chat")[0]["offset"] == chat["offset"]
+    for client in (trainer, demoted, sam):
+        await client.close()
