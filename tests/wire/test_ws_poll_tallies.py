@@ -27,6 +27,18 @@ async def member(server: RunningServer, sub: str, role: str, *, coalesced: bool)
     return client
 
 
+async def poll_room(server: RunningServer, other: tuple[str, str],
+                    ) -> tuple[Client, Client, Client, dict[str, Any]]:
+    """A trainer and ``other`` (sub, role) taking coalesced tallies, and Sam, who does not
+    and answers the poll the trainer opened: the three clients and Sam's answer."""
+    trainer = await member(server, "t1", "trainer", coalesced=True)
+    second = await member(server, *other, coalesced=True)
+    sam = await member(server, "s1", "student", coalesced=False)
+    await publish(trainer, kind="poll.open", poll="q1", question="?", options=["a", "b"])
+    answer = await publish(sam, kind="poll.answer", poll="q1", option=0)
+    return trainer, second, sam, answer
+
+
 async def publish(client: Client, **event: Any) -> dict[str, Any]:
     reply = await client.request("publish", session="s1", event=event)
     assert reply["type"] == "published", reply
@@ -107,15 +119,11 @@ async def test_a_member_joining_while_a_tally_is_held_gets_no_offset_it_already_
     start_server: ServerFactory, window: float,
 ) -> None:
     server = await start_server(tally_window=window)
-    trainer = await member(server, "t1", "trainer", coalesced=True)
-    watcher = await member(server, "w1", "student", coalesced=True)
-    sam = await member(server, "s1", "student", coalesced=False)
-    await publish(trainer, kind="poll.open", poll="q1", question="?", options=["a", "b"])
-    answer = await publish(sam, kind="poll.answer", poll="q1", option=1)
+    trainer, watcher, sam, answer = await poll_room(server, ("w1", "student"))
     late = await member(server, "l1", "student", coalesced=True)  # joins inside the window
     joined = next(f for f in late.received if f.get("type") == "joined")
     assert joined["offset"] == answer["offset"]
-    assert joined["state"]["poll"]["counts"] == [0, 1]
+    assert joined["state"]["poll"]["counts"] == [1, 0]
     await settle(watcher, "poll.tally", 1)
     await late.quiet(0.3)
     assert [t["offset"] for t in events(watcher, "poll.tally")] == [answer["offset"]]
@@ -128,11 +136,7 @@ async def test_an_ended_session_sends_no_held_tally_after_its_end(
     start_server: ServerFactory,
 ) -> None:
     server = await start_server(tally_window=5.0)
-    trainer = await member(server, "t1", "trainer", coalesced=True)
-    watcher = await member(server, "w1", "student", coalesced=True)
-    sam = await member(server, "s1", "student", coalesced=False)
-    await publish(trainer, kind="poll.open", poll="q1", question="?", options=["a", "b"])
-    answer = await publish(sam, kind="poll.answer", poll="q1", option=0)
+    trainer, watcher, sam, answer = await poll_room(server, ("w1", "student"))
     await publish(trainer, kind="session.end")
     await settle(watcher, "session.ended", 1)
     stored = [(f["event"]["kind"], f["offset"]) for f in watcher.received
@@ -147,11 +151,7 @@ async def test_a_trainer_made_student_while_a_tally_is_held_gets_no_offset_it_al
     start_server: ServerFactory,
 ) -> None:
     server = await start_server(tally_window=5.0)
-    trainer = await member(server, "t1", "trainer", coalesced=True)
-    demoted = await member(server, "t2", "trainer", coalesced=True)
-    sam = await member(server, "s1", "student", coalesced=False)
-    await publish(trainer, kind="poll.open", poll="q1", question="?", options=["a", "b"])
-    answer = await publish(sam, kind="poll.answer", poll="q1", option=0)
+    trainer, demoted, sam, answer = await poll_room(server, ("t2", "trainer"))
     await settle(demoted, "poll.answer", 1)  # as a trainer it had the answer itself
     reply = await demoted.request("refresh", token=server.token("t2", "student", ["s1"]))
     assert reply["rejoined"] == ["s1"], reply
