@@ -99,8 +99,9 @@ export interface ClientOptions {
   backoffMax?: number;
   /** A WebSocket class: the global one by default. */
   WebSocket?: WebSocketClass;
-  /** Protocol features to announce on `connect`: `presence.diff` gets one push per window. */
-  features?: Array<"presence.diff">;
+  /** Protocol features to announce on `connect`: `presence.diff` gets one presence push per
+   * window, `poll.tally.coalesced` one `poll.tally` per window (with `coalesced_from`). */
+  features?: Array<"presence.diff" | "poll.tally.coalesced">;
   /** The encoding: `jsonCodec` (default) or `msgpackCodec({ encode, decode })`. */
   codec?: Codec;
 }

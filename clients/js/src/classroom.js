@@ -245,7 +245,8 @@ export class ClassroomClient {
    * @param {number} [options.backoffInitial=500] ms: the first reconnect delay's scale
    * @param {number} [options.backoffMax=10000] ms: the largest reconnect delay
    * @param {typeof WebSocket} [options.WebSocket] for tests and non-browser hosts
-   * @param {string[]} [options.features] protocol features to announce (`presence.diff`)
+   * @param {string[]} [options.features] protocol features to announce (`presence.diff`,
+   *   `poll.tally.coalesced`)
    * @param {Codec} [options.codec] the encoding: {@link jsonCodec} (default) or {@link msgpackCodec}
    */
   constructor(options) {
