@@ -292,7 +292,7 @@ async def test_a_receiver_that_never_answers_ends_as_a_dead_letter_then_revives(
 ) -> None:
     async with WebhookReceiver(SECRET, hang_first=3) as receiver:
         registry = TenantRegistry([tenant(receiver.url)])
-        sender = senders(outboxes(max_attempts=3), registry, timeout=0.2)
+        sender = senders(outboxes(max_attempts=3), registry, timeout=1.0)
         await emitter(sender, registry).session_started("acme", "s-1")
         await receiver.wait_received(3)
         for _ in range(100):
