@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -143,6 +144,23 @@ def cluster_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterSet
     made = ClusterSet.start(tmp_path_factory.mktemp("cluster"))
     yield made
     made.stop()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what importing the tests built (modules, schemas, strategies): the collection
+    after each test below then walks only what the tests made since, not all of it."""
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.fixture(autouse=True)
+def _collect_what_the_test_left() -> Iterator[None]:
+    """Run the collector at the end of every test, so what a test left in reference cycles
+    (a Redis connection, a transport) is freed, and warned about, in that test. Otherwise
+    it is freed whenever the collector next runs: in some other test, which then failed on
+    the ResourceWarning, depending on how the tests were spread over the xdist workers."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

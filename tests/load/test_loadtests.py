@@ -144,14 +144,15 @@ def test_a_coalesced_tally_tells_its_answers_and_a_gap_before_them_is_still_a_ga
     assert sim.last == 16
 
 
-async def test_a_poll_storm_with_coalesced_tallies_counts_them_as_told_not_as_gaps(
+async def test_polls_with_coalesced_tallies_count_their_answers_as_told_not_as_gaps(
     start_server: ServerFactory, tmp_path: Path
 ) -> None:
     server = await start_server(rate_limit_per_second=1000.0, rate_limit_burst=2000,
-                                tally_window=0.3)
-    shape = ("--scenario", "storm", "--rooms", "1", "--students", "8", "--duration", "4",
-             "--storms", "1", "--storm-spread", "0.5", "--poll-every", "2", "--poll-open", "1.5",
-             "--poll-answers", "1", "--chat-rate", "0.5")
+                                tally_window=1.0)  # every poll's answers in one or two
+    shape = ("--scenario", "classroom", "--rooms", "1", "--students", "8", "--duration", "6",
+             "--poll-every", "2", "--poll-open", "1.5", "--poll-answers", "1",
+             "--chat-rate", "0.2", "--navigate-every", "0", "--pointer-hz", "1",
+             "--progress-every", "0")
     each = await run_generator(server, tmp_path, *shape, "--tallies", "each")
     coalesced = await run_generator(server, tmp_path, *shape)
     for report in (each, coalesced):
