@@ -77,7 +77,7 @@ class FanOut:
                 return event_frame(session, pub.offset, pub.epoch, record, view, self_pid)
 
             sent = self.hub.deliver(name, pub.offset, build, referenced_pids(record),
-                                    hold_tallies=hold)
+                                    held=False if hold else None)
             if hold and tallies is not None:
                 tallies.hold(name, session, pub, record)
             metrics.frames_out.labels("event").inc(sent)

@@ -137,15 +137,17 @@ class Hub:
         personal: frozenset[str] = frozenset(),
         skip_pid: str | None = None,
         diffs: bool | None = None,
-        hold_tallies: bool = False,
+        held: bool | None = None,
     ) -> int:
         """Fan a publication out to the channel's members; returns frames queued.
 
         ``personal`` names the pids that get their own rendering (the frame is
         about them); ``skip_pid`` is a member who must not receive it at all;
         ``diffs``, when given, picks the members whose ``diffs`` flag equals it;
-        ``hold_tallies`` skips the members whose tally the tally window holds (those
-        that take coalesced tallies, trainers excepted).
+        ``held``, when given, picks by whether the tally window holds the member's poll
+        tallies (it takes coalesced ones and is no trainer): the others with False (an
+        answer's own delivery), those with True (the held tally), less any member whose
+        ``joined`` state already stands at or past ``offset``.
         """
         members = self._channels.get(channel)
         if not members:
@@ -156,7 +158,10 @@ class Hub:
         for member in list(members.values()):
             if member.pid == skip_pid or (diffs is not None and member.diffs != diffs):
                 continue
-            if hold_tallies and member.tallies and member.view != "trainer":
+            if held is not None and (
+                (member.tallies and member.view != "trainer") != held
+                or (held and member.live_after >= offset)
+            ):
                 continue
             self_pid = member.pid if member.pid in personal else None
             frame_key = (member.view, self_pid)

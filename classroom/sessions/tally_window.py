@@ -23,7 +23,6 @@ from typing import Any
 from classroom.backends.broker import Publication
 from classroom.domain.views import View, referenced_pids
 from classroom.metrics import Metrics
-from classroom.protocol.codec import Encoding, Payload, encode
 from classroom.protocol.frames import event_frame
 from classroom.sessions.hub import Hub
 
@@ -63,36 +62,17 @@ class TallyWindow:
         if held is None:
             return
         held.timer.cancel()
-        pub, record = held.pub, held.record
-        personal = referenced_pids(record)
-        frames: dict[tuple[View, str | None], dict[str, Any] | None] = {}
-        payloads: dict[tuple[View, str | None, Encoding], Payload] = {}
-        sent = 0
-        for member in self._hub.members(channel):
-            # Trainers had every answer; a member that joined at or after this offset has
-            # the tally in its ``joined`` state already.
-            if not member.tallies or member.view == "trainer" or member.live_after >= pub.offset:
-                continue
-            self_pid = member.pid if member.pid in personal else None
-            key = (member.view, self_pid)
-            if key not in frames:
-                frame = event_frame(held.session, pub.offset, pub.epoch, record, member.view,
-                                    self_pid)
-                if frame is not None and held.first < pub.offset:
-                    frame["coalesced_from"] = held.first
-                frames[key] = frame
-            frame = frames[key]
-            if frame is None:
-                continue
-            encoding = member.peer.encoding
-            payload = payloads.get((*key, encoding))
-            if payload is None:
-                payload = payloads[(*key, encoding)] = encode(frame, encoding)
-            if member.buffering:
-                member.buffer.append((pub.offset, payload))
-            else:
-                member.peer.enqueue(payload)
-            sent += 1
+        pub, record, first = held.pub, held.record, held.first
+
+        def build(view: View, self_pid: str | None) -> dict[str, Any] | None:
+            frame = event_frame(held.session, pub.offset, pub.epoch, record, view, self_pid)
+            if frame is not None and first < pub.offset:
+                frame["coalesced_from"] = first
+            return frame
+
+        # Trainers had every answer; a member whose ``joined`` state stands at or past this
+        # offset has the tally already (the hub leaves both out).
+        sent = self._hub.deliver(channel, pub.offset, build, referenced_pids(record), held=True)
         if sent:
             self._metrics.frames_out.labels("event").inc(sent)
 
