@@ -20,6 +20,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 
 from auth.identity import PROFILE_FIELDS, ROLES, Identity, Role
 from auth.tenants import Tenant, TenantRegistry
+from auth.verified_tokens import VerifiedToken, VerifiedTokens
 
 ALGORITHM = "HS256"
 MAX_TOKEN_CHARS = 8192
@@ -106,8 +107,8 @@ def _candidate_secrets(header: dict[str, Any], tenant: Tenant) -> Sequence[str]:
     return (tenant.secrets[index],)
 
 
-def _check_signature(token: str, secrets: Sequence[str]) -> None:
-    """Succeed if any of ``secrets`` signed the token with HS256."""
+def _check_signature(token: str, secrets: Sequence[str]) -> str:
+    """The one of ``secrets`` that signed the token with HS256; refused if none did."""
     for secret in secrets:
         try:
             with warnings.catch_warnings():
@@ -120,7 +121,7 @@ def _check_signature(token: str, secrets: Sequence[str]) -> None:
             raise TokenRejected("algorithm") from None
         except (jwt.InvalidTokenError, jwt.InvalidKeyError):
             raise TokenRejected("malformed") from None
-        return
+        return secret
     raise TokenRejected("bad_signature")
 
 
@@ -229,12 +230,31 @@ def verify_token(
     leeway: float = 0.0,
     now: float | None = None,
     not_before_leeway: float = NOT_BEFORE_LEEWAY,
+    cache: VerifiedTokens | None = None,
 ) -> Identity:
     """Check a connection token and return who it vouches for, or raise TokenRejected.
 
     ``leeway`` is the clock slack for ``exp``; ``iat`` and ``nbf`` get the larger of it and
     ``not_before_leeway``. The tenant's ``audience`` and ``max_token_lifetime`` apply too.
+    With a ``cache``, a token whose signature was verified before (by its exact text,
+    with a secret its tenant still has) skips the parsing and the signature; the
+    clock and the policy are checked every time.
     """
+    moment = time.time() if now is None else now
+    if cache is not None and (known := cache.get(token)) is not None:
+        tenant = tenants.get(known.issuer)
+        if (tenant is None or tenant.id != known.identity.tenant
+                or known.secret not in _still_signing(known.kid, tenant)):
+            cache.discard(token)  # its tenant or its secret is gone: verify it afresh
+        else:
+            try:
+                _check_times(known.timing, known.identity.expires_at, leeway, moment,
+                             not_before_leeway)
+            except TokenRejected:
+                cache.discard(token)
+                raise
+            _check_policy(tenant, known.timing, known.identity.expires_at, moment)
+            return known.identity
     header, unverified = _unverified(token)
     if header.get("alg") != ALGORITHM:
         raise TokenRejected("algorithm")
@@ -244,13 +264,27 @@ def verify_token(
     tenant = tenants.get(issuer)
     if tenant is None:
         raise TokenRejected("unknown_tenant")
-    _check_signature(token, _candidate_secrets(header, tenant))
+    secret = _check_signature(token, _candidate_secrets(header, tenant))
     # The payload bytes were covered by the signature just checked, so these claims are signed.
     identity = _identity(tenant.id, unverified)
-    moment = time.time() if now is None else now
     _check_times(unverified, identity.expires_at, leeway, moment, not_before_leeway)
     _check_policy(tenant, unverified, identity.expires_at, moment)
+    if cache is not None:
+        timing = {name: unverified[name] for name in _TIMING_CLAIMS if name in unverified}
+        cache.put(token, VerifiedToken(issuer, secret, header.get("kid"), identity, timing))
     return identity
+
+
+_TIMING_CLAIMS = ("nbf", "iat", "aud")
+"""The claims :func:`_check_times` and :func:`_check_policy` read besides ``exp``."""
+
+
+def _still_signing(kid: str | None, tenant: Tenant) -> Sequence[str]:
+    """The secrets a cached token's ``kid`` lets it be signed with under ``tenant`` now."""
+    try:
+        return _candidate_secrets({} if kid is None else {"kid": kid}, tenant)
+    except TokenRejected:
+        return ()  # the secret it named was removed
 
 
 def issue_token(

@@ -140,7 +140,8 @@ async def refresh(services: Services, peer: Peer, identity: Identity, command: R
 def _verified(services: Services, token: str, command: str, *, refusal: ErrorCode) -> Identity:
     """The token's identity, or a ``token refused`` refusal with ``refusal`` as its code."""
     try:
-        return verify_token(token, services.node.tenants, leeway=services.token_leeway)
+        return verify_token(token, services.node.tenants, leeway=services.token_leeway,
+                            cache=services.node.verified_tokens)
     except TokenRejected as exc:
         log.info(f"{command} refused", extra={"reason": exc.reason})
         raise RequestRefused(refusal, "token refused") from None

@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from auth.tenants import TenantRegistry
+from auth.verified_tokens import VerifiedTokens
 from classroom.backends.broker import Broker, Publication
 from classroom.backends.data.records import Records
 from classroom.backends.data.store import MemoryDataStore
@@ -128,6 +129,8 @@ class Node:
         )
         self.cohorts = CohortTables(records=self.records, presence=presence,
                                     streams=self.streams, secret=secret, idle_after=idle_after)
+        self.verified_tokens = VerifiedTokens()
+        """Connection tokens this node verified, so that a reconnect storm skips the HMAC."""
         self.on_user_control: Callable[[dict[str, Any]], None] | None = None
         """Set by the app: act on a user's connections on this node (disconnect, erasure)."""
         self._background: set[asyncio.Task[None]] = set()
@@ -203,6 +206,8 @@ class Node:
         """A command about a user reached this node: forget what it holds of them, then act."""
         self.presence_views.forget_renderings()  # an erasure must not leave renderings behind
         self.presence.forget_cached()
+        if isinstance(message.get("tenant"), str) and isinstance(message.get("sub"), str):
+            self.verified_tokens.forget(message["tenant"], message["sub"])
         if message.get("t") == "erase":
             for name in self.streams.channels():
                 if Channel.parse(name).tenant == message["tenant"]:

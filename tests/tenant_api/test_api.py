@@ -208,6 +208,11 @@ async def test_disconnect_closes_every_connection_of_the_user(
         assert frame["code"] == 4403 and frame["reconnect"] is False
         assert await client.closed_code() == 4403
     assert (await other.request("ping"))["type"] == "pong"
+    # The node keeps no verified token of the user (their name travels in it); the
+    # others' tokens stay, so their reconnects still skip the signature.
+    kept = server.app.state.classroom.node.verified_tokens
+    assert kept.forget("acme", "u1") == 0
+    assert kept.forget("acme", "u2") == 1
     await other.close()
 
 
