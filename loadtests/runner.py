@@ -29,6 +29,8 @@ from loadtests.worker import worker_main
 READY_TIMEOUT = 60.0
 START_DELAY = 0.5
 END_GRACE = 30.0
+END_SCRAPE_LEAD = 0.2
+"""Seconds before the clients stop at which the report's "after" counters are read."""
 
 
 @dataclass
@@ -77,6 +79,8 @@ class Coordinator:
         self._cpu: dict[int, float] = {}
         self._printed = 0
         self._buckets_start: Buckets | None = None
+        self._metrics_at_end: dict[str, float] | None = None
+        """The server's counters just before the clients stop (the report's "after")."""
 
     def run(self) -> dict[str, Any]:
         """Run the scenario and return the report (see loadtests/README.md)."""
@@ -124,7 +128,8 @@ class Coordinator:
             scenario=scenario, url=options.url, processes=len(workers),
             server_pid=pid, pid_source=pid_source if pid else "not found",
             seconds=self.seconds, total=self.total, samples=self.samples,
-            metrics=(metrics_before, scrape_metrics(options.url, token=options.metrics_token)),
+            metrics=(metrics_before, self._metrics_at_end
+                     or scrape_metrics(options.url, token=options.metrics_token)),
             failures=self.failures, wall_seconds=wall, rss_start=monitor.rss_start,
             driver=options.driver, buckets_start=self._buckets_start,
         )
@@ -146,8 +151,14 @@ class Coordinator:
         last_second = math.ceil(self.scenario.duration)
         deadline = start_at + self.scenario.duration + END_GRACE
         next_sample, last_sample = start_at + 1.0, start_at
+        # The server's counters are read just before the clients stop: what 5,000
+        # connections closing at once cost the node is not the run's.
+        scrape_at = start_at + max(0.0, self.scenario.duration - END_SCRAPE_LEAD)
         while len(finished) < count and time.time() < deadline:
             now = time.time()
+            if self._metrics_at_end is None and now >= scrape_at:
+                self._metrics_at_end = scrape_metrics(self.options.url,
+                                                      token=self.options.metrics_token) or {}
             if now >= next_sample:
                 second = round(next_sample - start_at)
                 if second <= last_second:
@@ -161,7 +172,8 @@ class Coordinator:
                     self._progress(second, merged, count)
                 last_sample, next_sample = now, next_sample + 1.0
             try:
-                kind, worker, payload = inbox.get(timeout=min(0.25, max(0.01, next_sample - now)))
+                wake = min(next_sample, scrape_at) if self._metrics_at_end is None else next_sample
+                kind, worker, payload = inbox.get(timeout=min(0.25, max(0.01, wake - now)))
             except queue.Empty:
                 continue
             if kind == "tick":

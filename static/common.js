@@ -257,7 +257,9 @@ export async function start({ page, roles }) {
     stopPage(t("error.no_token"));
     return null;
   }
-  const client = new ClassroomClient({ token });
+  // Coalesced tallies: a poll in a lecture of 500 sends each page one tally per 0.2 s, not
+  // one per answer; the chart shows the newest counts either way.
+  const client = new ClassroomClient({ token, features: ["poll.tally.coalesced"] });
   bindStatus(client);
   client.on("disconnect", (frame) => {
     if (frame.reconnect === false) showNotice(t("error.disconnected", { reason: frame.reason }));

@@ -181,6 +181,12 @@ async def test_poll_round_trip_with_live_tallies_and_individual_answers(
     for student in (sam, noor):
         poll = student.page.get_by_role("region", name="Peiling")
         await expect(poll).to_contain_text("Is het model duidelijk?")
+    # The pages take tallies coalesced (one per window, not one per answer: a lecture's
+    # poll no longer sends every student a frame per answer); the chart needs no more.
+    classroom = web_server.app.state.classroom
+    for sub in ("t1", "u1", "u2"):
+        connections = classroom.connections.of_user("acme", sub)
+        assert connections and all("poll.tally.coalesced" in c.features for c in connections)
     await sam.page.get_by_role("group", name="Is het model duidelijk?").get_by_role(
         "button", name="Ja").click()
     await noor.page.get_by_role("group", name="Is het model duidelijk?").get_by_role(

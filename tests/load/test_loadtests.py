@@ -63,6 +63,8 @@ async def test_classroom_run_reports_deliveries_and_ordered_latency(
     assert report["server"]["pid"] == os.getpid()  # found through the listening socket
     # /metrics needs its bearer token; the generator takes it from CLASSROOM_METRICS_TOKEN.
     assert report["server"]["metrics_delta"] is not None
+    # Read at the run's last second, before the clients close: all 8 still connected.
+    assert report["server"]["metrics_delta"]["classroom_connections"] == 8
     assert report["server"]["publish_to_write_ms"] is not None
 
 
