@@ -108,7 +108,7 @@ class Joins:
         screens = await call(self.records.roster_screens(identity.tenant, session))
         if identity.role == "trainer":
             await call(self.records.mark_live(identity.tenant, session))
-        await call(self.records.joined(identity.tenant, identity.sub, session))
+        await call(self.records.joined(identity.tenant, identity.sub, session, by=identity))
         participant = self.access.participant(identity, session)
         view = view_for_role(identity.role)
         membership = Membership(peer, channel, participant, view,

@@ -181,7 +181,9 @@ class Node:
 
     def _reconnected(self) -> None:
         """The broker came back: apply missed commands, catch every served session up,
-        re-register presence."""
+        re-register presence, and write profiles and indexes again (a failover may have
+        lost the newest writes)."""
+        self.records.recent.clear()
         self._spawn(self.control.catch_up())
         for name in self.hub.channels():
             self._spawn(self._recover(name))
@@ -206,6 +208,7 @@ class Node:
         """A command about a user reached this node: forget what it holds of them, then act."""
         self.presence_views.forget_renderings()  # an erasure must not leave renderings behind
         self.presence.forget_cached()
+        self.records.recent.clear()
         if isinstance(message.get("tenant"), str) and isinstance(message.get("sub"), str):
             self.verified_tokens.forget(message["tenant"], message["sub"])
         if message.get("t") == "erase":

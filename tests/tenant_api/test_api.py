@@ -210,9 +210,13 @@ async def test_disconnect_closes_every_connection_of_the_user(
     assert (await other.request("ping"))["type"] == "pong"
     # The node keeps no verified token of the user (their name travels in it); the
     # others' tokens stay, so their reconnects still skip the signature.
-    kept = server.app.state.classroom.node.verified_tokens
+    node = server.app.state.classroom.node
+    kept = node.verified_tokens
     assert kept.forget("acme", "u1") == 0
     assert kept.forget("acme", "u2") == 1
+    # Nor any memory of having written a profile or index entry lately: whoever comes
+    # back next writes them again.
+    assert len(node.records.recent) == 0
     await other.close()
 
 

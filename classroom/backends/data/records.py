@@ -18,6 +18,7 @@ from typing import Any
 
 from auth.identity import PROFILE_FIELDS, Identity
 from classroom.backends.data.attendance import AttendanceLog
+from classroom.backends.data.recent_writes import RecentWrites
 from classroom.backends.data.store import DataStore, Op
 from classroom.domain.lifecycle import is_ended
 from classroom.domain.screens import screen_objects
@@ -58,6 +59,8 @@ class Records:
         self._screens: OrderedDict[
             tuple[str, str], tuple[float, tuple[dict[str, str], ...] | None]
         ] = OrderedDict()
+        self.recent = RecentWrites()
+        """Profiles and index entries this node wrote lately for a token (``recent_writes``)."""
 
     # -- sessions -------------------------------------------------------------------
 
@@ -181,7 +184,10 @@ class Records:
     # -- people ---------------------------------------------------------------------
 
     async def remember(self, identity: Identity) -> None:
-        """Keep the profile as last seen, and index the sessions the token grants."""
+        """Keep the profile as last seen (unless this node just did, for the same token)."""
+        written = ("profile", identity)
+        if self.recent.recent(written):
+            return
         profile = {
             key: getattr(identity, key)
             for key in ("sub", "role", *PROFILE_FIELDS)
@@ -191,11 +197,19 @@ class Records:
         await self.store.set(
             f"profile:{identity.tenant}:{identity.sub}", profile, ttl=PROFILE_TTL
         )
+        self.recent.made(written)
 
-    async def joined(self, tenant: str, sub: str, session: str) -> None:
-        """Index a session a user took part in (kept as long as a profile)."""
+    async def joined(self, tenant: str, sub: str, session: str,
+                     by: Identity | None = None) -> None:
+        """Index a session a user took part in (kept as long as a profile); with ``by``,
+        the identity that joined, not again if this node just did for it."""
+        written = ("joined", by, session)
+        if by is not None and self.recent.recent(written):
+            return
         key = f"user-sessions:{tenant}:{sub}"
         await self.store.sadd(key, session, ttl=PROFILE_TTL)
+        if by is not None:
+            self.recent.made(written)
 
     async def profile(self, tenant: str, sub: str) -> dict[str, Any] | None:
         """The user's profile as last seen on a connection."""
