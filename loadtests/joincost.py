@@ -70,6 +70,7 @@ class _Clients:
                       for room in range(shape.rooms) for n in range(shape.members)]
         self.conns: dict[tuple[str, str, str], Connection] = {}
         self.positions: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.tokens: dict[tuple[str, str, str], str] = {}
         self._slots = asyncio.Semaphore(IN_FLIGHT)
 
     async def connect(self, user: tuple[str, str, str]) -> None:
@@ -77,8 +78,13 @@ class _Clients:
             # Unbounded: pushes read only while waiting for a reply must not stop
             # the client reading its socket (the node would see a slow consumer).
             conn = await Connection.open(self.url, max_queue=None)
-            token = issue_token(TENANT, sub=user[1], role=user[2], sessions=[user[0]],
-                                name=f"Naam {user[1]}")
+            # A client comes back with the token it had, as the storm's clients and the
+            # web and npm clients do (a new one only once it expired).
+            token = self.tokens.get(user)
+            if token is None:
+                token = self.tokens[user] = issue_token(
+                    TENANT, sub=user[1], role=user[2], sessions=[user[0]],
+                    name=f"Naam {user[1]}")
             reply = await conn.request("connect", REPLY_TIMEOUT, token=token,
                                        features=[PRESENCE_DIFF])
             if reply.get("type") != "connected":
