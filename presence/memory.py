@@ -55,6 +55,10 @@ class MemoryPresenceStore:
         self._forget_if_empty(channel, room)
         return PresenceEntry(client, user, info)
 
+    async def remove_many(self, channel: str, clients: list[str]) -> list[PresenceEntry | None]:
+        """``remove`` for each client in turn."""
+        return [await self.remove(channel, client) for client in clients]
+
     async def participants(self, channel: str) -> list[PresenceEntry]:
         """One entry per user, the newest connection's, in first-join order."""
         room = self._channels.get(channel)

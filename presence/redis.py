@@ -27,6 +27,7 @@ from presence.redis_scripts import (
     KEY_SUFFIXES,
     PARTICIPANTS,
     REMOVE,
+    REMOVE_MANY,
     REMOVE_USER,
     SWEEP,
     TOUCH,
@@ -87,7 +88,7 @@ class RedisPresenceStore:
         self._add, self._remove = register(ADD), register(REMOVE)
         self._participants, self._clients = register(PARTICIPANTS), register(CLIENTS)
         self._remove_user, self._touch = register(REMOVE_USER), register(TOUCH)
-        self._sweep = register(SWEEP)
+        self._sweep, self._remove_many = register(SWEEP), register(REMOVE_MANY)
         self._parsed: dict[str, dict[bytes, PresenceEntry]] = {}
 
     async def add(self, channel: str, client: str, user: str, info: bytes) -> bool:
@@ -101,6 +102,14 @@ class RedisPresenceStore:
         """Drop a connection; its entry iff it was the user's last in ``channel``."""
         raw = await self._call(self._remove, channel, client)
         return _entry(raw) if raw is not None else None
+
+    async def remove_many(self, channel: str, clients: list[str]) -> list[PresenceEntry | None]:
+        """Drop several connections in one round trip; an entry per client iff it was the
+        user's last in ``channel``."""
+        if not clients:
+            return []
+        raws = await self._call(self._remove_many, channel, *clients)
+        return [_entry(raw) if raw is not None else None for raw in raws]
 
     async def participants(self, channel: str) -> list[PresenceEntry]:
         """One entry per user, the newest connection's, in first-join order.

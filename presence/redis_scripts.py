@@ -93,6 +93,24 @@ return false
 ARGV: key ttl (ms), client. Returns the entry iff it was the user's last connection.
 """
 
+REMOVE_MANY = PRELUDE + """
+local out = {}
+for i = 2, #ARGV do
+  local value = redis.call('HGET', H, ARGV[i])
+  out[#out + 1] = false
+  if value then
+    drop(ARGV[i])
+    if last_gone(owner(value)) then out[#out] = entry(ARGV[i], value) end
+  end
+end
+return out
+"""
+"""``REMOVE`` for several connections in one step (a storm's leaves of one channel).
+
+ARGV: key ttl (ms), clients. Returns, per client in order, its entry iff it was the
+user's last connection, else nil.
+"""
+
 PARTICIPANTS = PRELUDE + """
 local map, newest, out = values(), {}, {}
 for _, client in ipairs(redis.call('ZREVRANGE', O, 0, -1)) do

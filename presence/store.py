@@ -42,6 +42,14 @@ class PresenceStore(Protocol):
         """
         ...
 
+    async def remove_many(self, channel: str, clients: list[str]) -> list[PresenceEntry | None]:
+        """``remove`` for each of ``clients`` in turn, in one step; an answer per client.
+
+        A user with several of these connections is left (their entry returned) at
+        the last of them. On Redis it is one round trip, for a storm's leaves.
+        """
+        ...
+
     async def participants(self, channel: str) -> list[PresenceEntry]:
         """One entry per user, the newest connection's, in order of the users' first join."""
         ...

@@ -11,7 +11,6 @@ doubled between replay and live traffic.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
 from collections.abc import Iterator
@@ -19,11 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auth.identity import Identity
-from classroom.backends.broker import Broker, BrokerUnavailable, Publication, StreamPosition
+from classroom.backends.broker import Broker, Publication, StreamPosition
 from classroom.backends.data.records import Records
 from classroom.domain.lifecycle import refuse_if_ended
 from classroom.domain.options import OptionDefaults
-from classroom.domain.participants import Participant
 from classroom.domain.refusals import RequestRefused
 from classroom.domain.views import render_participant, render_state, view_for_role
 from classroom.protocol.codec import Payload, encode
@@ -34,10 +32,11 @@ from classroom.sessions.admission import Admission
 from classroom.sessions.attendance import Attendance
 from classroom.sessions.backend_calls import BackendCalls
 from classroom.sessions.hub import Hub, Membership, Recipient
+from classroom.sessions.leaving import Leaves
 from classroom.sessions.messages import pack_internal, unpack_internal
 from classroom.sessions.presence import PresenceViews, announce
 from classroom.sessions.streams import SessionStreams
-from presence.store import PresenceStore, PresenceUnavailable
+from presence.store import PresenceStore
 
 
 @dataclass
@@ -72,6 +71,13 @@ class Joins:
     admission: Admission
     """Turns: a join or leave runs only when the node has one free (a storm waits in line)."""
     _subscribing: dict[str, asyncio.Future[None]] = field(default_factory=dict, init=False)
+    leaves: Leaves = field(init=False)
+    """Leaves, a session's waiting ones together (``leaving.py``)."""
+
+    def __post_init__(self) -> None:
+        self.leaves = Leaves(hub=self.hub, broker=self.broker, presence=self.presence,
+                             streams=self.streams, attendance=self.attendance,
+                             admission=self.admission)
 
     async def join(
         self,
@@ -186,27 +192,13 @@ class Joins:
             task.exception()  # retrieved: each waiting joiner raises it for itself
 
     async def leave(self, membership: Membership) -> None:
-        """Leave a session, in turn; announce the user's leave after their last connection."""
-        async with self.admission.leave_turn():
-            await self._leave(membership)
+        """Leave a session, in turn (with the session's other leaves waiting by then);
+        announce the user's leave after their last connection."""
+        await self.leaves.leave(membership)
 
     async def _leave(self, membership: Membership) -> None:
-        name = membership.channel.name
-        if self.hub.remove(membership):
-            with contextlib.suppress(BrokerUnavailable):
-                await self.broker.unsubscribe(name)
-            if self.streams.runtime(name).ended:
-                self.streams.drop(name)  # an ended session keeps no live state here
-        try:
-            gone = await self.presence.remove(name, membership.peer.client_id)
-        except PresenceUnavailable:
-            return  # the entry expires by itself; its leave is announced by a sweep
-        if gone is not None:
-            await self.attendance.departed(membership.channel, gone.user)
-            record = unpack_internal(gone.info)
-            with contextlib.suppress(BrokerUnavailable):
-                await announce(self.broker, name, "presence.leave",
-                               Participant.from_record(record))
+        """Leave at once, within the turn the caller holds (a join that failed)."""
+        await self.leaves.leave_now(membership.channel.name, [membership])
 
     async def history_of(
         self,

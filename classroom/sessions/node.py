@@ -151,6 +151,7 @@ class Node:
     async def close(self) -> None:
         """Stop heart-beating and release the broker and presence backends."""
         await self.keeper.stop()
+        await self.joins.leaves.close()
         self.fanout.coalescer.close()
         self.presence_pushes.close()
         self.tallies.close()

@@ -90,6 +90,24 @@ async def test_remove_user_drops_every_connection(presence):
     assert await presence.add("s1", "c4", "alice", b"")
 
 
+async def test_several_connections_leave_in_one_step(presence):
+    """A storm's leaves of one session go together: an answer per connection, in order,
+    the user's entry at their last connection among them (and never twice)."""
+    await presence.add("s1", "c1", "alice", b"laptop")
+    await presence.add("s1", "c2", "alice", b"phone")
+    await presence.add("s1", "c3", "bob", b"")
+    await presence.add("s1", "c4", "carol", b"tablet")
+    await presence.add("s2", "c5", "alice", b"")
+    gone = await presence.remove_many("s1", ["c1", "c3", "unknown", "c2", "c3"])
+    assert gone == [None, PresenceEntry("c3", "bob", b""), None,
+                    PresenceEntry("c2", "alice", b"phone"), None]
+    assert await presence.participants("s1") == [PresenceEntry("c4", "carol", b"tablet")]
+    assert await presence.participants("s2") == [PresenceEntry("c5", "alice", b"")]
+    assert await presence.remove_many("s1", []) == []
+    assert await presence.remove_many("nowhere", ["c4"]) == [None]
+    assert await presence.add("s1", "c6", "alice", b"")  # a user who left comes back first
+
+
 async def test_a_client_id_belongs_to_one_user(presence):
     await presence.add("s1", "c1", "alice", b"")
     with pytest.raises(ValueError):
