@@ -40,7 +40,6 @@ from classroom.edge.http_headers import DefaultSecurityHeaders
 from classroom.edge.registry import ConnectionRegistry
 from classroom.edge.revoked import close_revoked
 from classroom.edge.stalls import StallWatch
-from classroom.edge.upgrade_gate import UpgradeGate
 from classroom.edge.web_pages import web_routes
 from classroom.edge.write_batching import WriteBatcher
 from classroom.handlers.services import Services
@@ -76,12 +75,6 @@ class Classroom:
             budget_scale=settings.fanout_budget_scale,
         )
         self.writes = WriteBatcher(self.metrics.frames_written, self.metrics.publish_to_write)
-        self.upgrade_gate = UpgradeGate(
-            settings.upgrade_gate_cpu, settings.upgrade_gate_min_rate,
-            held=self.metrics.upgrades_held, waited=self.metrics.upgrade_wait,
-            waiting=self.metrics.upgrades_waiting,
-        )
-        """Members first: new WebSocket upgrades wait while the node's core is nearly full."""
         self.records = Records(
             data_store_from_url(settings.redis_url, prefix=settings.redis_prefix),
             settings.secret_bytes(),
@@ -214,7 +207,6 @@ class Classroom:
 
     async def drain(self) -> None:
         """Send every client ``disconnect`` 1012 and wait (bounded) until they are gone."""
-        self.upgrade_gate.stop()
         self.connections.drain("server is restarting")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.drain_timeout

@@ -112,16 +112,6 @@ class Settings(BaseSettings):
     admission_max_wait: float = Field(
         default=10.0, gt=0, validation_alias="CLASSROOM_ADMISSION_MAX_WAIT"
     )
-    # New WebSocket upgrades wait while the node's core is nearly full
-    # (classroom/edge/upgrade_gate.py; docs/configuration.md, "Server operation").
-    upgrade_gate_cpu: float = Field(
-        default=0.92, ge=0, le=1.0, validation_alias="CLASSROOM_UPGRADE_GATE_CPU"
-    )
-    """Share of a core (smoothed over 0.1 s) above which new upgrades wait; 0 turns it off."""
-    upgrade_gate_min_rate: float = Field(
-        default=100.0, gt=0, validation_alias="CLASSROOM_UPGRADE_GATE_MIN_RATE"
-    )
-    """Upgrades a second let through however busy the core is."""
     static_dir: str | None = Field(default=None, validation_alias="CLASSROOM_STATIC_DIR")
     """Where the web client's files are when the package is installed without the
     repository around it (the container image); the repository's ``static/`` otherwise."""

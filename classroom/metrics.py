@@ -50,21 +50,6 @@ class Metrics:
             "Joins and leaves waiting for a turn (CLASSROOM_ADMISSION_LIMIT at once)",
             registry=self.registry,
         )
-        self.upgrades_waiting = Gauge(
-            "classroom_upgrades_waiting",
-            "WebSocket upgrades waiting while the node's core is nearly full (upgrade gate)",
-            registry=self.registry,
-        )
-        self.upgrades_held = Counter(
-            "classroom_upgrades_held",
-            "WebSocket upgrades that waited because the node's core was nearly full",
-            registry=self.registry,
-        )
-        self.upgrade_wait = Histogram(
-            "classroom_upgrade_wait_seconds", "How long a held WebSocket upgrade waited",
-            registry=self.registry,
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-        )
         self.mail_outbox = Gauge(
             "classroom_mail_outbox", "E-mails waiting in the outbox", registry=self.registry
         )

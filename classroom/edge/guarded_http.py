@@ -34,14 +34,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from classroom.edge.connection_guard import ConnectionGuard, HttpLimits
-from classroom.edge.upgrade_gate import UpgradeGate
 
 
 class GuardedConfig(uvicorn.Config):
     """uvicorn's config, serving HTTP with :class:`GuardedHttpProtocol` under ``guard``."""
 
     def __init__(self, app: Any, *, limits: HttpLimits, dropped: Counter | None = None,
-                 gate: UpgradeGate | None = None, **kwargs: Any) -> None:
+                 **kwargs: Any) -> None:
         super().__init__(
             app, http=GuardedHttpProtocol,
             # uvicorn takes whole seconds here; its timer closes idle kept-alive connections.
@@ -49,8 +48,6 @@ class GuardedConfig(uvicorn.Config):
             **kwargs,
         )
         self.guard = ConnectionGuard(limits, trusted=self.forwarded_allow_ips, dropped=dropped)
-        self.gate = gate
-        """WebSocket upgrades wait here while the node's core is nearly full."""
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -124,27 +121,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._set_deadline("body_timeout", self._guard.limits.header_timeout)
 
     def handle_websocket_upgrade(self) -> None:
-        """The connection becomes a WebSocket: this protocol's deadlines end here.
-
-        The upgrade itself (the handshake, then the client's connect and join) waits
-        its turn at the node's :class:`UpgradeGate` while the core is nearly full,
-        with the socket paused; the gate bounds the wait, so no deadline is needed.
-        """
+        """The connection becomes a WebSocket: this protocol's deadlines end here."""
         self._stop_timers()
-        gate = self.config.gate if isinstance(self.config, GuardedConfig) else None
-        if gate is None:
-            super().handle_websocket_upgrade()
-            return
-        transport = self.transport
-        gate.admit(self._upgrade_in_turn, transport.is_closing, transport.pause_reading)
-
-    def _upgrade_in_turn(self) -> None:
-        """Upgrade now; resume reading if the gate paused the socket."""
-        transport = self.transport
-        paused = not transport.is_reading()
         super().handle_websocket_upgrade()
-        if paused and not transport.is_closing():
-            transport.resume_reading()
 
     # -- timers --------------------------------------------------------------------------
 

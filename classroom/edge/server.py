@@ -22,7 +22,6 @@ from websockets.protocol import State
 from classroom.config import Settings
 from classroom.edge.connection_guard import HttpLimits
 from classroom.edge.guarded_http import GuardedConfig
-from classroom.edge.upgrade_gate import UpgradeGate
 from classroom.edge.uvicorn_standins import FlowGate, MessageQueue
 from classroom.edge.wire_frames import wire_frame
 from classroom.metrics import Metrics
@@ -54,7 +53,6 @@ class ServedApp(Protocol):
     """What the server needs of the application it runs (``classroom.app.Classroom``)."""
 
     metrics: Metrics
-    upgrade_gate: UpgradeGate | None
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one WebSocket connection at ``/ws``."""
@@ -215,7 +213,6 @@ def server_config(app: Starlette, settings: Settings, host: str, port: int) -> u
             max_per_address=settings.max_connections_per_address,
         ),
         dropped=classroom.metrics.http_dropped,
-        gate=classroom.upgrade_gate,
         host=host,
         port=port,
         loop="uvloop",
