@@ -20,6 +20,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from classroom.backends.redis_url import RedisTarget, parse_redis_url
@@ -113,10 +114,20 @@ class _SteadyCluster(RedisCluster):
         super().__init__(*args, **kwargs)
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        """Load the slot map if it is missing, then run the command as redis-py does."""
+        """Load the slot map if it is missing, then run the command as redis-py does.
+
+        While a killed primary's connections are being dropped, redis-py 8.1 can write
+        on a connection another task just closed and fail with ``AttributeError``
+        (``'NoneType' object has no attribute 'writelines'``) instead of a connection
+        error: a publish then answered ``internal`` instead of ``unavailable`` (which
+        clients retry). It is turned into the connection error it is.
+        """
         if self._initialize:
             await self.initialize()
-        return await super().execute_command(*args, **kwargs)
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except AttributeError as exc:
+            raise RedisConnectionError("the connection was closed under the command") from exc
 
 
 class _BoundedCluster(_SteadyCluster):
