@@ -148,6 +148,15 @@ def _stalls(metrics: tuple[Mapping[str, float] | None, Mapping[str, float] | Non
     }
 
 
+def _time_away(downtime: Mapping[str, Any] | None) -> str:
+    """How long dropped clients were away, for the summary: a node that lets them back
+    sooner has more members receiving while it is busiest, which its p99 counts."""
+    if not downtime or not downtime.get("count") or downtime.get("p50") is None:
+        return ""
+    return (f"; away p50 {downtime['p50'] / 1000:.1f} s, p99 {downtime['p99'] / 1000:.1f} s, "
+            f"max {downtime['max'] / 1000:.1f} s")
+
+
 def build_report(*, scenario: Scenario, url: str, processes: int, server_pid: int | None,
                  pid_source: str, seconds: Mapping[int, SecondLike], total: Tally,
                  samples: Mapping[int, Mapping[str, list[str]]],
@@ -285,7 +294,7 @@ def summary(report: Mapping[str, Any]) -> str:
         f"p99 {lat['steady']['p99']}",
         f"errors {e['total']} {e['by_code'] or ''}".rstrip(),
         f"recovery: rejoins {r['rejoins']} recovered {r['recovered']} gaps {r['gaps']} "
-        f"duplicates {r['duplicates']} ({r['gap_check']})",
+        f"duplicates {r['duplicates']} ({r['gap_check']}){_time_away(c['downtime_ms'])}",
         f"server pid {s['pid']}: rss {s['rss_mb_start']} -> peak {s['rss_mb_peak']} MB, "
         f"cpu mean {s['cpu_pct_mean']}% peak {s['cpu_pct_peak']}%; "
         f"generator cpu mean {g['cpu_pct_mean']}% over {g['processes']} processes",

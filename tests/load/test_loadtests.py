@@ -17,6 +17,7 @@ from typing import Any
 
 from loadtests.client import Recorder, SimUser
 from loadtests.plan import Credentials, make_plans
+from loadtests.report import summary
 from loadtests.scenarios import build_scenario
 from loadtests.stats import Histogram
 from tests.conftest import METRICS_TOKEN, TENANTS, RunningServer, ServerFactory
@@ -83,6 +84,10 @@ async def test_storm_loses_and_repeats_nothing(
     assert recovery["replayed"] > 0, "someone must have missed events to replay"
     assert recovery["gaps"] == 0
     assert recovery["duplicates"] == 0
+    # How long the dropped clients were away: within the storm's spread and the run.
+    away = report["connections"]["downtime_ms"]
+    assert away["count"] == 8 and 0 < away["p50"] <= away["max"] < 5000
+    assert f"away p50 {away['p50'] / 1000:.1f} s" in summary(report)
 
 
 async def test_joinstorm_counts_presence_frames_per_change_in_both_modes(
