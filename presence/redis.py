@@ -26,7 +26,6 @@ from presence.redis_scripts import (
     CLIENTS,
     KEY_SUFFIXES,
     PARTICIPANTS,
-    REMOVE,
     REMOVE_MANY,
     REMOVE_USER,
     SWEEP,
@@ -85,10 +84,10 @@ class RedisPresenceStore:
         self._key_ttl_ms = math.ceil(ttl * 2000)  # keys outlive every entry they hold
         self._client = client
         register = self._client.register_script
-        self._add, self._remove = register(ADD), register(REMOVE)
+        self._add, self._remove_many = register(ADD), register(REMOVE_MANY)
         self._participants, self._clients = register(PARTICIPANTS), register(CLIENTS)
         self._remove_user, self._touch = register(REMOVE_USER), register(TOUCH)
-        self._sweep, self._remove_many = register(SWEEP), register(REMOVE_MANY)
+        self._sweep = register(SWEEP)
         self._parsed: dict[str, dict[bytes, PresenceEntry]] = {}
 
     async def add(self, channel: str, client: str, user: str, info: bytes) -> bool:
@@ -100,8 +99,8 @@ class RedisPresenceStore:
 
     async def remove(self, channel: str, client: str) -> PresenceEntry | None:
         """Drop a connection; its entry iff it was the user's last in ``channel``."""
-        raw = await self._call(self._remove, channel, client)
-        return _entry(raw) if raw is not None else None
+        (gone,) = await self.remove_many(channel, [client])
+        return gone
 
     async def remove_many(self, channel: str, clients: list[str]) -> list[PresenceEntry | None]:
         """Drop several connections in one round trip; an entry per client iff it was the

@@ -81,18 +81,6 @@ ARGV: key ttl (ms), ttl (s), client, user, value. Returns 1 first, 0 not, -1 whe
 client id belongs to another user.
 """
 
-REMOVE = PRELUDE + """
-local value = redis.call('HGET', H, ARGV[2])
-if not value then return false end
-drop(ARGV[2])
-if last_gone(owner(value)) then return entry(ARGV[2], value) end
-return false
-"""
-"""Drop a connection, and say whether it was the user's last, for the leave.
-
-ARGV: key ttl (ms), client. Returns the entry iff it was the user's last connection.
-"""
-
 REMOVE_MANY = PRELUDE + """
 local out = {}
 for i = 2, #ARGV do
@@ -105,7 +93,8 @@ for i = 2, #ARGV do
 end
 return out
 """
-"""``REMOVE`` for several connections in one step (a storm's leaves of one channel).
+"""Drop connections, and say for each whether it was the user's last, for the leave
+(one connection's leave, or a storm's leaves of one channel in one step).
 
 ARGV: key ttl (ms), clients. Returns, per client in order, its entry iff it was the
 user's last connection, else nil.

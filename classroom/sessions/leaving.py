@@ -81,14 +81,14 @@ class Leaves:
     async def leave_now(self, name: str, memberships: list[Membership]) -> None:
         """Leave at once (the caller holds a turn); announce the users whose last
         connection in the session this was."""
+        if not memberships:
+            return
         for membership in memberships:
             if self.hub.remove(membership):
                 with contextlib.suppress(BrokerUnavailable):
                     await self.broker.unsubscribe(name)
                 if self.streams.runtime(name).ended:
                     self.streams.drop(name)  # an ended session keeps no live state here
-        if not memberships:
-            return
         try:
             gone = await self.presence.remove_many(
                 name, [membership.peer.client_id for membership in memberships])
