@@ -353,10 +353,12 @@ async def test_two_nodes_deliver_each_event_exactly_once(
     senders: Callable[..., WebhookSender],
 ) -> None:
     made = Outboxes("redis")
+    started: list[WebhookSender] = []
     try:
         async with WebhookReceiver(SECRET) as receiver:
             registry = TenantRegistry([tenant(receiver.url)])
-            one, two = (senders(made(), registry) for _ in range(2))
+            started += (senders(made(), registry) for _ in range(2))
+            one, two = started
             hooks = [emitter(one, registry), emitter(two, registry)]
             # Both nodes see every session go live and end (a race on the status), and
             # each erases someone: all of it at once.
@@ -374,6 +376,10 @@ async def test_two_nodes_deliver_each_event_exactly_once(
             assert kinds.count(("session.ended", "s-3")) == 1
             assert kinds.count(("user.erased", None)) == 2
     finally:
+        # Stop the senders before closing their outboxes, as the app does: a sender
+        # still polling would open a new connection on the closed pool, left unclosed.
+        for sender in started:
+            await sender.stop()
         await made.clean()
 
 
