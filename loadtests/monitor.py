@@ -34,8 +34,19 @@ LOOP_TICKS_WITHIN_50MS = 'classroom_event_loop_lag_seconds_bucket{le="0.05"}'
 LOOP_TICKS_WITHIN_250MS = 'classroom_event_loop_lag_seconds_bucket{le="0.25"}'
 FULL_COLLECTIONS = 'classroom_gc_pause_seconds_count{generation="2"}'
 FULL_COLLECTION_SECONDS = 'classroom_gc_pause_seconds_sum{generation="2"}'
+COLLECTION_GENERATIONS = {"young": "0", "middle": "1"}
+"""The collections short of a full one, by the name the report gives them: in a storm the
+middle generation's (tens of milliseconds each) are what the loop stops for."""
+COLLECTION_SERIES = {
+    name: (f'classroom_gc_pause_seconds_count{{generation="{generation}"}}',
+           f'classroom_gc_pause_seconds_sum{{generation="{generation}"}}',
+           f'classroom_gc_pause_seconds_bucket{{generation="{generation}",le="0.025"}}')
+    for name, generation in COLLECTION_GENERATIONS.items()
+}
+"""Per generation: collections, seconds in all, and those within 25 ms."""
 STALL_SERIES = (LOOP_TICKS, LOOP_TICKS_WITHIN_50MS, LOOP_TICKS_WITHIN_250MS, FULL_COLLECTIONS,
-                FULL_COLLECTION_SECONDS)
+                FULL_COLLECTION_SECONDS,
+                *(series for named in COLLECTION_SERIES.values() for series in named))
 """The node's own stops (``classroom/edge/stalls.py``), read as whole series: they tell a
 report whether the tail it measured was the server stopping or the generator."""
 

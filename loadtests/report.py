@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from loadtests.monitor import (
+    COLLECTION_SERIES,
     FULL_COLLECTION_SECONDS,
     FULL_COLLECTIONS,
     LOOP_TICKS,
@@ -131,9 +132,10 @@ def _metrics_delta(metrics: tuple[Mapping[str, float] | None, Mapping[str, float
 
 
 def _stalls(metrics: tuple[Mapping[str, float] | None, Mapping[str, float] | None],
-            ) -> dict[str, float] | None:
-    """The node's own stops during the run: loop-lag ticks over 50 and 250 ms, and its full
-    collections (count, seconds in all); None for a server that does not report them."""
+            ) -> dict[str, Any] | None:
+    """The node's own stops during the run: loop-lag ticks over 50 and 250 ms, its full
+    collections (count, seconds in all) and its young and middle ones (count, seconds, how
+    many over 25 ms); None for a server that does not report them."""
     before, after = metrics
     if before is None or after is None or LOOP_TICKS not in after:
         return None
@@ -145,7 +147,23 @@ def _stalls(metrics: tuple[Mapping[str, float] | None, Mapping[str, float] | Non
         "loop_stalls_over_250ms": round(ticks - grown[LOOP_TICKS_WITHIN_250MS]),
         "full_collections": round(grown[FULL_COLLECTIONS]),
         "full_collection_seconds": round(grown[FULL_COLLECTION_SECONDS], 3),
+        "collections": {
+            name: {"count": round(grown[count]), "seconds": round(grown[total], 3),
+                   "over_25ms": round(grown[count] - grown[within_25ms])}
+            for name, (count, total, within_25ms) in COLLECTION_SERIES.items()
+        },
     }
+
+
+def _collections(stalls: Mapping[str, Any]) -> str:
+    """The young and middle collections for the summary (reports written before they were
+    counted have none): in a storm these, not the full ones, are what the loop stops for."""
+    collections = stalls.get("collections")
+    if not collections:
+        return ""
+    return "; " + ", ".join(
+        f"{name} {c['count']} ({c['seconds']} s, {c['over_25ms']} over 25 ms)"
+        for name, c in collections.items())
 
 
 def _time_away(downtime: Mapping[str, Any] | None) -> str:
@@ -305,7 +323,7 @@ def summary(report: Mapping[str, Any]) -> str:
             f"server stops: {stalls['loop_stalls_over_50ms']} over 50 ms "
             f"({stalls['loop_stalls_over_250ms']} over 250 ms) in {stalls['loop_ticks']} "
             f"ticks; {stalls['full_collections']} full collections, "
-            f"{stalls['full_collection_seconds']} s in all")
+            f"{stalls['full_collection_seconds']} s in all{_collections(stalls)}")
     if report["slow"]["clients"]:
         slow = report["slow"]
         lines.append(f"slow readers: {slow['clients']}, closed by the server: "

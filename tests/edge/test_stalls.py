@@ -14,7 +14,7 @@ import time
 import httpx
 
 from loadtests.monitor import scrape_metrics
-from loadtests.report import _stalls
+from loadtests.report import _collections, _stalls
 from tests.conftest import METRICS_TOKEN, ServerFactory
 
 BEARER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
@@ -104,8 +104,16 @@ async def test_a_load_test_report_tells_the_nodes_stops(start_server: ServerFact
     assert stalls["full_collections"] == 0
     assert stalls["loop_ticks"] >= 3
     gc.collect()
+    gc.collect(1)
+    gc.collect(1)
     collected = await asyncio.to_thread(scrape_metrics, server.ws_url, 3.0, METRICS_TOKEN)
     stalls = _stalls((after, collected))
     assert stalls is not None and stalls["full_collections"] == 1
     assert stalls["full_collection_seconds"] > 0
+    # The middle generation's collections are counted apart (a storm's stops are those).
+    middle = stalls["collections"]["middle"]
+    assert middle["count"] >= 2 and middle["seconds"] >= 0 and middle["over_25ms"] == 0
+    assert "young" in stalls["collections"]
+    assert f"middle {middle['count']} (" in _collections(stalls)
+    assert _collections({"loop_ticks": 3}) == ""  # a report from before they were counted
     assert _stalls((before, None)) is None
