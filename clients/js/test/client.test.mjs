@@ -113,8 +113,10 @@ test("after a server restart it reconnects, rejoins with since and gets exactly 
   await noor.join("s1");
   const seen = [];
   noor.on("event", (f) => { if (typeof f.offset === "number") seen.push(f.offset); });
+  // Listening before the publish: the event may reach Noor before the reply reaches Tessa.
+  const heardBefore = next(noor, "event", (f) => f.event.text === "before");
   await tessa.publish("s1", { kind: "chat", text: "before" });
-  await next(noor, "event", (f) => f.event.text === "before");
+  await heardBefore;
   const before = noor.position("s1");
 
   const reconnecting = next(noor, "status", (s) => s.state === "reconnecting");
