@@ -32,18 +32,24 @@ METRICS_OF_INTEREST = (
 LOOP_TICKS = "classroom_event_loop_lag_seconds_count"
 LOOP_TICKS_WITHIN_50MS = 'classroom_event_loop_lag_seconds_bucket{le="0.05"}'
 LOOP_TICKS_WITHIN_250MS = 'classroom_event_loop_lag_seconds_bucket{le="0.25"}'
-FULL_COLLECTIONS = 'classroom_gc_pause_seconds_count{generation="2"}'
-FULL_COLLECTION_SECONDS = 'classroom_gc_pause_seconds_sum{generation="2"}'
-COLLECTION_GENERATIONS = {"young": "0", "middle": "1"}
-"""The collections short of a full one, by the name the report gives them: in a storm the
-middle generation's (tens of milliseconds each) are what the loop stops for."""
+
+
+def _gc_pause(kind: str, generation: int, le: str | None = None) -> str:
+    """One series of ``classroom_gc_pause_seconds`` (``count``, ``sum`` or a ``bucket``)."""
+    labels = f'generation="{generation}"' + (f',le="{le}"' if le else "")
+    return f"classroom_gc_pause_seconds_{kind}{{{labels}}}"
+
+
+FULL_COLLECTIONS = _gc_pause("count", 2)
+FULL_COLLECTION_SECONDS = _gc_pause("sum", 2)
 COLLECTION_SERIES = {
-    name: (f'classroom_gc_pause_seconds_count{{generation="{generation}"}}',
-           f'classroom_gc_pause_seconds_sum{{generation="{generation}"}}',
-           f'classroom_gc_pause_seconds_bucket{{generation="{generation}",le="0.025"}}')
-    for name, generation in COLLECTION_GENERATIONS.items()
+    name: (_gc_pause("count", generation), _gc_pause("sum", generation),
+           _gc_pause("bucket", generation, "0.025"))
+    for name, generation in (("young", 0), ("middle", 1))
 }
-"""Per generation: collections, seconds in all, and those within 25 ms."""
+"""The collections short of a full one, by the name the report gives them (in a storm the
+middle generation's, tens of milliseconds each, are what the loop stops for): per
+generation, collections, seconds in all, and those within 25 ms."""
 STALL_SERIES = (LOOP_TICKS, LOOP_TICKS_WITHIN_50MS, LOOP_TICKS_WITHIN_250MS, FULL_COLLECTIONS,
                 FULL_COLLECTION_SECONDS,
                 *(series for named in COLLECTION_SERIES.values() for series in named))

@@ -112,7 +112,7 @@ async def test_a_load_test_report_tells_the_nodes_stops(start_server: ServerFact
     assert stalls["full_collection_seconds"] > 0
     # The middle generation's collections are counted apart (a storm's stops are those).
     middle = stalls["collections"]["middle"]
-    assert middle["count"] >= 2 and middle["seconds"] >= 0 and middle["over_25ms"] == 0
+    assert middle["count"] >= 2 and middle["over_25ms"] == 0
     assert "young" in stalls["collections"]
     assert f"middle {middle['count']} (" in _collections(stalls)
     assert _collections({"loop_ticks": 3}) == ""  # a report from before they were counted
