@@ -43,11 +43,24 @@ class Clock:
 
 
 async def _every(period: float, rng: random.Random, action: Action) -> None:
-    """Run ``action`` every ``period`` seconds, starting at a random phase."""
-    await asyncio.sleep(rng.uniform(0, period))
+    """Run ``action`` every ``period`` seconds, on a grid that starts at a random phase.
+
+    The grid is kept on the clock, not re-measured from each late turn: when this
+    process's loop is held up (a reconnect storm's thousands of closes and opens), every
+    user whose turn fell in that stall goes at its end, and with "sleep a period after
+    each turn" they would stay in step ever after, so a storm turned 100 trainers' pointer
+    moves, spread over the second before it, into a few bursts after it. A turn missed
+    altogether is skipped, not made up.
+    """
+    loop = asyncio.get_running_loop()
+    due = loop.time() + rng.uniform(0, period)
     while True:
+        await asyncio.sleep(max(0.0, due - loop.time()))
         await action()
-        await asyncio.sleep(period)
+        due += period
+        late = loop.time() - due
+        if late > 0:
+            due += math.ceil(late / period) * period
 
 
 async def _poisson(rate: float, rng: random.Random, action: Action) -> None:
