@@ -66,6 +66,15 @@ class WriteBatcher:
         if self._marked:
             self._published.append(at)
 
+    def write_now(self) -> None:
+        """Write the marked connections now (the end of a burst read off the broker).
+
+        What is marked later in this iteration schedules its own write; the write
+        already scheduled finds nothing left and returns at once.
+        """
+        if self._marked:
+            self._flush()
+
     def _flush(self) -> None:
         marked, self._marked = self._marked, []
         published, self._published = self._published, []

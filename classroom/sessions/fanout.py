@@ -28,10 +28,13 @@ from classroom.sessions.tally_window import TallyWindow
 
 
 class WriteClock(Protocol):
-    """Times the fan-out to the socket write (the edge's write batcher)."""
+    """Times the fan-out to the socket write, and writes (the edge's write batcher)."""
 
     def published(self, at: float) -> None:
         """An event published at ``at`` (wall clock) was queued to members just now."""
+
+    def write_now(self) -> None:
+        """Write what the fan-out queued so far now, not at the end of the loop iteration."""
 
 
 @dataclass(kw_only=True, eq=False)

@@ -143,6 +143,10 @@ class Node:
     async def start(self) -> None:
         """Connect the broker's publications to this node and start heart-beating."""
         self.broker.on_reconnect = self._reconnected
+        if self.fanout.write_clock is not None:
+            # A burst of publications off Redis is written when it has been read, not
+            # after whatever else the loop has ready (Broker.on_drained).
+            self.broker.on_drained = self.fanout.write_clock.write_now
         await self.broker.start(self._receive)
         await self.control.start()
         self.keeper.start()

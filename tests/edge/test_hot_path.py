@@ -57,6 +57,26 @@ async def test_marked_connections_are_written_once_after_the_iteration() -> None
     assert sample(metrics, "classroom_publish_to_write_seconds_sum") >= 0.004
 
 
+async def test_write_now_writes_what_is_marked_at_once_and_only_once() -> None:
+    """The end of a burst off the broker: written then, not again at the iteration's end."""
+    metrics = Metrics()
+    batcher = WriteBatcher(metrics.frames_written, metrics.publish_to_write)
+    early, late = Recording(3), Recording(1)
+    batcher.mark(early)
+    batcher.published(time.time())
+    batcher.write_now()
+    assert early.flushes == 1
+    assert sample(metrics, "classroom_frames_written_total") == 3
+    assert sample(metrics, "classroom_publish_to_write_seconds_count") == 1
+    batcher.mark(late)  # marked after the burst, in the same iteration
+    assert late.flushes == 0
+    await asyncio.sleep(0)
+    assert (early.flushes, late.flushes) == (1, 1)
+    assert sample(metrics, "classroom_frames_written_total") == 4
+    batcher.write_now()  # nothing marked: nothing written
+    assert (early.flushes, late.flushes) == (1, 1)
+
+
 async def test_one_failing_connection_does_not_cost_the_others_their_frames() -> None:
     metrics = Metrics()
     batcher = WriteBatcher(metrics.frames_written, metrics.publish_to_write)

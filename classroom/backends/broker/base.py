@@ -80,6 +80,15 @@ class Broker(Protocol):
     """Called after the backend connection came back and subscriptions were restored:
     publications may have been missed meanwhile, so the caller catches up from history."""
 
+    on_drained: Callable[[], None] | None
+    """Called when a Redis-backed broker has handed the handler every publication it had
+    read and is about to wait for more, so the frames the handler queued can be written
+    now rather than at the end of the event loop's iteration (after every other callback
+    ready by then: in a reconnect storm, hundreds of joins' steps). Once per burst read
+    off one connection, not once per publication, so a member who got several in one
+    burst still gets one write. The embedded broker never calls it: it delivers inside
+    ``publish``, and the end of that iteration comes as soon."""
+
     async def start(self, handler: PublicationHandler) -> None:
         """Set the one handler that gets every publication of subscribed channels.
 

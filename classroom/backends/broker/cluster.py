@@ -34,7 +34,8 @@ class ClusterBroker(RedisBroker):
             raise ValueError("a cluster broker needs a redis+cluster:// URL")
         self._cluster = client
         self._shards = ShardSubscriptions(client, self._deliver, self._reconnected,
-                                          max_delay=self._reconnect_delay_max)
+                                          max_delay=self._reconnect_delay_max,
+                                          drained=lambda: self.on_drained)
         return client
 
     async def start(self, handler: PublicationHandler) -> None:

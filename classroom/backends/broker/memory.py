@@ -69,6 +69,7 @@ class MemoryBroker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.on_reconnect: Callable[[], None] | None = None  # one process never reconnects
+        self.on_drained: Callable[[], None] | None = None  # never called (see Broker)
         if history_size < 0 or history_ttl <= 0 or idempotency_ttl <= 0:
             raise ValueError("history_size must be >= 0 and the ttls > 0")
         self._history_size = history_size

@@ -92,6 +92,7 @@ class RedisBrokerCore:
         self._retain_script = self._client.register_script(RETAIN)
         self._read_page_script = self._client.register_script(READ_PAGE)
         self.on_reconnect: Callable[[], None] | None = None
+        self.on_drained: Callable[[], None] | None = None
         self._handler: PublicationHandler | None = None
         self._channels: set[str] = set()
         self._seen = SeenPositions(self._channels)

@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from classroom.backends.broker.base import BrokerUnavailable, Publication, PublicationHandler
+from classroom.backends.broker.bursts import more_buffered, report_drained
 from classroom.backends.broker.redis_core import (
     HEALTH_CHECK_INTERVAL,
     UNREACHABLE,
@@ -164,6 +165,8 @@ class RedisPubSubListener(RedisBrokerCore):
             message = await pubsub.get_message(timeout=READ_TIMEOUT)
             if message is not None:
                 self._dispatch(message)
+                if self.on_drained is not None and not await more_buffered(pubsub):
+                    report_drained(self.on_drained)
                 continue
             # get_message() hides health-check replies; the connection's next check
             # moves on at every read, so it tells when Redis last answered.

@@ -36,6 +36,8 @@ from redis.asyncio.connection import ConnectionPool
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from classroom.backends.broker.bursts import more_buffered, report_drained
+
 logger = logging.getLogger("classroom.backends.broker")
 
 HEALTH_CHECK_INTERVAL = 5.0  # a shard connection pings when idle this long
@@ -62,9 +64,11 @@ class ShardSubscriptions:
     """Keeps every wanted shard channel subscribed on the primary that owns its slot."""
 
     def __init__(self, cluster: RedisCluster, deliver: Deliver,
-                 on_resubscribed: Callable[[], None], *, max_delay: float = 2.0) -> None:
+                 on_resubscribed: Callable[[], None], *, max_delay: float = 2.0,
+                 drained: Callable[[], Callable[[], None] | None] = lambda: None) -> None:
         self._cluster = cluster
         self._deliver = deliver
+        self._drained = drained  # the broker's current on_drained, read at each burst's end
         self._on_resubscribed = on_resubscribed
         self._max_delay = max_delay
         self._wanted: set[bytes] = set()
@@ -215,6 +219,9 @@ class ShardSubscriptions:
                 message = await shard.pubsub.get_message(timeout=READ_TIMEOUT)
                 if message is not None:
                     self._dispatch(shard, message)
+                    on_drained = self._drained()
+                    if on_drained is not None and not await more_buffered(shard.pubsub):
+                        report_drained(on_drained)
                     continue
                 connection = shard.pubsub.connection
                 if connection is None:
