@@ -35,7 +35,7 @@ class ClusterBroker(RedisBroker):
         self._cluster = client
         self._shards = ShardSubscriptions(client, self._deliver, self._reconnected,
                                           max_delay=self._reconnect_delay_max,
-                                          drained=lambda: self.on_drained)
+                                          current_on_drained=lambda: self.on_drained)
         return client
 
     async def start(self, handler: PublicationHandler) -> None:

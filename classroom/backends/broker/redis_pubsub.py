@@ -165,8 +165,9 @@ class RedisPubSubListener(RedisBrokerCore):
             message = await pubsub.get_message(timeout=READ_TIMEOUT)
             if message is not None:
                 self._dispatch(message)
-                if self.on_drained is not None and not await more_buffered(pubsub):
-                    report_drained(self.on_drained)
+                on_drained = self.on_drained
+                if on_drained is not None and not await more_buffered(pubsub):
+                    report_drained(on_drained)
                 continue
             # get_message() hides health-check replies; the connection's next check
             # moves on at every read, so it tells when Redis last answered.

@@ -65,10 +65,13 @@ class ShardSubscriptions:
 
     def __init__(self, cluster: RedisCluster, deliver: Deliver,
                  on_resubscribed: Callable[[], None], *, max_delay: float = 2.0,
-                 drained: Callable[[], Callable[[], None] | None] = lambda: None) -> None:
+                 current_on_drained: Callable[[], Callable[[], None] | None] = lambda: None,
+                 ) -> None:
         self._cluster = cluster
         self._deliver = deliver
-        self._drained = drained  # the broker's current on_drained, read at each burst's end
+        # Reads the broker's on_drained at each burst's end: the node sets it after this
+        # object is built, and may change it.
+        self._current_on_drained = current_on_drained
         self._on_resubscribed = on_resubscribed
         self._max_delay = max_delay
         self._wanted: set[bytes] = set()
@@ -219,7 +222,7 @@ class ShardSubscriptions:
                 message = await shard.pubsub.get_message(timeout=READ_TIMEOUT)
                 if message is not None:
                     self._dispatch(shard, message)
-                    on_drained = self._drained()
+                    on_drained = self._current_on_drained()
                     if on_drained is not None and not await more_buffered(shard.pubsub):
                         report_drained(on_drained)
                     continue
