@@ -21,22 +21,20 @@ from redis.asyncio.client import PubSub
 logger = logging.getLogger("classroom.backends.broker")
 
 
-async def more_buffered(pubsub: PubSub) -> bool:
-    """Whether ``pubsub``'s connection holds bytes of another message already.
+async def after_message(pubsub: PubSub, on_drained: Callable[[], None] | None) -> None:
+    """Call ``on_drained`` (``Broker.on_drained``) if ``pubsub``'s connection holds no
+    bytes of another message already; its failure is logged, never the reader's end.
 
     redis-py's ``can_read`` (8.x) looks only at what its parser and stream have
     buffered (or a closed stream): it neither reads the socket nor waits, so the
     await never suspends.
     """
-    connection = pubsub.connection
-    return connection is not None and bool(await connection.can_read())
-
-
-def report_drained(callback: Callable[[], None] | None) -> None:
-    """Call ``Broker.on_drained``; its failure is logged, never the reader's end."""
-    if callback is None:
+    if on_drained is None:
         return
+    connection = pubsub.connection
+    if connection is not None and await connection.can_read():
+        return  # the rest of the burst comes first
     try:
-        callback()
+        on_drained()
     except Exception:
         logger.exception("on_drained callback failed")

@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from classroom.backends.broker.base import BrokerUnavailable, Publication, PublicationHandler
-from classroom.backends.broker.bursts import more_buffered, report_drained
+from classroom.backends.broker.bursts import after_message
 from classroom.backends.broker.redis_core import (
     HEALTH_CHECK_INTERVAL,
     UNREACHABLE,
@@ -165,9 +165,7 @@ class RedisPubSubListener(RedisBrokerCore):
             message = await pubsub.get_message(timeout=READ_TIMEOUT)
             if message is not None:
                 self._dispatch(message)
-                on_drained = self.on_drained
-                if on_drained is not None and not await more_buffered(pubsub):
-                    report_drained(on_drained)
+                await after_message(pubsub, self.on_drained)
                 continue
             # get_message() hides health-check replies; the connection's next check
             # moves on at every read, so it tells when Redis last answered.

@@ -36,7 +36,7 @@ from redis.asyncio.connection import ConnectionPool
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from classroom.backends.broker.bursts import more_buffered, report_drained
+from classroom.backends.broker.bursts import after_message
 
 logger = logging.getLogger("classroom.backends.broker")
 
@@ -222,9 +222,7 @@ class ShardSubscriptions:
                 message = await shard.pubsub.get_message(timeout=READ_TIMEOUT)
                 if message is not None:
                     self._dispatch(shard, message)
-                    on_drained = self._current_on_drained()
-                    if on_drained is not None and not await more_buffered(shard.pubsub):
-                        report_drained(on_drained)
+                    await after_message(shard.pubsub, self._current_on_drained())
                     continue
                 connection = shard.pubsub.connection
                 if connection is None:
