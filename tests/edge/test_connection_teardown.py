@@ -1,4 +1,5 @@
-"""A closed connection is freed when its last reference goes, not by the cycle collector.
+"""A closed connection (and an upgraded one's HTTP protocol) is freed when its last reference
+goes, not by the cycle collector.
 
 Objects in reference cycles wait for a garbage collection of the oldest
 generation, which walks every live object: after a storm of 5,000 reconnects the
@@ -15,11 +16,12 @@ from collections.abc import Iterator
 import pytest
 
 from classroom.edge.connection import Connection
+from classroom.edge.guarded_http import GuardedHttpProtocol
 from classroom.edge.send_queue import SendQueue
 from classroom.edge.server import FramesProtocol
 from tests.conftest import RunningServer
 
-OURS = (Connection, SendQueue, FramesProtocol)
+OURS = (Connection, SendQueue, FramesProtocol, GuardedHttpProtocol)
 
 
 @pytest.fixture
