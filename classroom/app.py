@@ -37,6 +37,7 @@ from classroom.edge.asyncapi_route import asyncapi_route
 from classroom.edge.census import census
 from classroom.edge.connection import Connection
 from classroom.edge.http_headers import DefaultSecurityHeaders
+from classroom.edge.ramp_freeze import RampFreeze
 from classroom.edge.registry import ConnectionRegistry
 from classroom.edge.revoked import close_revoked
 from classroom.edge.stalls import StallWatch
@@ -73,6 +74,13 @@ class Classroom:
         self.connections = ConnectionRegistry(
             max_per_user=settings.max_connections_per_user,
             budget_scale=settings.fanout_budget_scale,
+        )
+        connections = self.connections
+        self.ramp_freeze = RampFreeze(
+            lambda: connections.accepted,
+            connects_per_collection=settings.gc_freeze_connects,
+            thaw_after=settings.gc_thaw_after,
+            events=self.metrics.gc_ramp_freeze,
         )
         self.writes = WriteBatcher(self.metrics.frames_written, self.metrics.publish_to_write)
         self.records = Records(
@@ -255,6 +263,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         classroom.stalls.start()
+        classroom.ramp_freeze.start()
         await classroom.node.start()
         classroom.mail.start()
         classroom.webhook_sender.start()
@@ -270,6 +279,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await classroom.node.close()
             await classroom.video.close()
             await classroom.stalls.stop()
+            await classroom.ramp_freeze.stop()
 
     app = Starlette(
         routes=[

@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     admission_max_wait: float = Field(
         default=10.0, gt=0, validation_alias="CLASSROOM_ADMISSION_MAX_WAIT"
     )
+    # While connections pour in, young collections' survivors are frozen; thawed when calm
+    # (classroom/edge/ramp_freeze.py; docs/configuration.md, "Server operation").
+    gc_freeze_connects: int = Field(
+        default=10, ge=0, validation_alias="CLASSROOM_GC_FREEZE_CONNECTS"
+    )
+    gc_thaw_after: float = Field(default=30.0, gt=0, validation_alias="CLASSROOM_GC_THAW_AFTER")
     static_dir: str | None = Field(default=None, validation_alias="CLASSROOM_STATIC_DIR")
     """Where the web client's files are when the package is installed without the
     repository around it (the container image); the repository's ``static/`` otherwise."""

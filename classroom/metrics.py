@@ -111,6 +111,12 @@ class Metrics:
             "Garbage collections and how long each stopped the node (generation 2: full)",
             ["generation"], registry=self.registry, buckets=(0.001, *STALL_BUCKETS),
         )
+        self.gc_ramp_freeze = Counter(
+            "classroom_gc_ramp_freeze_total",
+            "Young collections whose survivors were frozen while connections poured in "
+            "(freeze), and hand-backs of the frozen objects once calm (thaw)",
+            ["event"], registry=self.registry,
+        )
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""

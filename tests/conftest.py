@@ -91,7 +91,11 @@ async def start_server() -> AsyncIterator[ServerFactory]:
     async def start(**overrides: Any) -> RunningServer:
         values: dict[str, Any] = {"tenants_raw": json.dumps(TENANTS), "secret": "test-secret",
                                   "close_timeout": 1.0, "drain_timeout": 2.0,
-                                  "metrics_token": METRICS_TOKEN}
+                                  "metrics_token": METRICS_TOKEN,
+                                  # The ramp freeze acts on the whole test process's collector
+                                  # (and would thaw what pytest_collection_finish froze): only
+                                  # its own tests turn it on.
+                                  "gc_freeze_connects": 0}
         values.update(overrides)
         settings = Settings(**values)
         app = create_app(settings)

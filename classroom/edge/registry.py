@@ -53,10 +53,13 @@ class ConnectionRegistry:
         self._budget_sizes = budgets
         self._budget_scale = budget_scale
         self.draining = False
+        self.accepted = 0
+        """Connections accepted since the node started (closed ones included)."""
 
     def add(self, connection: Registered) -> None:
         """Track a newly accepted connection."""
         self._all.add(connection)
+        self.accepted += 1
 
     def index(self, connection: Registered, identity: Identity) -> UserBudgets | None:
         """File an authenticated connection under its user; the user's budgets.
