@@ -135,6 +135,21 @@ def test_offset_check_counts_gaps_and_duplicates() -> None:
     assert sim.rec.tally.latency.count == 5
 
 
+async def test_frames_read_while_closing_are_checked_but_not_timed() -> None:
+    """At a storm's drop the generator closes thousands of connections at one instant;
+    the frames it reads meanwhile wait for that work, not for the server."""
+    sim = _student()
+    sim._on_frame({"type": "joined", "id": 2, "session": "s", "epoch": "e1", "offset": 3,
+                   "state": {"poll": None}, "recovered": False}, 2.0)
+    sim._on_frame(_event(4), 2.0)
+    await sim.close()  # no socket here: only what a purposeful close sets
+    sim._on_frame(_event(5), 2.5)
+    sim._on_frame(_event(7), 2.5)
+    counts = sim.rec.tally.counts
+    assert sim.rec.tally.latency.count == 1  # only the frame read before the close
+    assert counts["deliveries"] == 1 + 3 and counts["gaps"] == 1 and sim.last == 7
+
+
 def test_a_coalesced_tally_tells_its_answers_and_a_gap_before_them_is_still_a_gap() -> None:
     sim = _student()
     sim._on_frame({"type": "joined", "id": 2, "session": "s", "epoch": "e1", "offset": 3,
