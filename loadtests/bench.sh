@@ -104,6 +104,15 @@ storm5k=(--scenario storm --rooms 100 --students 49 --duration 60 --storms 1 --s
   --pointer-hz 1 --chat-rate 1 --student-pointers 0 --connect-rate 300)
 pick storm5k-redis && redis_run storm5k-redis -- "${storm5k[@]}"
 pick storm5k-redis-each && redis_run storm5k-redis-each -- "${storm5k[@]}" --presence each
+# The same storm beside a busy loop, only when named: the loop takes a core's share from the
+# node, the generator and Redis alike, as a slower day's machine does (docs/performance.md,
+# "Connections kept out of the middle collections").
+if named storm5k-redis-burner; then
+  "$PY" -c "while True: pass" &
+  burner=$!
+  redis_run storm5k-redis-burner -- "${storm5k[@]}"
+  kill "$burner"
+fi
 # The same with clients that take a poll.tally per answer, as before poll.tally.coalesced.
 pick storm5k-redis-tallies-each && redis_run storm5k-redis-tallies-each -- "${storm5k[@]}" \
   --tallies each
