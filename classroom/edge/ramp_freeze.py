@@ -31,13 +31,14 @@ hundred middle ones).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import time
 from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter
+
+from classroom.edge.collector_hooks import unhook
 
 THAW_CHECK_SECONDS = 1.0
 """How often the thaw is considered, at most (less when ``thaw_after`` is shorter)."""
@@ -85,13 +86,8 @@ class RampFreeze:
 
     async def stop(self) -> None:
         """Stop watching, and hand back whatever is still frozen."""
-        with contextlib.suppress(ValueError):
-            gc.callbacks.remove(self._on_collection)
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await unhook(self._on_collection, task)
         self.thaw()
 
     def thaw(self) -> None:

@@ -20,12 +20,13 @@ Both are cheap: ten timer wake-ups a second, two clock reads per collection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import time
 from typing import Any
 
 from prometheus_client import Histogram
+
+from classroom.edge.collector_hooks import unhook
 
 TICK_SECONDS = 0.1
 """How often the lag probe's timer is due: short enough to see a stop of 100 ms as one."""
@@ -51,13 +52,8 @@ class StallWatch:
 
     async def stop(self) -> None:
         """Stop both (the collector's callbacks are process-wide: several apps share them)."""
-        with contextlib.suppress(ValueError):
-            gc.callbacks.remove(self._on_collection)
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await unhook(self._on_collection, task)
 
     async def _tick(self) -> None:
         interval = self._interval
