@@ -80,8 +80,8 @@ async def test_survivors_are_frozen_only_while_connections_arrive(
     gc.collect(0)
     assert not freeze.frozen and is_walked(calm)
 
+    ramp = Thing()  # made before the arrivals: no automatic collection between them
     arrivals.total += 5
-    ramp = Thing()
     gc.collect(0)
     assert freeze.frozen
     assert not is_walked(ramp) and not is_walked(calm)
