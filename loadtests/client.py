@@ -313,6 +313,12 @@ class SimUser:
             self._waiters.clear()
             self.lost.set()
 
+    @property
+    def _times_frames(self) -> bool:
+        """Whether what arrives now is timed: live (not replayed), not closing (see
+        :meth:`close`), and not a slow reader (whose lateness is its own)."""
+        return self.live and not self._closing and not self.user.slow
+
     def _on_frame(self, frame: Frame, now: float) -> None:
         counts = self.rec.tally.counts
         if self._draining:
@@ -369,7 +375,7 @@ class SimUser:
             self._on_offset(frame)
         event = frame.get("event") or {}
         kind = event.get("kind")
-        if self.live and not self._closing and not self.user.slow:
+        if self._times_frames:
             sent = read_stamp(event.get(STAMPED_FIELDS.get(str(kind), "")))
             if sent is not None:
                 self.rec.latency(str(kind), sent, event.get("at"), now)
@@ -402,7 +408,7 @@ class SimUser:
         rows = frame.get("rows")
         if not isinstance(rows, list):
             rows = [frame]
-        if not self.live or self._closing or self.user.slow:
+        if not self._times_frames:
             return
         for row in rows:
             progress = row.get("progress") if isinstance(row, dict) else None
